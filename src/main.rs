@@ -1,1 +1,150 @@
-fn main() {}
+//! `osprey`: one binary that runs everything. This file only wires the crates
+//! together: config → storage → collector and query → servers → shutdown.
+
+mod cli;
+mod config;
+mod logging;
+mod ops;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use cli::{Cli, Command, ConfigCommand};
+use config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let config = match Config::load(args.config.as_deref(), std::env::vars()) {
+                Ok(mut config) => {
+                    if let Some(dir) = args.data_dir {
+                        config.storage.data_dir = dir;
+                    }
+                    config
+                }
+                Err(e) => {
+                    eprintln!("osprey: invalid configuration: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            logging::init(&config.log);
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("osprey: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "osprey stopped with an error");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Config(ConfigCommand::Check { file }) => match Config::load(Some(&file), std::env::vars()) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn serve(config: Config) -> Result<(), BoxError> {
+    tracing::info!(data_dir = %config.storage.data_dir.display(), "starting osprey");
+    let storage = osprey_storage::Storage::open(config.storage.clone()).await?;
+
+    let collector = osprey_collector::Collector::new(config.collector.clone(), storage.clone());
+    let query = osprey_query::QueryService::new(storage.table_provider(osprey_storage::Table::Spans))?;
+
+    let mut registry = Registry::default();
+    storage.register_metrics(&mut registry);
+    collector.register_metrics(&mut registry);
+    let registry = Arc::new(registry);
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let shutdown = move || {
+        let mut rx = shutdown_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    let grpc_listener = TcpListener::bind(config.collector.grpc_listen).await?;
+    let http_listener = TcpListener::bind(config.collector.http_listen).await?;
+    let api_listener = TcpListener::bind(config.server.listen).await?;
+    tracing::info!(
+        otlp_grpc = %grpc_listener.local_addr()?,
+        otlp_http = %http_listener.local_addr()?,
+        api = %api_listener.local_addr()?,
+        "listening"
+    );
+
+    let api = query.router().merge(ops::router(ops::OpsState { storage: storage.clone(), registry }));
+    let mut servers = tokio::task::JoinSet::new();
+    servers.spawn(collector.serve_grpc(grpc_listener, shutdown()));
+    servers.spawn(collector.serve_http(http_listener, shutdown()));
+    let api_shutdown = shutdown();
+    servers.spawn(async move {
+        axum::serve(api_listener, api).with_graceful_shutdown(api_shutdown).await.map_err(BoxError::from)
+    });
+
+    let mut first_error = None;
+    tokio::select! {
+        _ = termination() => tracing::info!("shutdown requested"),
+        Some(result) = servers.join_next() => {
+            first_error = server_error(result);
+            tracing::error!("a server stopped unexpectedly; shutting down");
+        }
+    }
+    let _ = shutdown_tx.send(true);
+    while let Some(result) = servers.join_next().await {
+        if let Some(e) = server_error(result) {
+            first_error.get_or_insert(e);
+        }
+    }
+    storage.close().await?;
+    tracing::info!("osprey stopped");
+    first_error.map_or(Ok(()), Err)
+}
+
+fn server_error(result: Result<Result<(), BoxError>, tokio::task::JoinError>) -> Option<BoxError> {
+    match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(e) => Some(Box::new(e)),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn termination() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

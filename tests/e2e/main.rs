@@ -1,1 +1,8 @@
+//! End-to-end tests: the real `osprey` binary, real OTLP clients, real faults.
 
+mod harness;
+mod sdk;
+
+mod bad_input;
+mod crash;
+mod waterfall;

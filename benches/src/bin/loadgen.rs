@@ -1,0 +1,197 @@
+//! Load generator: replays otel-demo trace corpora over OTLP (gRPC or HTTP
+//! protobuf) with fresh ids and current timestamps, at a fixed rate or flat out,
+//! and reports accepted spans/s, ack latency, and (given the server's pid and
+//! data dir) server CPU-seconds per million spans, peak RSS and bytes per span.
+//!
+//! cargo run --release -p osprey-benches --bin loadgen -- \
+//!   --file ../shared/data/otel-demo/astronomy-oteltraces.zst --seconds 30 --concurrency 8 \
+//!   --server-pid $(pgrep -x osprey) --data-dir ./osprey-data
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, ValueEnum};
+use osprey_benches::corpus::{min_start, read_requests, span_count, Rewriter};
+use osprey_proto::opentelemetry::proto::collector::trace::v1::trace_service_client::TraceServiceClient;
+use osprey_proto::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use tokio::sync::Mutex;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Transport {
+    Grpc,
+    Http,
+}
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Corpus files (zstd, length-prefixed TracesData records). Repeatable.
+    #[arg(long, required = true)]
+    file: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "grpc")]
+    transport: Transport,
+    /// OTLP gRPC endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:4317")]
+    grpc: String,
+    /// OTLP HTTP traces URL.
+    #[arg(long, default_value = "http://127.0.0.1:4318/v1/traces")]
+    http: String,
+    /// Target spans per second; 0 = as fast as the server acknowledges.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// How long to run.
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Server pid: report its CPU time and peak RSS from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Server data dir: report on-disk bytes per span (after the server has flushed).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+struct Stats {
+    spans: AtomicU64,
+    requests: AtomicU64,
+    errors: AtomicU64,
+    latencies_us: Mutex<Vec<u32>>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let mut corpus = Vec::new();
+    for f in &args.file {
+        corpus.extend(read_requests(f)?);
+    }
+    let corpus = Arc::new(corpus);
+    let corpus_spans: usize = corpus.iter().map(span_count).sum();
+    eprintln!("corpus: {} requests, {corpus_spans} spans", corpus.len());
+    let corpus_start = min_start(&corpus);
+
+    let cpu_before = args.server_pid.map(proc_cpu_seconds).transpose()?;
+    let stats = Arc::new(Stats {
+        spans: AtomicU64::new(0),
+        requests: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        latencies_us: Mutex::new(Vec::new()),
+    });
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let scheduled_spans = Arc::new(AtomicU64::new(0));
+
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let (corpus, stats, next, scheduled) = (corpus.clone(), stats.clone(), next.clone(), scheduled_spans.clone());
+        let (transport, grpc, http, rate) = (args.transport, args.grpc.clone(), args.http.clone(), args.rate);
+        workers.push(tokio::spawn(async move {
+            let mut grpc_client = match transport {
+                Transport::Grpc => Some(TraceServiceClient::connect(grpc).await?),
+                Transport::Http => None,
+            };
+            let http_client = reqwest::Client::new();
+            while Instant::now() < deadline {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let (pass, idx) = (n / corpus.len() as u64, (n % corpus.len() as u64) as usize);
+                let mut req = corpus[idx].clone();
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+                Rewriter::new(pass, corpus_start, now).apply(&mut req);
+                let spans = span_count(&req) as u64;
+                if rate > 0 {
+                    // Fixed-rate schedule: this request may start once the spans before it are due.
+                    let due = started + Duration::from_secs_f64(scheduled.fetch_add(spans, Ordering::Relaxed) as f64 / rate as f64);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let t0 = Instant::now();
+                let ok = match grpc_client.as_mut() {
+                    Some(c) => c.export(req).await.is_ok(),
+                    None => send_http(&http_client, &http, &req).await,
+                };
+                let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                stats.requests.fetch_add(1, Ordering::Relaxed);
+                if ok {
+                    stats.spans.fetch_add(spans, Ordering::Relaxed);
+                    stats.latencies_us.lock().await.push(us);
+                } else {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let spans = stats.spans.load(Ordering::Relaxed);
+    let mut lat = stats.latencies_us.lock().await.clone();
+    lat.sort_unstable();
+    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+
+    println!("accepted_spans        {spans}");
+    println!("elapsed_s             {elapsed:.2}");
+    println!("spans_per_s           {:.0}", spans as f64 / elapsed);
+    println!("requests              {}", stats.requests.load(Ordering::Relaxed));
+    println!("errors                {}", stats.errors.load(Ordering::Relaxed));
+    println!("ack_p50_ms            {:.2}", pct(0.50) as f64 / 1000.0);
+    println!("ack_p99_ms            {:.2}", pct(0.99) as f64 / 1000.0);
+    if let (Some(pid), Some(before)) = (args.server_pid, cpu_before) {
+        let cpu = proc_cpu_seconds(pid)? - before;
+        println!("server_cpu_s          {cpu:.2}");
+        println!("server_cpu_s_per_Mspan {:.2}", cpu / (spans as f64 / 1e6));
+        println!("spans_per_cpu_s       {:.0}", spans as f64 / cpu);
+        println!("server_peak_rss_mb    {:.1}", proc_peak_rss_kb(pid)? as f64 / 1024.0);
+    }
+    if let Some(dir) = &args.data_dir {
+        let bytes = dir_bytes(&dir.join("spans"))?;
+        println!("parquet_bytes         {bytes}");
+        println!("(bytes per span: divide by the server's osprey_rows_persisted_total once it has flushed)");
+    }
+    Ok(())
+}
+
+async fn send_http(client: &reqwest::Client, url: &str, req: &ExportTraceServiceRequest) -> bool {
+    let body = req.encode_to_vec();
+    match client.post(url).header("content-type", "application/x-protobuf").body(body).send().await {
+        Ok(r) => r.status().is_success(),
+        Err(_) => false,
+    }
+}
+
+fn proc_cpu_seconds(pid: u32) -> std::io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    Ok(ticks / 100.0)
+}
+
+fn proc_peak_rss_kb(pid: u32) -> std::io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Ok(status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0))
+}
+
+fn dir_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    if !dir.exists() {
+        return Ok(0);
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() };
+    }
+    Ok(total)
+}

@@ -1,0 +1,68 @@
+//! Operational endpoints on the API port: `/healthz`, `/readyz`, `/metrics`
+//! (Osprey's own counters in Prometheus text format) and `/` (an index of the API).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::registry::Registry;
+
+use osprey_storage::Storage;
+
+#[derive(Clone)]
+pub struct OpsState {
+    pub storage: Arc<Storage>,
+    pub registry: Arc<Registry>,
+}
+
+pub fn router(state: OpsState) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn index() -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "name": "osprey",
+        "version": env!("CARGO_PKG_VERSION"),
+        "endpoints": {
+            "GET /api/v1/traces/{trace_id}": "trace waterfall (depth-first spans, offsets, self time, critical path)",
+            "GET /healthz": "liveness",
+            "GET /readyz": "readiness: WAL replayed and writes accepted",
+            "GET /metrics": "Osprey's own counters, Prometheus text format",
+        },
+        "ingest": {
+            "otlp_grpc": "TraceService/Export on the collector's gRPC port (default 4317)",
+            "otlp_http": "POST /v1/traces on the collector's HTTP port (default 4318), protobuf or JSON, gzip or zstd",
+        },
+    }))
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<OpsState>) -> Response {
+    if state.storage.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready: storage is starting or shutting down\n").into_response()
+    }
+}
+
+async fn metrics(State(state): State<OpsState>) -> Response {
+    let mut text = String::new();
+    match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+        Ok(()) => {
+            ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+                .into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics: {e}\n")).into_response(),
+    }
+}
