@@ -65,3 +65,6 @@ fn serialize_entries<S: Serializer>(entries: &[(String, AttrValue)], serializer:
     }
     map.end()
 }
+
+#[cfg(test)]
+mod tests;

@@ -47,7 +47,7 @@ impl Frame {
             })
             .collect();
         // Children arrive by start time (then id); a stable sort keeps that order among equal ends.
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
         Frame { point: end, candidates, next: 0 }
     }
 

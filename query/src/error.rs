@@ -89,3 +89,6 @@ impl IntoResponse for QueryError {
 }
 
 pub type Result<T, E = QueryError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests;

@@ -23,7 +23,7 @@ pub(crate) struct SpanTree {
 }
 
 /// A parent id that means "no parent": absent, empty, or all zeros (invalid per OTLP).
-pub(crate) fn real_parent<'a>(parent: Option<&'a str>) -> Option<&'a str> {
+pub(crate) fn real_parent(parent: Option<&str>) -> Option<&str> {
     parent.filter(|p| !p.is_empty() && !p.bytes().all(|b| b == b'0'))
 }
 

@@ -16,6 +16,9 @@ pub const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 /// Nanoseconds of the test epoch (2023-11-14T22:13:20Z); span times are offsets from it.
 pub const T0: i64 = 1_700_000_000_000_000_000;
 
+/// Attributes of a hand-built span, event or resource.
+pub type Attrs = Vec<(&'static str, AttrRef<'static>)>;
+
 /// One span of a hand-built trace; times are offsets from [`T0`] in ns.
 #[derive(Clone, Default)]
 pub struct Span {
@@ -29,9 +32,9 @@ pub struct Span {
     /// OTLP status code: 0 unset, 1 ok, 2 error.
     pub status: i32,
     pub status_message: Option<&'static str>,
-    pub attributes: Vec<(&'static str, AttrRef<'static>)>,
-    pub resource_attributes: Vec<(&'static str, AttrRef<'static>)>,
-    pub events: Vec<(i64, &'static str, Vec<(&'static str, AttrRef<'static>)>)>,
+    pub attributes: Attrs,
+    pub resource_attributes: Attrs,
+    pub events: Vec<(i64, &'static str, Attrs)>,
     /// (trace id, span id, trace state)
     pub links: Vec<(&'static str, &'static str, Option<&'static str>)>,
 }
