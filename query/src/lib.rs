@@ -1,1 +1,28 @@
-//! placeholder
+//! Osprey's query side: the DataFusion session over the stored tables and the
+//! native HTTP API. So far: `GET /api/v1/traces/{trace_id}`, the waterfall of
+//! one trace with its critical path.
+//!
+//! The binary wires it as
+//! `osprey_query::router(QueryService::new(storage.table_provider(Table::Spans))?)`.
+
+pub mod api;
+pub mod attribute_json;
+pub mod critical_path;
+pub mod error;
+pub mod page;
+pub mod service;
+pub mod span_rows;
+mod span_tree;
+pub mod trace_fetch;
+pub mod trace_id;
+pub mod trace_response;
+pub mod waterfall;
+
+pub use api::router;
+pub use error::{ErrorClass, QueryError, Result};
+pub use service::{QueryConfig, QueryService};
+pub use trace_id::TraceId;
+pub use waterfall::{PlacedSpan, ServiceSummary, SpanTiming, Waterfall};
+
+#[cfg(test)]
+mod test_support;
