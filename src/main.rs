@@ -94,7 +94,7 @@ async fn serve(config: Config) -> Result<(), BoxError> {
         "listening"
     );
 
-    let api = query.router().merge(ops::router(ops::OpsState { storage: storage.clone(), registry }));
+    let api = osprey_query::router(query).merge(ops::router(ops::OpsState { storage: storage.clone(), registry }));
     let mut servers = tokio::task::JoinSet::new();
     servers.spawn(collector.serve_grpc(grpc_listener, shutdown()));
     servers.spawn(collector.serve_http(http_listener, shutdown()));
