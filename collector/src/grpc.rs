@@ -133,3 +133,6 @@ where
 fn grpc_message(response: &http::Response<tonic::body::Body>) -> String {
     response.headers().get("grpc-message").and_then(|v| v.to_str().ok()).unwrap_or("invalid protobuf").to_string()
 }
+
+#[cfg(test)]
+mod tests;
