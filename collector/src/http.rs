@@ -107,3 +107,6 @@ async fn receive(
         };
     Ok(Received(request, permits))
 }
+
+#[cfg(test)]
+mod tests;
