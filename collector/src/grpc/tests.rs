@@ -69,8 +69,7 @@ async fn invalid_ids_are_a_partial_success_and_empty_requests_succeed() {
 
 #[tokio::test]
 async fn overload_is_unavailable_with_retry_info() {
-    let mut config = CollectorConfig::default();
-    config.retry_after_secs = 3;
+    let config = CollectorConfig { retry_after_secs: 3, ..Default::default() };
     let servers = Servers::start(config).await;
     let mut client = client(&servers).await;
     for failure in [Failure::MemoryBudget, Failure::DiskFull] {
@@ -97,8 +96,7 @@ async fn failed_append_is_not_acknowledged_and_is_counted() {
 
 #[tokio::test]
 async fn oversize_is_resource_exhausted_without_retry_info() {
-    let mut config = CollectorConfig::default();
-    config.max_request_bytes = 2_000;
+    let config = CollectorConfig { max_request_bytes: 2_000, ..Default::default() };
     let servers = Servers::start(config).await;
     let attributes = (0..200).map(|i| str_kv(&format!("key{i}"), "value")).collect();
     let big = request_of(vec![Span { attributes, ..span(1) }]);

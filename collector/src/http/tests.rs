@@ -256,8 +256,7 @@ fn peak_rss_kib() -> Option<u64> {
 
 #[tokio::test]
 async fn oversize_bodies_and_bombs_are_413() {
-    let mut config = CollectorConfig::default();
-    config.max_request_bytes = 8 << 20;
+    let config = CollectorConfig { max_request_bytes: 8 << 20, ..Default::default() };
     let servers = Servers::start(config).await;
     let response = post(&servers, PROTOBUF, None, vec![0; (8 << 20) + 1]).await;
     assert_eq!(response.status(), 413);
@@ -296,8 +295,7 @@ async fn unsupported_media_types_and_encodings_are_415() {
 
 #[tokio::test]
 async fn overload_is_429_or_503_with_retry_after() {
-    let mut config = CollectorConfig::default();
-    config.retry_after_secs = 4;
+    let config = CollectorConfig { retry_after_secs: 4, ..Default::default() };
     let servers = Servers::start(config).await;
     let body = rich_request().encode_to_vec();
     for (failure, status) in [(Failure::MemoryBudget, 429), (Failure::DiskFull, 503), (Failure::ShuttingDown, 503)] {
