@@ -38,6 +38,8 @@ pub enum CollectorError {
     BodyRead(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl CollectorError {
@@ -50,6 +52,7 @@ impl CollectorError {
             | CollectorError::BodyRead(_) => ErrorClass::InvalidInput,
             CollectorError::SignalNotSupported(_) => ErrorClass::NotFound,
             CollectorError::Storage(e) => e.class(),
+            CollectorError::Internal(_) => ErrorClass::Internal,
         }
     }
 
@@ -65,6 +68,7 @@ impl CollectorError {
             CollectorError::Undecodable(_) | CollectorError::BodyRead(_) => "undecodable",
             CollectorError::UnsupportedMediaType(_) | CollectorError::UnsupportedEncoding(_) => "unsupported",
             CollectorError::SignalNotSupported(_) => "not_found",
+            CollectorError::Internal(_) => "internal",
             CollectorError::Storage(e) => match e.class() {
                 ErrorClass::Overloaded => "overload",
                 ErrorClass::InvalidInput => "invalid",

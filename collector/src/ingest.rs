@@ -58,20 +58,22 @@ impl TraceIngest {
     }
 
     /// Stores a decoded request and answers it. Nothing is acknowledged that was not appended.
+    /// Conversion is CPU-bound (up to `max_request_bytes` of spans), so it runs on the blocking pool.
     pub async fn export(
-        &self,
+        self: &Arc<Self>,
         request: ExportTraceServiceRequest,
         transport: Transport,
     ) -> Result<ExportTraceServiceResponse, CollectorError> {
         let t = transport.label();
-        let conversion = match convert(&request, &self.config.limits, &self.traces) {
-            Ok(c) => c,
-            Err(e) => {
-                let received = count_spans(&request);
-                return Err(self.fail_decoded(t, received, e.into()));
-            }
+        let received = count_spans(&request);
+        let ingest = self.clone();
+        let converted =
+            tokio::task::spawn_blocking(move || convert(&request, &ingest.config.limits, &ingest.traces)).await;
+        let conversion = match converted {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => return Err(self.fail_decoded(t, received, e.into())),
+            Err(e) => return Err(self.fail_decoded(t, received, CollectorError::Internal(e.to_string()))),
         };
-        drop(request);
         self.metrics.received(TRACES, t, conversion.received);
         if let Some(batch) = conversion.batch.clone() {
             if let Err(e) = self.sink.append(Table::Spans, batch).await {
