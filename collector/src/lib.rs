@@ -1,1 +1,114 @@
-//! placeholder
+//! Osprey's OTLP receivers (traces): gRPC on `:4317` and HTTP on `:4318`.
+//!
+//! Per request: admit (reserve memory from the [`Sink`]) → read and decompress with bounds →
+//! decode → validate, limit, convert to a `spans` RecordBatch → `sink.append` (durable) →
+//! respond. The HTTP and gRPC paths share [`ingest::TraceIngest`] after decoding.
+//!
+//! Wiring (see [`Collector`]):
+//! ```ignore
+//! let collector = Collector::new(config.collector, storage.clone())?;   // Arc<Storage> is a Sink
+//! collector.register_metrics(&mut registry);
+//! let grpc = tokio::net::TcpListener::bind(collector.config().grpc_listen).await?;
+//! let http = tokio::net::TcpListener::bind(collector.config().http_listen).await?;
+//! tokio::try_join!(collector.serve_grpc(grpc, shutdown.clone()), collector.serve_http(http, shutdown))?;
+//! ```
+
+pub mod config;
+pub mod convert;
+pub mod error;
+pub mod grpc;
+pub mod http;
+pub mod ingest;
+pub mod limits;
+pub mod metrics;
+pub mod payload;
+pub mod sink;
+
+#[cfg(test)]
+mod fixtures;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+pub use config::{CollectorConfig, ConfigError, LimitsConfig};
+pub use error::CollectorError;
+pub use sink::{MemorySink, Sink};
+
+/// The traces receiver: cheap to clone, shared by both servers.
+#[derive(Clone)]
+pub struct Collector {
+    ingest: Arc<ingest::TraceIngest>,
+}
+
+/// A server that could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("OTLP/gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    #[error("OTLP/HTTP server: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+impl Collector {
+    /// Checks `config` and builds the receiver writing into `sink` (an `Arc<osprey_storage::Storage>`).
+    pub fn new(config: CollectorConfig, sink: Arc<dyn Sink>) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let ingest = ingest::TraceIngest::new(config, sink, metrics::CollectorMetrics::default());
+        Ok(Self { ingest: Arc::new(ingest) })
+    }
+
+    pub fn config(&self) -> &CollectorConfig {
+        &self.ingest.config
+    }
+
+    /// The counters, for tests and logs.
+    pub fn metrics(&self) -> &metrics::CollectorMetrics {
+        &self.ingest.metrics
+    }
+
+    /// Registers `osprey_received_items_total`, `osprey_accepted_items_total`,
+    /// `osprey_rejected_items_total`, `osprey_requests_total`, `osprey_limited_values_total`.
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        self.ingest.metrics.register(registry);
+    }
+
+    /// The gRPC routes (TraceService only), to serve with `tonic::transport::Server` or merge.
+    pub fn grpc_routes(&self) -> tonic::service::Routes {
+        tonic::service::Routes::new(grpc::trace_service(self.ingest.clone()))
+    }
+
+    /// The OTLP/HTTP router (`/v1/traces`; `/v1/logs`, `/v1/metrics` answer 404).
+    pub fn http_router(&self) -> axum::Router {
+        http::router(self.ingest.clone())
+    }
+
+    /// Serves OTLP/gRPC on `listener` until `shutdown` resolves, then drains in-flight requests.
+    pub async fn serve_grpc(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let addr = listener.local_addr().ok();
+        tracing::info!(?addr, "OTLP/gRPC receiver listening");
+        tonic::transport::Server::builder()
+            .add_routes(self.grpc_routes())
+            .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), shutdown)
+            .await?;
+        Ok(())
+    }
+
+    /// Serves OTLP/HTTP on `listener` until `shutdown` resolves, then drains in-flight requests.
+    pub async fn serve_http(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let addr = listener.local_addr().ok();
+        tracing::info!(?addr, "OTLP/HTTP receiver listening");
+        axum::serve(listener, self.http_router()).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}

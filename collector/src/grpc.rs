@@ -1,0 +1,138 @@
+//! The OTLP/gRPC receiver: `TraceService/Export` only. The metrics and logs services are not
+//! registered, so tonic answers them `UNIMPLEMENTED`.
+//!
+//! tonic checks `max_decoding_message_size` itself: an uncompressed message over it is
+//! answered `OUT_OF_RANGE` (which OTLP clients retry), a compressed one that inflates past it
+//! `RESOURCE_EXHAUSTED`; a protobuf it cannot decode is answered `INTERNAL`. [`RequestFailures`]
+//! wraps the service and rewrites those answers of tonic's to what OTLP asks for: any
+//! oversize message → `RESOURCE_EXHAUSTED` without `RetryInfo` (not retryable), undecodable →
+//! `INVALID_ARGUMENT`. It only rewrites responses of requests that never reached our handler
+//! (marked through a request extension), so a status of ours is never changed.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use http::HeaderValue;
+use osprey_proto::trace_service_server::{TraceService, TraceServiceServer};
+use osprey_proto::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use prost::Message as _;
+use tonic::codec::CompressionEncoding;
+use tonic::server::NamedService;
+use tonic::{Request, Response, Status};
+
+use crate::error::CollectorError;
+use crate::ingest::{TraceIngest, Transport};
+use crate::metrics::TRACES;
+
+/// The `TraceService` implementation.
+#[derive(Clone)]
+pub struct GrpcTraces {
+    ingest: Arc<TraceIngest>,
+}
+
+/// Set by the handler when it runs.
+#[derive(Clone, Default)]
+struct Reached(Arc<AtomicBool>);
+
+#[tonic::async_trait]
+impl TraceService for GrpcTraces {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        if let Some(reached) = request.extensions().get::<Reached>() {
+            reached.0.store(true, Ordering::SeqCst);
+        }
+        let retry_after = self.ingest.config.retry_after_secs;
+        let request = request.into_inner();
+        let _permit = match self.ingest.admit(request.encoded_len()) {
+            Ok(p) => p,
+            Err(e) => {
+                self.ingest.failed_before_decoding(Transport::Grpc, &e);
+                return Err(e.to_grpc(retry_after));
+            }
+        };
+        match self.ingest.export(request, Transport::Grpc).await {
+            Ok(response) => Ok(Response::new(response)),
+            Err(e) => Err(e.to_grpc(retry_after)),
+        }
+    }
+}
+
+/// The trace service, configured: gzip and zstd accepted, the size limit set, tonic's
+/// failure codes rewritten (see the module docs).
+pub fn trace_service(ingest: Arc<TraceIngest>) -> RequestFailures<TraceServiceServer<GrpcTraces>> {
+    let limit = ingest.config.max_request_bytes;
+    let server = TraceServiceServer::new(GrpcTraces { ingest: ingest.clone() })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(limit);
+    RequestFailures { inner: server, ingest }
+}
+
+/// Rewrites tonic's own answers to requests that never reached the handler.
+#[derive(Clone)]
+pub struct RequestFailures<S> {
+    inner: S,
+    ingest: Arc<TraceIngest>,
+}
+
+impl<S: NamedService> NamedService for RequestFailures<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+const GRPC_STATUS: &str = "grpc-status";
+
+impl<S, B> tower::Service<http::Request<B>> for RequestFailures<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let reached = Reached::default();
+        request.extensions_mut().insert(reached.clone());
+        let future = self.inner.call(request);
+        let ingest = self.ingest.clone();
+        Box::pin(async move {
+            let mut response = future.await?;
+            if reached.0.load(Ordering::SeqCst) {
+                return Ok(response);
+            }
+            let code = response.headers().get(GRPC_STATUS).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+            let error = match code.map(tonic::Code::from_i32) {
+                Some(tonic::Code::OutOfRange | tonic::Code::ResourceExhausted) => {
+                    CollectorError::TooLarge { limit: ingest.config.max_request_bytes }
+                }
+                Some(tonic::Code::Internal) => CollectorError::Undecodable(grpc_message(&response)),
+                _ => return Ok(response),
+            };
+            ingest.failed_before_decoding(Transport::Grpc, &error);
+            let code = error.grpc_code() as i32;
+            response.headers_mut().insert(GRPC_STATUS, HeaderValue::from(code));
+            tracing::debug!(
+                signal = TRACES,
+                code,
+                "rewrote tonic's status for a request that did not reach the handler"
+            );
+            Ok(response)
+        })
+    }
+}
+
+fn grpc_message(response: &http::Response<tonic::body::Body>) -> String {
+    response.headers().get("grpc-message").and_then(|v| v.to_str().ok()).unwrap_or("invalid protobuf").to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+//! The OTLP/HTTP request body: its media type (`Content-Type`), its compression
+//! (`Content-Encoding`), reading it with a cap, and decompressing it with a bounded
+//! streaming reader, so a compression bomb stops at the limit without allocating its size.
+
+use std::io::Read;
+
+use axum::body::Body;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt as _;
+use http::{header, HeaderMap};
+
+use crate::error::CollectorError;
+
+/// How the message is serialized (request and response use the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyEncoding {
+    Protobuf,
+    Json,
+}
+
+impl BodyEncoding {
+    /// From `Content-Type` (parameters such as `charset` are ignored).
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, CollectorError> {
+        let value = headers.get(header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let media = value.as_deref().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match media.as_str() {
+            "application/x-protobuf" | "application/protobuf" => Ok(BodyEncoding::Protobuf),
+            "application/json" => Ok(BodyEncoding::Json),
+            _ => Err(CollectorError::UnsupportedMediaType(value.unwrap_or_default())),
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            BodyEncoding::Protobuf => "application/x-protobuf",
+            BodyEncoding::Json => "application/json",
+        }
+    }
+}
+
+/// `Content-Encoding` of the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Identity,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    pub fn from_headers(headers: &HeaderMap) -> Result<Self, CollectorError> {
+        let Some(value) = headers.get(header::CONTENT_ENCODING) else { return Ok(Compression::Identity) };
+        let text = String::from_utf8_lossy(value.as_bytes());
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "identity" => Ok(Compression::Identity),
+            "gzip" | "x-gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            _ => Err(CollectorError::UnsupportedEncoding(text.into_owned())),
+        }
+    }
+}
+
+/// Reads the whole body, refusing it as soon as it passes `limit` bytes.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, CollectorError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| CollectorError::BodyRead(e.to_string()))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(CollectorError::TooLarge { limit });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Decompresses `body`, reading at most `limit + 1` bytes out of the decoder.
+/// Multi-member gzip and multi-frame zstd are read whole.
+pub fn decompress(body: Bytes, compression: Compression, limit: usize) -> Result<Bytes, CollectorError> {
+    match compression {
+        Compression::Identity if body.len() > limit => Err(CollectorError::TooLarge { limit }),
+        Compression::Identity => Ok(body),
+        Compression::Gzip => bounded_read(flate2::read::MultiGzDecoder::new(&body[..]), limit),
+        Compression::Zstd => {
+            let decoder = zstd::stream::read::Decoder::with_buffer(&body[..])
+                .map_err(|e| CollectorError::Undecodable(format!("zstd: {e}")))?;
+            bounded_read(decoder, limit)
+        }
+    }
+}
+
+fn bounded_read(reader: impl Read, limit: usize) -> Result<Bytes, CollectorError> {
+    let mut out = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| CollectorError::Undecodable(format!("decompressing the body failed: {e}")))?;
+    if out.len() > limit {
+        return Err(CollectorError::TooLarge { limit });
+    }
+    Ok(Bytes::from(out))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+//! Where accepted spans go: [`Sink`], implemented by `osprey_storage::Storage` (forwarding)
+//! and by [`MemorySink`], an in-memory sink for tests that can be told to fail.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arrow::array::RecordBatch;
+use futures::future::BoxFuture;
+use osprey_storage::{Storage, StorageError, Table};
+
+/// Bytes of the memory budget held by one request; released when dropped.
+pub struct Permit(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl Permit {
+    pub fn new(holder: impl Send + Sync + 'static) -> Self {
+        Permit(Box::new(holder))
+    }
+}
+
+/// The storage side of the collector.
+pub trait Sink: Send + Sync + 'static {
+    /// Reserves `bytes` of the memory budget for a request being read and decoded, or refuses
+    /// with a retryable error (`MemoryBudget`, `DiskFull`, `ShuttingDown`).
+    fn admit(&self, bytes: usize) -> Result<Permit, StorageError>;
+
+    /// Appends a batch in `table`'s schema; resolves once it is durable.
+    fn append(&self, table: Table, batch: RecordBatch) -> BoxFuture<'_, Result<(), StorageError>>;
+}
+
+impl Sink for Storage {
+    fn admit(&self, bytes: usize) -> Result<Permit, StorageError> {
+        Storage::admit(self, bytes).map(Permit::new)
+    }
+
+    fn append(&self, table: Table, batch: RecordBatch) -> BoxFuture<'_, Result<(), StorageError>> {
+        Box::pin(Storage::append(self, table, batch))
+    }
+}
+
+/// How a [`MemorySink`] is told to fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    MemoryBudget,
+    DiskFull,
+    ShuttingDown,
+    /// `append` fails with an I/O error (admission succeeds).
+    AppendIo,
+}
+
+impl Failure {
+    fn error(self) -> StorageError {
+        match self {
+            Failure::MemoryBudget => StorageError::MemoryBudget { in_use: 1, budget: 1 },
+            Failure::DiskFull => StorageError::DiskFull { path: "/test".into(), free: 0, reserve: 1 },
+            Failure::ShuttingDown => StorageError::ShuttingDown,
+            Failure::AppendIo => StorageError::io("/test/wal", std::io::Error::other("injected")),
+        }
+    }
+}
+
+/// An in-memory [`Sink`] for tests: keeps every appended batch, tracks admitted bytes.
+#[derive(Default)]
+pub struct MemorySink {
+    batches: Mutex<Vec<(Table, RecordBatch)>>,
+    failure: Mutex<Option<Failure>>,
+    in_use: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+}
+
+struct MemoryPermit {
+    bytes: usize,
+    in_use: Arc<AtomicUsize>,
+}
+
+impl Drop for MemoryPermit {
+    fn drop(&mut self) {
+        self.in_use.fetch_sub(self.bytes, Ordering::SeqCst);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl MemorySink {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Makes later calls fail (`None`: succeed again).
+    pub fn fail_with(&self, failure: Option<Failure>) {
+        *lock(&self.failure) = failure;
+    }
+
+    /// Every batch appended so far.
+    pub fn batches(&self) -> Vec<RecordBatch> {
+        lock(&self.batches).iter().map(|(_, b)| b.clone()).collect()
+    }
+
+    /// Rows appended so far.
+    pub fn rows(&self) -> usize {
+        lock(&self.batches).iter().map(|(_, b)| b.num_rows()).sum()
+    }
+
+    /// The most bytes ever admitted at once.
+    pub fn peak_admitted(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    /// Bytes admitted now (by requests in flight).
+    pub fn admitted(&self) -> usize {
+        self.in_use.load(Ordering::SeqCst)
+    }
+}
+
+impl Sink for MemorySink {
+    fn admit(&self, bytes: usize) -> Result<Permit, StorageError> {
+        match *lock(&self.failure) {
+            Some(f) if f != Failure::AppendIo => return Err(f.error()),
+            _ => {}
+        }
+        let now = self.in_use.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        Ok(Permit::new(MemoryPermit { bytes, in_use: self.in_use.clone() }))
+    }
+
+    fn append(&self, table: Table, batch: RecordBatch) -> BoxFuture<'_, Result<(), StorageError>> {
+        let failure = *lock(&self.failure);
+        Box::pin(async move {
+            if let Some(f) = failure {
+                return Err(f.error());
+            }
+            lock(&self.batches).push((table, batch));
+            Ok(())
+        })
+    }
+}
