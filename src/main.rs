@@ -68,7 +68,7 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     tracing::info!(data_dir = %config.storage.data_dir.display(), "starting osprey");
     let storage = osprey_storage::Storage::open(config.storage.clone()).await?;
 
-    let collector = osprey_collector::Collector::new(config.collector.clone(), storage.clone());
+    let collector = osprey_collector::Collector::new(config.collector.clone(), storage.clone())?;
     let query = osprey_query::QueryService::new(storage.table_provider(osprey_storage::Table::Spans))?;
 
     let mut registry = Registry::default();
@@ -96,8 +96,10 @@ async fn serve(config: Config) -> Result<(), BoxError> {
 
     let api = osprey_query::router(query).merge(ops::router(ops::OpsState { storage: storage.clone(), registry }));
     let mut servers = tokio::task::JoinSet::new();
-    servers.spawn(collector.serve_grpc(grpc_listener, shutdown()));
-    servers.spawn(collector.serve_http(http_listener, shutdown()));
+    let (grpc, grpc_shutdown) = (collector.clone(), shutdown());
+    servers.spawn(async move { grpc.serve_grpc(grpc_listener, grpc_shutdown).await.map_err(BoxError::from) });
+    let (http, http_shutdown) = (collector.clone(), shutdown());
+    servers.spawn(async move { http.serve_http(http_listener, http_shutdown).await.map_err(BoxError::from) });
     let api_shutdown = shutdown();
     servers.spawn(async move {
         axum::serve(api_listener, api).with_graceful_shutdown(api_shutdown).await.map_err(BoxError::from)

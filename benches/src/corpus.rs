@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use osprey_proto::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
+use osprey_proto::ExportTraceServiceRequest;
 use prost::Message;
 
 /// Reads every record of a corpus file as raw protobuf bytes.

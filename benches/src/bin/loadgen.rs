@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
 use osprey_benches::corpus::{min_start, read_requests, span_count, Rewriter};
-use osprey_proto::opentelemetry::proto::collector::trace::v1::trace_service_client::TraceServiceClient;
-use osprey_proto::opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest;
+use osprey_proto::trace_service_client::TraceServiceClient;
+use osprey_proto::ExportTraceServiceRequest;
 use prost::Message;
 use tokio::sync::Mutex;
 
