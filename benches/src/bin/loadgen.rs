@@ -63,7 +63,7 @@ struct Stats {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let args = Args::parse();
     let mut corpus = Vec::new();
     for f in &args.file {
