@@ -101,6 +101,10 @@ impl Table {
 }
 
 /// The storage engine of one Osprey process. Cheap to share (`Arc`).
+///
+/// Call [`Storage::close`] on shutdown. Dropping the last handle without it is
+/// like a crash, and as safe: the WAL writer thread and the background flusher
+/// end, nothing is flushed, and acknowledged rows are replayed on the next open.
 pub struct Storage {
     pub(crate) config: StorageConfig,
     /// Absolute, so Parquet paths work with the local object store.
@@ -293,8 +297,8 @@ fn recover(config: &StorageConfig, metrics: &StorageMetrics) -> Result<Recovered
         tracing::warn!(orphans, "removed parquet files the manifest does not list");
     }
     let mut catalog = Catalog::with_files(manifest.state().files.clone());
-    let replayed = wal::replay(&data_dir.join(wal::DIR), manifest.state().wal_checkpoint, metrics, |table, batch| {
-        catalog.active.insert(table, batch)
+    let replayed = wal::replay(&data_dir.join(wal::DIR), manifest.state().wal_checkpoint, metrics, |frame| {
+        catalog.active.insert(frame.table, frame.batch, frame.payload_bytes)
     })?;
     tracing::info!(
         rows = replayed.rows,

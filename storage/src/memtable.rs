@@ -24,8 +24,9 @@ pub struct Memtable {
 }
 
 impl Memtable {
-    /// Adds a batch (already in `table`'s schema).
-    pub fn insert(&mut self, table: Table, batch: RecordBatch) {
+    /// Adds a batch (already in `table`'s schema) that holds `bytes` of memory
+    /// (see [`MemtableSet::insert`]).
+    pub fn insert(&mut self, table: Table, batch: RecordBatch, bytes: usize) {
         if batch.num_rows() == 0 {
             return;
         }
@@ -34,7 +35,7 @@ impl Memtable {
             self.max_time_ns = Some(self.max_time_ns.map_or(hi, |m| m.max(hi)));
         }
         self.rows += batch.num_rows();
-        self.bytes += batch.get_array_memory_size();
+        self.bytes += bytes;
         self.oldest_insert.get_or_insert_with(Instant::now);
         self.batches.push(batch);
     }
@@ -82,8 +83,12 @@ pub struct MemtableSet {
 }
 
 impl MemtableSet {
-    pub fn insert(&mut self, table: Table, batch: RecordBatch) {
-        self.tables.entry(table).or_default().insert(table, batch);
+    /// Adds a batch holding `bytes` of memory: `get_array_memory_size()` for
+    /// batches with their own buffers; for batches decoded from the WAL, whose
+    /// columns all share one IPC message buffer (which `get_array_memory_size`
+    /// would count once per column), the payload length.
+    pub fn insert(&mut self, table: Table, batch: RecordBatch, bytes: usize) {
+        self.tables.entry(table).or_default().insert(table, batch, bytes);
     }
 
     pub fn get(&self, table: Table) -> Option<&Memtable> {

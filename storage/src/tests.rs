@@ -62,6 +62,10 @@ async fn acknowledged_rows_survive_a_crash_before_any_flush() {
     let storage = Storage::open(testdata::config(dir.path())).await.expect("reopen");
     assert_eq!(ids(&all_rows(&storage).await), ids(&input));
     assert_eq!(storage.memtable_rows(Table::Spans), 55);
+    // Replayed batches share one IPC buffer per frame: they are counted once, not once per column.
+    let appended_bytes: usize = input.iter().map(|b| b.get_array_memory_size()).sum();
+    let replayed_bytes = storage.budget.memtable();
+    assert!(replayed_bytes > 0 && replayed_bytes <= appended_bytes * 2, "{replayed_bytes} vs {appended_bytes}");
     assert_eq!(storage.metrics().wal_replayed_rows.get_or_create(&table_label(Table::Spans)).get(), 55);
 
     // Crash again without new writes: nothing is lost or doubled.

@@ -121,10 +121,19 @@ pub enum SegmentEnd {
     Corrupt { offset: u64, reason: String },
 }
 
+/// A frame read back.
+#[derive(Debug)]
+pub struct Frame {
+    pub table: Table,
+    pub batch: RecordBatch,
+    /// Payload length: about the memory the decoded batch holds (its columns share the IPC buffer).
+    pub payload_bytes: usize,
+}
+
 /// The frames of one segment that could be read.
 #[derive(Debug)]
 pub struct SegmentScan {
-    pub batches: Vec<(Table, RecordBatch)>,
+    pub frames: Vec<Frame>,
     /// Frames whose checksum matched but whose payload did not decode (skipped one by one).
     pub undecodable: u64,
     pub end: SegmentEnd,
@@ -132,7 +141,7 @@ pub struct SegmentScan {
 
 /// Splits a segment's bytes into frames.
 pub fn scan_segment(bytes: &[u8]) -> SegmentScan {
-    let mut batches = Vec::new();
+    let mut frames = Vec::new();
     let mut undecodable = 0;
     let mut pos = 0usize;
     let end = loop {
@@ -163,7 +172,7 @@ pub fn scan_segment(bytes: &[u8]) -> SegmentScan {
             break SegmentEnd::Corrupt { offset, reason: "checksum mismatch".into() };
         }
         match decode_payload(payload) {
-            Ok(frame) => batches.push(frame),
+            Ok((table, batch)) => frames.push(Frame { table, batch, payload_bytes: len }),
             Err(e) => {
                 tracing::error!(offset, error = %e, "skipping undecodable WAL frame");
                 undecodable += 1;
@@ -171,7 +180,7 @@ pub fn scan_segment(bytes: &[u8]) -> SegmentScan {
         }
         pos += HEADER + len;
     };
-    SegmentScan { batches, undecodable, end }
+    SegmentScan { frames, undecodable, end }
 }
 
 /// What replay found.
@@ -190,7 +199,7 @@ pub fn replay(
     dir: &Path,
     checkpoint: u64,
     metrics: &StorageMetrics,
-    mut sink: impl FnMut(Table, RecordBatch),
+    mut sink: impl FnMut(Frame),
 ) -> Result<ReplayOutcome> {
     fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
     let deleted = delete_segments_below(dir, checkpoint)?;
@@ -228,13 +237,13 @@ pub fn replay(
         }
         metrics.wal_corrupt_frames.inc_by(corrupt);
         outcome.corrupt_frames += corrupt;
-        let frames = scan.batches.len() as u64;
+        let frames = scan.frames.len() as u64;
         let mut rows = 0u64;
-        for (table, batch) in scan.batches {
-            let n = batch.num_rows() as u64;
-            metrics.wal_replayed_rows.get_or_create(&table_label(table)).inc_by(n);
+        for frame in scan.frames {
+            let n = frame.batch.num_rows() as u64;
+            metrics.wal_replayed_rows.get_or_create(&table_label(frame.table)).inc_by(n);
             rows += n;
-            sink(table, batch);
+            sink(frame);
         }
         tracing::info!(segment = id, frames, rows, corrupt, "wal segment replayed");
         outcome.frames += frames;

@@ -9,12 +9,12 @@ fn tracks_rows_bytes_time_range_and_age() {
     let a = testdata::spans(&[Span { trace: 1, span: 1, start_ns: T0 + 50 }, Span { trace: 1, span: 2, start_ns: T0 }]);
     let b = testdata::spans(&[Span { trace: 2, span: 3, start_ns: T0 + 900 }]);
     let before = Instant::now();
-    m.insert(Table::Spans, a.clone());
-    m.insert(Table::Spans, b.clone());
-    m.insert(Table::Spans, a.slice(0, 0)); // empty batches are ignored
+    m.insert(Table::Spans, a.clone(), 100);
+    m.insert(Table::Spans, b.clone(), 20);
+    m.insert(Table::Spans, a.slice(0, 0), 5); // empty batches are ignored
     assert_eq!(m.rows(), 3);
     assert_eq!(m.batches().len(), 2);
-    assert_eq!(m.bytes(), a.get_array_memory_size() + b.get_array_memory_size());
+    assert_eq!(m.bytes(), 120);
     assert_eq!(m.time_range(), Some((T0, T0 + 900)));
     let oldest = m.oldest_insert().expect("set");
     assert!(oldest >= before && oldest <= Instant::now());
@@ -25,10 +25,10 @@ fn set_aggregates_tables() {
     let mut set = MemtableSet::default();
     assert!(set.is_empty());
     let batch = testdata::many(5, 2, T0);
-    set.insert(Table::Spans, batch.clone());
+    set.insert(Table::Spans, batch.clone(), 77);
     assert!(!set.is_empty());
     assert_eq!(set.rows(Table::Spans), 5);
-    assert_eq!(set.bytes(), batch.get_array_memory_size());
+    assert_eq!(set.bytes(), 77);
     assert_eq!(set.iter().count(), 1);
     assert!(set.oldest_insert().is_some());
 }

@@ -42,9 +42,10 @@ fn write_segment(dir: &Path, id: u64, batches: &[RecordBatch]) -> Vec<usize> {
 fn replay_all(dir: &Path, checkpoint: u64) -> (Vec<RecordBatch>, ReplayOutcome, StorageMetrics) {
     let metrics = StorageMetrics::default();
     let mut batches = Vec::new();
-    let outcome = replay(dir, checkpoint, &metrics, |t, b| {
-        assert_eq!(t, Table::Spans);
-        batches.push(b);
+    let outcome = replay(dir, checkpoint, &metrics, |f| {
+        assert_eq!(f.table, Table::Spans);
+        assert!(f.payload_bytes > 0);
+        batches.push(f.batch);
     })
     .expect("replay never fails on content");
     (batches, outcome, metrics)

@@ -225,9 +225,10 @@ impl Writer {
         {
             let mut catalog = shared.catalog.write();
             for a in group {
-                added_bytes += a.batch.get_array_memory_size();
+                let bytes = a.batch.get_array_memory_size();
+                added_bytes += bytes;
                 shared.metrics.rows_appended.get_or_create(&table_label(a.table)).inc_by(a.batch.num_rows() as u64);
-                catalog.active.insert(a.table, a.batch);
+                catalog.active.insert(a.table, a.batch, bytes);
                 replies.push(a.reply);
             }
             shared.budget.add_memtable(added_bytes);
