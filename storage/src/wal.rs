@@ -213,6 +213,11 @@ pub fn replay(
         outcome.next_segment = outcome.next_segment.max(id + 1);
         let path = segment_path(dir, id);
         let bytes = fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
+        if bytes.is_empty() {
+            // Holds nothing (e.g. opened, then never written before a restart): no need to keep it.
+            fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            continue;
+        }
         let scan = scan_segment(&bytes);
         let mut corrupt = scan.undecodable;
         match &scan.end {

@@ -181,6 +181,12 @@ fn segments_below_the_checkpoint_are_deleted_not_replayed() {
     assert!(!segment_path(dir.path(), 3).exists());
     assert!(segment_path(dir.path(), 4).exists());
     assert_eq!(outcome.next_segment, 5);
+    // Empty segments are dropped, but the next id still goes past them.
+    fs::write(segment_path(dir.path(), 7), b"").expect("empty segment");
+    let (replayed, outcome, _) = replay_all(dir.path(), 4);
+    assert_eq!(replayed.len(), 1);
+    assert!(!segment_path(dir.path(), 7).exists());
+    assert_eq!(outcome.next_segment, 8);
     // With no segments left, the next one starts at the checkpoint, never below it.
     let (_, outcome, _) = replay_all(dir.path(), 9);
     assert_eq!(outcome.next_segment, 9);
