@@ -8,39 +8,49 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// Root of everything on disk.
+    /// Root of everything on disk (`wal/`, `manifest/`, `spans/`). Created if missing. Default `./osprey-data`.
     pub data_dir: PathBuf,
-    /// Tenant written into partition paths (multi-tenancy arrives later).
+    /// Tenant written into partition paths (multi-tenancy arrives later). A plain name: no `/`, `\` or `=`.
+    /// Default `default`.
     pub tenant: String,
-    /// One budget for in-flight requests plus memtables, in bytes.
+    /// One budget for in-flight requests (admission permits) plus memtables, in bytes. Past it, admission
+    /// refuses with a retryable error. A flush starts once memtables reach half of it at the latest. Default 1 GiB.
     pub memory_budget_bytes: usize,
-    /// Writes are refused while the data directory's filesystem has less free space than this.
+    /// Writes are refused while the data directory's filesystem has less free space than this
+    /// (checked with `statvfs`, at most once a second). `0` disables the check. Default 512 MiB.
     pub disk_reserve_bytes: u64,
+    /// The write-ahead log.
     pub wal: WalConfig,
+    /// When and how memtables become Parquet files.
     pub flush: FlushConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WalConfig {
-    /// fsync before acknowledging. `false` is unsafe: acknowledged data can be lost on power loss or kill -9.
+    /// fsync before acknowledging. `false` is unsafe: acknowledged data can be lost on power loss (and on
+    /// kill -9 until the OS writes the page cache back). Default `true`.
     pub fsync: bool,
-    /// How long the WAL writer waits to gather more frames into one fsync.
+    /// How long the WAL writer waits to gather more frames into one fsync (group commit). Adds up to this much
+    /// latency to an append; `0s` commits whatever is queued at once. Default `2ms`.
     #[serde(with = "humantime_serde")]
     pub group_commit_window: Duration,
-    /// A segment is closed and a new one started past this size.
+    /// A segment is closed and a new one started past this size (segments are deleted whole once their rows
+    /// are in Parquet). Must be > 0. Default 64 MiB.
     pub segment_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FlushConfig {
-    /// Flush when the memtables hold this many bytes.
+    /// Flush when the memtables hold this many bytes (capped at half of `memory_budget_bytes`). Default 256 MiB.
     pub max_bytes: usize,
-    /// Flush when the oldest row in the memtables is this old.
+    /// Flush when the oldest row in the memtables is this old; bounds WAL replay time and how long rows wait
+    /// for the faster Parquet path. Default `5m`.
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
-    /// Rows per Parquet row group.
+    /// Rows per Parquet row group (also the bloom filters' expected distinct values). Must be > 0.
+    /// Smaller groups prune trace lookups more finely at some cost in compression. Default 65536.
     pub row_group_rows: usize,
 }
 

@@ -41,6 +41,8 @@ pub enum StorageError {
     Corrupt(String),
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl StorageError {

@@ -6,17 +6,40 @@
 //! the durability contract.
 
 pub mod attributes;
+pub mod budget;
+pub mod catalog;
 pub mod config;
+pub mod disk;
 pub mod error;
+pub mod flush;
+pub mod manifest;
+pub mod memtable;
+pub mod metrics;
 pub mod spans;
+pub mod table;
+#[cfg(test)]
+pub(crate) mod testdata;
+pub mod wal;
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use datafusion::catalog::TableProvider;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
 
+pub use budget::MemoryPermit;
 pub use config::StorageConfig;
 pub use error::{ErrorClass, Result, StorageError};
+
+use crate::budget::Budget;
+use crate::catalog::{Catalog, TableSnapshot};
+use crate::disk::DiskSpace;
+use crate::manifest::Manifest;
+use crate::metrics::StorageMetrics;
+use crate::wal::writer::{Shared, WalWriter};
 
 /// The tables Osprey stores. `logs` and `metrics` arrive with their issues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,59 +62,253 @@ impl Table {
             Table::Spans => spans::schema(),
         }
     }
+
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The table's code in WAL frames.
+    pub fn code(self) -> u8 {
+        match self {
+            Table::Spans => 1,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.code() == code)
+    }
+
+    /// The `Timestamp(ns)` column that partitions files by hour and prunes by time.
+    pub fn time_column(self) -> &'static str {
+        match self {
+            Table::Spans => spans::col::START_TIME,
+        }
+    }
+
+    /// The order of rows inside a Parquet file.
+    pub fn sort_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Spans => &[spans::col::TRACE_ID, spans::col::START_TIME],
+        }
+    }
+
+    /// Columns with a Parquet bloom filter.
+    pub fn bloom_filter_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Spans => &[spans::col::TRACE_ID, spans::col::SPAN_ID],
+        }
+    }
 }
 
 /// The storage engine of one Osprey process. Cheap to share (`Arc`).
+///
+/// Call [`Storage::close`] on shutdown. Dropping the last handle without it is
+/// like a crash, and as safe: the WAL writer thread and the background flusher
+/// end, nothing is flushed, and acknowledged rows are replayed on the next open.
 pub struct Storage {
-    _private: (),
+    pub(crate) config: StorageConfig,
+    /// Absolute, so Parquet paths work with the local object store.
+    pub(crate) data_dir: PathBuf,
+    pub(crate) catalog: Arc<RwLock<Catalog>>,
+    pub(crate) manifest: Arc<Mutex<Manifest>>,
+    pub(crate) wal: WalWriter,
+    pub(crate) budget: Arc<Budget>,
+    pub(crate) disk: DiskSpace,
+    pub(crate) metrics: Arc<StorageMetrics>,
+    /// One flush at a time.
+    pub(crate) flush_lock: tokio::sync::Mutex<()>,
+    flush_wanted: Arc<Notify>,
+    closing: AtomicBool,
 }
 
-/// Bytes of the global memory budget held by one in-flight request; released on drop.
-pub struct MemoryPermit {
-    _private: (),
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage").field("data_dir", &self.data_dir).finish_non_exhaustive()
+    }
 }
 
 impl Storage {
     /// Opens (or creates) the data directory: folds the manifest, removes orphan
     /// files, replays the WAL into the memtables and starts the background flusher.
-    pub async fn open(_config: StorageConfig) -> Result<Arc<Storage>> {
-        todo!("storage helper")
+    pub async fn open(config: StorageConfig) -> Result<Arc<Storage>> {
+        validate(&config)?;
+        let metrics = Arc::new(StorageMetrics::default());
+        let recovery_metrics = metrics.clone();
+        let recovery_config = config.clone();
+        let recovered = tokio::task::spawn_blocking(move || recover(&recovery_config, &recovery_metrics))
+            .await
+            .map_err(|e| StorageError::Internal(format!("recovery task: {e}")))??;
+        let Recovered { data_dir, manifest, catalog, next_segment } = recovered;
+
+        let budget = Arc::new(Budget::new(config.memory_budget_bytes));
+        budget.add_memtable(catalog.active.bytes());
+        catalog.export_gauges(&metrics);
+        let catalog = Arc::new(RwLock::new(catalog));
+        let flush_wanted = Arc::new(Notify::new());
+        let shared = Shared {
+            catalog: catalog.clone(),
+            budget: budget.clone(),
+            metrics: metrics.clone(),
+            flush_wanted: flush_wanted.clone(),
+            flush_threshold: flush::flush_threshold(&config),
+        };
+        let wal = WalWriter::start(&data_dir.join(wal::DIR), next_segment, config.wal.clone(), shared)?;
+        let storage = Arc::new(Storage {
+            disk: DiskSpace::new(data_dir.clone(), config.disk_reserve_bytes),
+            config,
+            data_dir,
+            catalog,
+            manifest: Arc::new(Mutex::new(manifest)),
+            wal,
+            budget,
+            metrics,
+            flush_lock: tokio::sync::Mutex::new(()),
+            flush_wanted: flush_wanted.clone(),
+            closing: AtomicBool::new(false),
+        });
+        tokio::spawn(flush::run_flusher(Arc::downgrade(&storage), flush_wanted));
+        tracing::info!(data_dir = %storage.data_dir.display(), "storage open");
+        Ok(storage)
     }
 
     /// Reserves `bytes` of the memory budget for a request being decoded.
     /// Fails with a retryable [`StorageError::MemoryBudget`] or [`StorageError::DiskFull`].
-    pub fn admit(&self, _bytes: usize) -> Result<MemoryPermit> {
-        todo!("storage helper")
+    pub fn admit(&self, bytes: usize) -> Result<MemoryPermit> {
+        if self.is_closing() {
+            self.metrics.admission_rejected("shutting_down");
+            return Err(StorageError::ShuttingDown);
+        }
+        if let Err(e) = self.disk.check() {
+            self.metrics.admission_rejected("disk");
+            return Err(e);
+        }
+        self.budget.reserve(bytes).inspect_err(|_| {
+            self.metrics.admission_rejected("memory");
+            // Memory is tight: make sure a flush is on its way.
+            self.flush_wanted.notify_one();
+        })
     }
 
     /// Appends a batch (in `table`'s schema). Returns once it is durable (fsynced
     /// in the WAL) and visible to queries.
-    pub async fn append(&self, _table: Table, _batch: RecordBatch) -> Result<()> {
-        todo!("storage helper")
+    pub async fn append(&self, table: Table, batch: RecordBatch) -> Result<()> {
+        if self.is_closing() {
+            return Err(StorageError::ShuttingDown);
+        }
+        if batch.schema().fields() != table.schema().fields() {
+            return Err(StorageError::InvalidInput(format!("batch does not match the {} schema", table.name())));
+        }
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.wal.append(table, batch).await
     }
 
     /// A DataFusion table over the memtables and the Parquet files of `table`.
-    pub fn table_provider(self: &Arc<Self>, _table: Table) -> Arc<dyn TableProvider> {
-        todo!("storage helper")
+    pub fn table_provider(self: &Arc<Self>, table: Table) -> Arc<dyn TableProvider> {
+        Arc::new(table::StorageTable::new(self.clone(), table))
     }
 
     /// Flushes everything in the memtables to Parquet now.
     pub async fn flush(&self) -> Result<()> {
-        todo!("storage helper")
+        self.flush_frozen().await
     }
 
     /// Stops accepting writes, waits for in-flight appends, and flushes.
     pub async fn close(&self) -> Result<()> {
-        todo!("storage helper")
+        self.closing.store(true, Ordering::Release);
+        self.flush_wanted.notify_one();
+        self.wal.drain().await?;
+        let flushed = self.flush_frozen().await;
+        self.wal.stop();
+        tracing::info!(ok = flushed.is_ok(), "storage closed");
+        flushed
     }
 
     /// Whether replay is done and writes are accepted.
     pub fn is_ready(&self) -> bool {
-        todo!("storage helper")
+        !self.is_closing()
     }
 
     /// Registers storage's counters and gauges.
-    pub fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {
-        todo!("storage helper")
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(registry);
+    }
+
+    /// Storage's metrics, for tests and health reporting.
+    pub fn metrics(&self) -> &StorageMetrics {
+        &self.metrics
+    }
+
+    /// The (absolute) data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The memtable batches and Parquet files a scan of `table` reads, as one consistent cut.
+    pub fn snapshot(&self, table: Table) -> TableSnapshot {
+        self.catalog.read().snapshot(table)
+    }
+
+    /// Rows of `table` in memtables (active and frozen).
+    pub fn memtable_rows(&self, table: Table) -> usize {
+        self.catalog.read().memtable_rows(table)
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 }
+
+fn validate(config: &StorageConfig) -> Result<()> {
+    let bad = |what: &str| Err(StorageError::InvalidInput(format!("storage config: {what}")));
+    if config.flush.row_group_rows == 0 {
+        return bad("flush.row_group_rows must be > 0");
+    }
+    if config.wal.segment_bytes == 0 {
+        return bad("wal.segment_bytes must be > 0");
+    }
+    if config.memory_budget_bytes == 0 {
+        return bad("memory_budget_bytes must be > 0");
+    }
+    if config.tenant.is_empty() || config.tenant.contains(['/', '\\', '=']) || config.tenant.starts_with('.') {
+        return bad("tenant must be a non-empty name without '/', '\\' or '='");
+    }
+    Ok(())
+}
+
+struct Recovered {
+    data_dir: PathBuf,
+    manifest: Manifest,
+    catalog: Catalog,
+    next_segment: u64,
+}
+
+/// Start-up recovery, in the order the durability contract needs: fold the
+/// manifest, remove unpublished files, drop WAL segments already in Parquet,
+/// replay the rest.
+fn recover(config: &StorageConfig, metrics: &StorageMetrics) -> Result<Recovered> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| StorageError::io(&config.data_dir, e))?;
+    let data_dir = std::fs::canonicalize(&config.data_dir).map_err(|e| StorageError::io(&config.data_dir, e))?;
+    let manifest = Manifest::open(&data_dir)?;
+    let tables: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
+    let orphans = manifest::remove_orphans(&data_dir, &tables, &manifest.state().files)?;
+    if orphans > 0 {
+        tracing::warn!(orphans, "removed parquet files the manifest does not list");
+    }
+    let mut catalog = Catalog::with_files(manifest.state().files.clone());
+    let replayed = wal::replay(&data_dir.join(wal::DIR), manifest.state().wal_checkpoint, metrics, |frame| {
+        catalog.active.insert(frame.table, frame.batch, frame.payload_bytes)
+    })?;
+    tracing::info!(
+        rows = replayed.rows,
+        frames = replayed.frames,
+        corrupt_frames = replayed.corrupt_frames,
+        next_segment = replayed.next_segment,
+        "wal replayed"
+    );
+    Ok(Recovered { data_dir, manifest, catalog, next_segment: replayed.next_segment })
+}
+
+#[cfg(test)]
+mod tests;

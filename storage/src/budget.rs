@@ -1,0 +1,82 @@
+//! The global memory budget: one limit for request bytes in flight (held by
+//! [`MemoryPermit`]s) plus the bytes in memtables. Admission refuses what would
+//! go past it, so the memtables never outgrow it when flushing falls behind.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Result, StorageError};
+
+#[derive(Debug)]
+pub struct Budget {
+    limit: usize,
+    in_flight: AtomicUsize,
+    memtable: AtomicUsize,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Self {
+        Self { limit, in_flight: AtomicUsize::new(0), memtable: AtomicUsize::new(0) }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes held by permits.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Bytes in memtables (active and frozen).
+    pub fn memtable(&self) -> usize {
+        self.memtable.load(Ordering::Acquire)
+    }
+
+    pub fn add_memtable(&self, bytes: usize) {
+        self.memtable.fetch_add(bytes, Ordering::AcqRel);
+    }
+
+    pub fn sub_memtable(&self, bytes: usize) {
+        // Saturating: never wrap even if accounting were off by a batch.
+        let _ = self.memtable.fetch_update(Ordering::AcqRel, Ordering::Acquire, |m| Some(m.saturating_sub(bytes)));
+    }
+
+    /// Reserves `bytes` for a request, or fails with [`StorageError::MemoryBudget`].
+    pub fn reserve(self: &Arc<Self>, bytes: usize) -> Result<MemoryPermit> {
+        let mut current = self.in_flight.load(Ordering::Acquire);
+        loop {
+            let in_use = current.saturating_add(self.memtable());
+            if in_use.saturating_add(bytes) > self.limit {
+                return Err(StorageError::MemoryBudget { in_use, budget: self.limit });
+            }
+            match self.in_flight.compare_exchange_weak(current, current + bytes, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(MemoryPermit { budget: self.clone(), bytes }),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+/// Bytes of the global memory budget held by one in-flight request; released on drop.
+#[derive(Debug)]
+pub struct MemoryPermit {
+    budget: Arc<Budget>,
+    bytes: usize,
+}
+
+impl MemoryPermit {
+    /// Bytes this permit holds.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Drop for MemoryPermit {
+    fn drop(&mut self) {
+        self.budget.in_flight.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,29 @@
+use super::*;
+
+#[test]
+fn permits_hold_bytes_until_dropped() {
+    let budget = Arc::new(Budget::new(100));
+    let a = budget.reserve(60).expect("fits");
+    assert_eq!(budget.in_flight(), 60);
+    match budget.reserve(41) {
+        Err(e @ StorageError::MemoryBudget { in_use: 60, budget: 100 }) => assert!(e.retryable()),
+        other => panic!("expected MemoryBudget, got {other:?}"),
+    }
+    let b = budget.reserve(40).expect("exactly fits");
+    assert_eq!(b.bytes(), 40);
+    drop(a);
+    assert_eq!(budget.in_flight(), 40);
+    drop(b);
+    assert_eq!(budget.in_flight(), 0);
+}
+
+#[test]
+fn memtable_bytes_count_against_the_budget() {
+    let budget = Arc::new(Budget::new(100));
+    budget.add_memtable(90);
+    assert!(matches!(budget.reserve(11), Err(StorageError::MemoryBudget { in_use: 90, .. })));
+    let _p = budget.reserve(10).expect("fits");
+    budget.sub_memtable(1000);
+    assert_eq!(budget.memtable(), 0);
+    budget.reserve(90).expect("fits after the flush");
+}

@@ -1,0 +1,332 @@
+//! Flush: memtable → Parquet → manifest → WAL truncation.
+//!
+//! Order (see the durability contract in `ARCHITECTURE.md`):
+//! freeze (WAL writer: rotate segment + swap memtable) → concat and sort →
+//! split by hour → write each file to a temp name, fsync, rename, fsync dir →
+//! publish one manifest delta → drop the frozen memtables → delete the WAL
+//! segments below the checkpoint. A failure before the publish leaves the frozen
+//! memtables queryable and in the WAL; the next flush retries them.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
+use arrow::datatypes::TimestampNanosecondType;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+
+use crate::error::{Result, StorageError};
+use crate::manifest::{self, FileEntry, TEMP_SUFFIX};
+use crate::metrics::table_label;
+use crate::{Storage, Table};
+
+const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
+/// How often the background flusher checks size and age.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Parquet writer settings of Osprey's tables.
+pub fn writer_properties(table: Table, row_group_rows: usize) -> Result<WriterProperties> {
+    let zstd = ZstdLevel::try_new(3)?;
+    let schema = table.schema();
+    let sorting = table
+        .sort_columns()
+        .iter()
+        .map(|name| {
+            let idx = schema.index_of(name)?;
+            Ok(SortingColumn { column_idx: idx as i32, descending: false, nulls_first: false })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(zstd))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(row_group_rows.max(1)))
+        .set_sorting_columns(Some(sorting));
+    for column in table.bloom_filter_columns() {
+        builder = builder
+            .set_column_bloom_filter_enabled(ColumnPath::from(*column), true)
+            .set_column_bloom_filter_fpp(ColumnPath::from(*column), 0.01);
+    }
+    Ok(builder.build())
+}
+
+/// Concatenates and sorts `batches` by the table's sort columns.
+pub fn sort_batches(table: Table, batches: &[RecordBatch]) -> Result<RecordBatch> {
+    let all = concat_batches(&table.schema(), batches)?;
+    let columns = table
+        .sort_columns()
+        .iter()
+        .map(|name| {
+            let values = all
+                .column_by_name(name)
+                .ok_or_else(|| StorageError::Internal(format!("sort column {name} missing")))?
+                .clone();
+            Ok(SortColumn { values, options: None })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let indices = lexsort_to_indices(&columns, None)?;
+    Ok(take_record_batch(&all, &indices)?)
+}
+
+/// Splits a batch by the hour of the table's time column, keeping row order.
+pub fn split_by_hour(table: Table, batch: &RecordBatch) -> Result<BTreeMap<i64, RecordBatch>> {
+    let times = batch
+        .column_by_name(table.time_column())
+        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+        .ok_or_else(|| StorageError::Internal(format!("{} has no timestamp column", table.name())))?;
+    let mut rows: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+    for (i, t) in times.values().iter().enumerate() {
+        rows.entry(t.div_euclid(NANOS_PER_HOUR)).or_default().push(i as u32);
+    }
+    if rows.len() == 1 {
+        return Ok(rows.into_keys().map(|h| (h, batch.clone())).collect());
+    }
+    rows.into_iter().map(|(hour, idx)| Ok((hour, take_record_batch(batch, &UInt32Array::from(idx))?))).collect()
+}
+
+/// `(year, month, day)` of a day number counted from 1970-01-01 (proleptic Gregorian).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// `<table>/tenant=<t>/date=YYYY-MM-DD/hour=HH`, relative to the data directory.
+pub fn partition_dir(table: Table, tenant: &str, hour: i64) -> String {
+    let (y, m, d) = civil_from_days(hour.div_euclid(24));
+    format!("{}/tenant={tenant}/date={y:04}-{m:02}-{d:02}/hour={:02}", table.name(), hour.rem_euclid(24))
+}
+
+/// Writes `batches` of `table` as sorted Parquet files, one per hour. Every
+/// file is complete and durable (fsynced, renamed, directory fsynced) when this
+/// returns; none is published yet. On error, files written so far are removed.
+pub fn write_table(
+    data_dir: &Path,
+    tenant: &str,
+    table: Table,
+    batches: &[RecordBatch],
+    row_group_rows: usize,
+) -> Result<Vec<FileEntry>> {
+    if batches.iter().all(|b| b.num_rows() == 0) {
+        return Ok(Vec::new());
+    }
+    let sorted = sort_batches(table, batches)?;
+    let props = writer_properties(table, row_group_rows)?;
+    let mut written: Vec<FileEntry> = Vec::new();
+    for (hour, batch) in split_by_hour(table, &sorted)? {
+        match write_file(data_dir, tenant, table, hour, &batch, props.clone()) {
+            Ok(entry) => written.push(entry),
+            Err(e) => {
+                for entry in &written {
+                    let _ = fs::remove_file(data_dir.join(&entry.path));
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn write_file(
+    data_dir: &Path,
+    tenant: &str,
+    table: Table,
+    hour: i64,
+    batch: &RecordBatch,
+    props: WriterProperties,
+) -> Result<FileEntry> {
+    let rel_dir = partition_dir(table, tenant, hour);
+    let dir = data_dir.join(&rel_dir);
+    if !dir.exists() {
+        fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
+        // Make the new directory entries durable, from the hour dir up to the data dir.
+        let mut d = dir.as_path();
+        while let Some(parent) = d.parent() {
+            manifest::sync_dir(parent)?;
+            if parent == data_dir {
+                break;
+            }
+            d = parent;
+        }
+    }
+    let name = format!("{}.parquet", ulid::Ulid::new());
+    let temp = dir.join(format!("{name}{TEMP_SUFFIX}"));
+    let target = dir.join(&name);
+    let result = (|| -> Result<u64> {
+        let file = File::create(&temp).map_err(|e| StorageError::io(&temp, e))?;
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
+        writer.write(batch)?;
+        let file = writer.into_inner()?;
+        file.sync_all().map_err(|e| StorageError::io(&temp, e))?;
+        let bytes = file.metadata().map_err(|e| StorageError::io(&temp, e))?.len();
+        fs::rename(&temp, &target).map_err(|e| StorageError::io(&target, e))?;
+        manifest::sync_dir(&dir)?;
+        Ok(bytes)
+    })();
+    let bytes = match result {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let _ = fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    let (min_time_ns, max_time_ns) = crate::memtable::time_range(table, batch).unwrap_or((0, 0));
+    let entry = FileEntry {
+        path: format!("{rel_dir}/{name}"),
+        table: table.name().to_string(),
+        tenant: tenant.to_string(),
+        partition_hour_unix: hour * 3600,
+        min_time_ns,
+        max_time_ns,
+        rows: batch.num_rows() as u64,
+        bytes,
+    };
+    tracing::debug!(path = %entry.path, rows = entry.rows, bytes, "parquet file written");
+    Ok(entry)
+}
+
+impl Storage {
+    /// One flush: freezes the active memtables and persists every frozen one
+    /// (including those a failed earlier flush left behind).
+    pub(crate) async fn flush_frozen(&self) -> Result<()> {
+        let _one_at_a_time = self.flush_lock.lock().await;
+        let started = Instant::now();
+        self.wal.freeze().await?;
+        let frozen = self.catalog.read().frozen.clone();
+        let Some(last) = frozen.last() else {
+            return Ok(());
+        };
+        let checkpoint = last.checkpoint;
+        let result = self.persist(&frozen, checkpoint).await;
+        self.metrics.flush_seconds.observe(started.elapsed().as_secs_f64());
+        match &result {
+            Ok(rows) => {
+                self.metrics.flush_outcome("ok");
+                tracing::info!(rows, checkpoint, elapsed_ms = started.elapsed().as_millis() as u64, "flush done");
+            }
+            Err(e) => {
+                self.metrics.flush_outcome("error");
+                tracing::error!(error = %e, checkpoint, "flush failed; rows stay in memory and in the WAL");
+            }
+        }
+        result.map(|_| ())
+    }
+
+    async fn persist(&self, frozen: &[Arc<crate::catalog::Frozen>], checkpoint: u64) -> Result<u64> {
+        let data_dir = self.data_dir.clone();
+        let tenant = self.config.tenant.clone();
+        let row_group_rows = self.config.flush.row_group_rows;
+        let per_table: Vec<(Table, Vec<RecordBatch>)> = Table::ALL
+            .iter()
+            .map(|t| (*t, frozen.iter().filter_map(|f| f.tables.get(*t)).flat_map(|m| m.batches().to_vec()).collect()))
+            .collect();
+        let manifest = self.manifest.clone();
+        let published = tokio::task::spawn_blocking(move || -> Result<Vec<FileEntry>> {
+            let mut added = Vec::new();
+            for (table, batches) in &per_table {
+                match write_table(&data_dir, &tenant, *table, batches, row_group_rows) {
+                    Ok(files) => added.extend(files),
+                    Err(e) => {
+                        remove_files(&data_dir, &added);
+                        return Err(e);
+                    }
+                }
+            }
+            // On a publish error the files stay: the delta may have become durable
+            // (e.g. the rename happened but the directory fsync failed), and then
+            // they are live. If it did not, the next open removes them as orphans.
+            manifest.lock().publish(added.clone(), Vec::new(), checkpoint)?;
+            Ok(added)
+        })
+        .await
+        .map_err(|e| StorageError::Internal(format!("flush task: {e}")))??;
+
+        let seqs: Vec<u64> = frozen.iter().map(|f| f.seq).collect();
+        let bytes: usize = frozen.iter().map(|f| f.tables.bytes()).sum();
+        {
+            let mut catalog = self.catalog.write();
+            catalog.publish(published.clone(), &seqs);
+            self.budget.sub_memtable(bytes);
+            catalog.export_gauges(&self.metrics);
+        }
+        let mut rows = 0;
+        for file in &published {
+            if let Some(table) = Table::from_name(&file.table) {
+                self.metrics.rows_persisted.get_or_create(&table_label(table)).inc_by(file.rows);
+            }
+            rows += file.rows;
+        }
+        let wal_dir = self.data_dir.join(crate::wal::DIR);
+        match tokio::task::spawn_blocking(move || crate::wal::delete_segments_below(&wal_dir, checkpoint)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, checkpoint, "could not delete flushed wal segments; next start will")
+            }
+            Err(e) => tracing::warn!(error = %e, "wal cleanup task failed"),
+        }
+        Ok(rows)
+    }
+
+    /// Whether size or age calls for a flush.
+    fn flush_due(&self) -> bool {
+        if self.budget.memtable() >= self.flush_threshold() {
+            return true;
+        }
+        let oldest = self.catalog.read().oldest_insert();
+        oldest.is_some_and(|t| t.elapsed() >= self.config.flush.max_age)
+    }
+
+    fn flush_threshold(&self) -> usize {
+        flush_threshold(&self.config)
+    }
+}
+
+/// Flush when the memtables hold this many bytes: `flush.max_bytes`, but at
+/// most half the memory budget so requests still fit while a flush runs.
+pub(crate) fn flush_threshold(config: &crate::StorageConfig) -> usize {
+    config.flush.max_bytes.min(config.memory_budget_bytes / 2).max(1)
+}
+
+fn remove_files(data_dir: &Path, files: &[FileEntry]) {
+    for file in files {
+        let path = data_dir.join(&file.path);
+        if let Err(e) = fs::remove_file(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "could not remove unpublished parquet file");
+        }
+    }
+}
+
+/// The background flusher: every second, or when woken, flushes if due. Holds
+/// only a weak reference, so dropping the last `Arc<Storage>` ends it.
+pub(crate) async fn run_flusher(storage: Weak<Storage>, wake: Arc<tokio::sync::Notify>) {
+    loop {
+        let _ = tokio::time::timeout(TICK, wake.notified()).await;
+        let Some(storage) = storage.upgrade() else {
+            return;
+        };
+        if storage.is_closing() {
+            return;
+        }
+        if storage.flush_due() {
+            // Errors are logged and counted inside; the next tick retries.
+            let _ = storage.flush_frozen().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

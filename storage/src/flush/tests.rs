@@ -1,0 +1,119 @@
+use arrow::array::Array;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::properties::ReaderProperties;
+use parquet::file::reader::FileReader;
+use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader};
+
+use super::*;
+use crate::spans::col;
+use crate::testdata::{self, trace_hex, Span, HOUR, T0};
+
+#[test]
+fn civil_dates() {
+    assert_eq!(civil_from_days(0), (1970, 1, 1));
+    assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    assert_eq!(civil_from_days(19_675), (2023, 11, 14));
+    assert_eq!(partition_dir(Table::Spans, "acme", T0.div_euclid(HOUR)), "spans/tenant=acme/date=2023-11-14/hour=22");
+    assert_eq!(partition_dir(Table::Spans, "t", -1), "spans/tenant=t/date=1969-12-31/hour=23");
+}
+
+fn read_all(path: &Path) -> RecordBatch {
+    let file = File::open(path).expect("open");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("reader").build().expect("build");
+    let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
+    concat_batches(&Table::Spans.schema(), &batches).expect("concat")
+}
+
+fn column_strings(batch: &RecordBatch, name: &str) -> Vec<String> {
+    let c = batch.column_by_name(name).expect("column").as_string::<i32>();
+    (0..c.len()).map(|i| c.value(i).to_string()).collect()
+}
+
+#[test]
+fn files_land_in_hourly_partitions_sorted_with_bloom_filters_and_zstd() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Two hours, traces interleaved and out of order, in two batches.
+    let mut specs = Vec::new();
+    for i in 0..300u64 {
+        let hour = if i % 3 == 0 { 1 } else { 0 };
+        specs.push(Span { trace: (i * 7919) % 50, span: i, start_ns: T0 + hour * HOUR + (300 - i as i64) * 1000 });
+    }
+    let batches = vec![testdata::spans(&specs[..120]), testdata::spans(&specs[120..])];
+    let files = write_table(dir.path(), "default", Table::Spans, &batches, 64).expect("write");
+    assert_eq!(files.len(), 2);
+    assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 300);
+
+    let hour0 = T0.div_euclid(HOUR);
+    for (file, hour) in files.iter().zip([hour0, hour0 + 1]) {
+        assert!(file.path.starts_with(&format!("{}/", partition_dir(Table::Spans, "default", hour))), "{}", file.path);
+        assert!(file.path.ends_with(".parquet"));
+        assert_eq!(file.partition_hour_unix, hour * 3600);
+        let path = dir.path().join(&file.path);
+        assert_eq!(file.bytes, fs::metadata(&path).expect("meta").len());
+
+        let batch = read_all(&path);
+        assert_eq!(batch.num_rows() as u64, file.rows);
+        let (lo, hi) = crate::memtable::time_range(Table::Spans, &batch).expect("times");
+        assert_eq!((lo, hi), (file.min_time_ns, file.max_time_ns));
+        assert!(lo.div_euclid(HOUR) == hour && hi.div_euclid(HOUR) == hour, "rows in the wrong hour");
+        // Sorted by (trace_id, start_time).
+        let traces = column_strings(&batch, col::TRACE_ID);
+        let starts = batch.column_by_name(col::START_TIME).expect("start").as_primitive::<TimestampNanosecondType>();
+        for i in 1..batch.num_rows() {
+            let prev = (&traces[i - 1], starts.value(i - 1));
+            let cur = (&traces[i], starts.value(i));
+            assert!(prev <= cur, "row {i} out of order: {prev:?} > {cur:?}");
+        }
+
+        // Metadata: row groups of 64 rows, zstd everywhere, bloom filters on the ids, page index.
+        let options = ReadOptionsBuilder::new()
+            .with_page_index()
+            .with_reader_properties(ReaderProperties::builder().set_read_bloom_filter(true).build())
+            .build();
+        let reader = SerializedFileReader::new_with_options(File::open(&path).expect("open"), options).expect("reader");
+        let meta = reader.metadata();
+        assert_eq!(meta.num_row_groups(), (file.rows as usize).div_ceil(64));
+        assert!(meta.column_index().is_some() && meta.offset_index().is_some(), "page index written");
+        let schema = Table::Spans.schema();
+        let trace_idx = schema.index_of(col::TRACE_ID).expect("idx");
+        let span_idx = schema.index_of(col::SPAN_ID).expect("idx");
+        let name_idx = schema.index_of(col::NAME).expect("idx");
+        for rg in 0..meta.num_row_groups() {
+            let rg_meta = meta.row_group(rg);
+            assert!(rg_meta.columns().iter().all(|c| matches!(c.compression(), Compression::ZSTD(_))));
+            assert_eq!(rg_meta.sorting_columns().map(|s| s.len()), Some(2));
+            let rg_reader = reader.get_row_group(rg).expect("row group");
+            let bloom = rg_reader.get_column_bloom_filter(trace_idx).expect("trace_id bloom filter");
+            let first_trace = &column_strings(&batch, col::TRACE_ID)[rg * 64];
+            assert!(bloom.check(first_trace.as_str()));
+            assert!(rg_reader.get_column_bloom_filter(span_idx).is_some(), "span_id bloom filter");
+            assert!(rg_reader.get_column_bloom_filter(name_idx).is_none(), "no bloom filter on other columns");
+        }
+    }
+    // No temp files left behind.
+    let leftovers: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.to_string_lossy().ends_with(".tmp")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(trace_hex(0).len(), 32);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).expect("read_dir") {
+        let p = e.expect("entry").path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn nothing_to_write_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = testdata::many(0, 1, T0);
+    assert!(write_table(dir.path(), "default", Table::Spans, &[empty], 10).expect("write").is_empty());
+    assert!(walk(dir.path()).is_empty());
+}

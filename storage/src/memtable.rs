@@ -1,0 +1,120 @@
+//! Memtables: the rows acknowledged since the last flush, per table, as the
+//! `RecordBatch`es they arrived in. The WAL writer inserts into the *active* set
+//! right after the fsync; a flush *freezes* it (swaps in an empty set) and drops
+//! the frozen set once its rows are published in Parquet. Readers snapshot the
+//! batches (cheap: `RecordBatch` columns are `Arc`s).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::TimestampNanosecondType;
+
+use crate::Table;
+
+/// The rows of one table.
+#[derive(Debug, Default, Clone)]
+pub struct Memtable {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    bytes: usize,
+    min_time_ns: Option<i64>,
+    max_time_ns: Option<i64>,
+    oldest_insert: Option<Instant>,
+}
+
+impl Memtable {
+    /// Adds a batch (already in `table`'s schema) that holds `bytes` of memory
+    /// (see [`MemtableSet::insert`]).
+    pub fn insert(&mut self, table: Table, batch: RecordBatch, bytes: usize) {
+        if batch.num_rows() == 0 {
+            return;
+        }
+        if let Some((lo, hi)) = time_range(table, &batch) {
+            self.min_time_ns = Some(self.min_time_ns.map_or(lo, |m| m.min(lo)));
+            self.max_time_ns = Some(self.max_time_ns.map_or(hi, |m| m.max(hi)));
+        }
+        self.rows += batch.num_rows();
+        self.bytes += bytes;
+        self.oldest_insert.get_or_insert_with(Instant::now);
+        self.batches.push(batch);
+    }
+
+    pub fn batches(&self) -> &[RecordBatch] {
+        &self.batches
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Smallest and largest value of the table's time column.
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        self.min_time_ns.zip(self.max_time_ns)
+    }
+
+    /// When the first batch still held was inserted.
+    pub fn oldest_insert(&self) -> Option<Instant> {
+        self.oldest_insert
+    }
+}
+
+/// Min and max of the table's time column in a batch.
+pub fn time_range(table: Table, batch: &RecordBatch) -> Option<(i64, i64)> {
+    let column = batch.column_by_name(table.time_column())?;
+    let times = column.as_primitive_opt::<TimestampNanosecondType>()?;
+    let lo = arrow::compute::min(times)?;
+    let hi = arrow::compute::max(times)?;
+    Some((lo, hi))
+}
+
+/// One memtable per table.
+#[derive(Debug, Default, Clone)]
+pub struct MemtableSet {
+    tables: BTreeMap<Table, Memtable>,
+}
+
+impl MemtableSet {
+    /// Adds a batch holding `bytes` of memory: `get_array_memory_size()` for
+    /// batches with their own buffers; for batches decoded from the WAL, whose
+    /// columns all share one IPC message buffer (which `get_array_memory_size`
+    /// would count once per column), the payload length.
+    pub fn insert(&mut self, table: Table, batch: RecordBatch, bytes: usize) {
+        self.tables.entry(table).or_default().insert(table, batch, bytes);
+    }
+
+    pub fn get(&self, table: Table) -> Option<&Memtable> {
+        self.tables.get(&table)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (Table, &Memtable)> {
+        self.tables.iter().map(|(t, m)| (*t, m))
+    }
+
+    pub fn rows(&self, table: Table) -> usize {
+        self.get(table).map_or(0, Memtable::rows)
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.tables.values().map(Memtable::bytes).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tables.values().all(Memtable::is_empty)
+    }
+
+    pub fn oldest_insert(&self) -> Option<Instant> {
+        self.tables.values().filter_map(Memtable::oldest_insert).min()
+    }
+}
+
+#[cfg(test)]
+mod tests;

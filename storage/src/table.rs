@@ -1,0 +1,226 @@
+//! DataFusion table over one of Osprey's tables: the memtables (active and
+//! frozen) unioned with the Parquet files the manifest lists.
+//!
+//! Filters are accepted as `Inexact` (DataFusion keeps its own `FilterExec` on
+//! top) and used to prune:
+//! - files, by the time bounds on the table's time column (`start_time` for
+//!   spans) found in the filters, against each file's `[min_time_ns, max_time_ns]`;
+//! - row groups, pages and rows inside the files, by handing the filters to the
+//!   Parquet source as its predicate with statistics, bloom filter and page
+//!   index pruning on and filter pushdown (late materialization) on.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::Result as DfResult;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::{utils::conjunction, Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::union::UnionExec;
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::manifest::FileEntry;
+use crate::{Storage, Table};
+
+/// The `TableProvider` of one table.
+#[derive(Debug)]
+pub struct StorageTable {
+    storage: Arc<Storage>,
+    table: Table,
+    schema: SchemaRef,
+}
+
+impl StorageTable {
+    pub fn new(storage: Arc<Storage>, table: Table) -> Self {
+        Self { storage, table, schema: table.schema() }
+    }
+}
+
+#[async_trait]
+impl TableProvider for StorageTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let snapshot = self.storage.snapshot(self.table);
+        let bounds = TimeBounds::from_filters(self.table.time_column(), filters);
+        let files: Vec<&FileEntry> =
+            snapshot.files.iter().filter(|f| bounds.overlaps(f.min_time_ns, f.max_time_ns)).collect();
+        tracing::debug!(
+            table = self.table.name(),
+            files = snapshot.files.len(),
+            files_after_time_pruning = files.len(),
+            memtable_batches = snapshot.batches.len(),
+            "scan"
+        );
+        let partitions = state.config().target_partitions().max(1);
+
+        let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
+        if !snapshot.batches.is_empty() || files.is_empty() {
+            let mut parts: Vec<Vec<_>> = vec![Vec::new(); partitions.min(snapshot.batches.len()).max(1)];
+            let n = parts.len();
+            for (i, batch) in snapshot.batches.into_iter().enumerate() {
+                parts[i % n].push(batch);
+            }
+            let memory =
+                MemorySourceConfig::try_new(&parts, self.schema.clone(), projection.cloned())?.with_limit(limit);
+            inputs.push(DataSourceExec::from_data_source(memory));
+        }
+        if !files.is_empty() {
+            inputs.push(self.parquet_scan(state, &files, projection, filters, limit, partitions)?);
+        }
+        UnionExec::try_new(inputs)
+    }
+}
+
+impl StorageTable {
+    fn parquet_scan(
+        &self,
+        state: &dyn Session,
+        files: &[&FileEntry],
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+        partitions: usize,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let url = ObjectStoreUrl::local_filesystem();
+        let store = state.runtime_env().object_store(&url)?;
+        let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
+        let mut options = state.default_table_options().parquet;
+        options.global.bloom_filter_on_read = true;
+        options.global.enable_page_index = true;
+        options.global.pushdown_filters = true;
+        let mut source = ParquetSource::new(self.schema.clone())
+            .with_table_parquet_options(options)
+            .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(store, metadata_cache)));
+        if let Some(predicate) = conjunction(filters.to_vec()) {
+            let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+            source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
+        }
+
+        let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions.min(files.len()).max(1)];
+        let n = groups.len();
+        for (i, file) in files.iter().enumerate() {
+            let path = self.storage.data_dir().join(&file.path);
+            groups[i % n].push(PartitionedFile::new(path.to_string_lossy().into_owned(), file.bytes));
+        }
+        let config = FileScanConfigBuilder::new(url, Arc::new(source))
+            .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
+            .with_projection_indices(projection.cloned())?
+            .with_limit(limit)
+            .build();
+        Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+/// Inclusive bounds, in nanoseconds, on a time column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeBounds {
+    pub lo: Option<i64>,
+    pub hi: Option<i64>,
+}
+
+impl TimeBounds {
+    /// Bounds implied by `column` comparisons with timestamp literals
+    /// (`>`, `>=`, `<`, `<=`, `=`, `BETWEEN`, either side, joined by `AND`).
+    /// Anything else implies no bound.
+    pub fn from_filters(column: &str, filters: &[Expr]) -> Self {
+        let mut bounds = TimeBounds::default();
+        for f in filters {
+            bounds.add(column, f);
+        }
+        bounds
+    }
+
+    /// Whether `[min, max]` can hold a matching row.
+    pub fn overlaps(&self, min: i64, max: i64) -> bool {
+        self.lo.is_none_or(|lo| max >= lo) && self.hi.is_none_or(|hi| min <= hi)
+    }
+
+    fn raise_lo(&mut self, v: i64) {
+        self.lo = Some(self.lo.map_or(v, |lo| lo.max(v)));
+    }
+
+    fn lower_hi(&mut self, v: i64) {
+        self.hi = Some(self.hi.map_or(v, |hi| hi.min(v)));
+    }
+
+    fn add(&mut self, column: &str, expr: &Expr) {
+        match expr {
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+                self.add(column, left);
+                self.add(column, right);
+            }
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                let (op, value) = match (is_column(left, column), is_column(right, column)) {
+                    (true, false) => (*op, timestamp_ns(right)),
+                    (false, true) => (op.swap().unwrap_or(Operator::NotEq), timestamp_ns(left)),
+                    _ => return,
+                };
+                let Some(v) = value else { return };
+                match op {
+                    Operator::Eq => {
+                        self.raise_lo(v);
+                        self.lower_hi(v);
+                    }
+                    Operator::Gt => self.raise_lo(v.saturating_add(1)),
+                    Operator::GtEq => self.raise_lo(v),
+                    Operator::Lt => self.lower_hi(v.saturating_sub(1)),
+                    Operator::LtEq => self.lower_hi(v),
+                    _ => {}
+                }
+            }
+            Expr::Between(Between { expr, negated: false, low, high }) if is_column(expr, column) => {
+                if let Some(v) = timestamp_ns(low) {
+                    self.raise_lo(v);
+                }
+                if let Some(v) = timestamp_ns(high) {
+                    self.lower_hi(v);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn is_column(expr: &Expr, column: &str) -> bool {
+    matches!(expr, Expr::Column(c) if c.name == column)
+}
+
+/// A timestamp literal in nanoseconds (any unit; a timezone does not change the instant).
+fn timestamp_ns(expr: &Expr) -> Option<i64> {
+    let Expr::Literal(value, _) = expr else { return None };
+    match value {
+        ScalarValue::TimestampNanosecond(Some(v), _) => Some(*v),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => v.checked_mul(1_000),
+        ScalarValue::TimestampMillisecond(Some(v), _) => v.checked_mul(1_000_000),
+        ScalarValue::TimestampSecond(Some(v), _) => v.checked_mul(1_000_000_000),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

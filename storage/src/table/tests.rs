@@ -1,0 +1,207 @@
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::util::pretty::pretty_format_batches;
+use datafusion::logical_expr::{col, lit};
+use datafusion::physical_plan::metrics::MetricValue;
+use datafusion::physical_plan::{collect, ExecutionPlan};
+use datafusion::prelude::SessionContext;
+
+use super::*;
+use crate::testdata::{self, trace_hex, Span, HOUR, T0};
+
+fn ns(v: i64) -> Expr {
+    lit(ScalarValue::TimestampNanosecond(Some(v), Some("UTC".into())))
+}
+
+#[test]
+fn time_bounds_from_filters() {
+    let c = || col("start_time");
+    let b = TimeBounds::from_filters("start_time", &[c().gt_eq(ns(10)), c().lt(ns(20))]);
+    assert_eq!(b, TimeBounds { lo: Some(10), hi: Some(19) });
+    let b = TimeBounds::from_filters("start_time", &[ns(10).lt(c()).and(c().lt_eq(ns(30)))]);
+    assert_eq!(b, TimeBounds { lo: Some(11), hi: Some(30) });
+    let b = TimeBounds::from_filters("start_time", &[c().between(ns(5), ns(7)), c().gt(ns(6))]);
+    assert_eq!(b, TimeBounds { lo: Some(7), hi: Some(7) });
+    let b = TimeBounds::from_filters("start_time", &[c().eq(lit(ScalarValue::TimestampMillisecond(Some(3), None)))]);
+    assert_eq!(b, TimeBounds { lo: Some(3_000_000), hi: Some(3_000_000) });
+    // Other columns, ORs and NOT BETWEEN imply nothing.
+    let none = TimeBounds::default();
+    assert_eq!(TimeBounds::from_filters("start_time", &[col("end_time").gt(ns(1))]), none);
+    assert_eq!(TimeBounds::from_filters("start_time", &[c().gt(ns(1)).or(c().lt(ns(0)))]), none);
+    assert_eq!(TimeBounds::from_filters("start_time", &[c().not_between(ns(1), ns(2))]), none);
+
+    let b = TimeBounds { lo: Some(10), hi: Some(20) };
+    assert!(b.overlaps(0, 10) && b.overlaps(20, 30) && b.overlaps(12, 13) && b.overlaps(0, 100));
+    assert!(!b.overlaps(0, 9) && !b.overlaps(21, 30));
+    assert!(none.overlaps(i64::MIN, i64::MIN));
+}
+
+async fn open(dir: &std::path::Path, row_group_rows: usize) -> Arc<Storage> {
+    let mut config = testdata::config(dir);
+    config.flush.row_group_rows = row_group_rows;
+    Storage::open(config).await.expect("open")
+}
+
+fn context(storage: &Arc<Storage>) -> SessionContext {
+    let ctx = SessionContext::new();
+    ctx.register_table("spans", storage.table_provider(Table::Spans)).expect("register");
+    ctx
+}
+
+async fn sql(ctx: &SessionContext, query: &str) -> Vec<RecordBatch> {
+    ctx.sql(query).await.expect("plan").collect().await.expect("run")
+}
+
+fn strings(batches: &[RecordBatch], column: usize) -> Vec<Option<String>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let c = arrow::compute::cast(b.column(column), &arrow::datatypes::DataType::Utf8).expect("cast");
+        let c = c.as_string::<i32>();
+        out.extend((0..c.len()).map(|i| c.is_valid(i).then(|| c.value(i).to_string())));
+    }
+    out
+}
+
+fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_straddling_a_flush_is_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = open(dir.path(), 1000).await;
+    let part1 = [Span { trace: 42, span: 1, start_ns: T0 }, Span { trace: 42, span: 2, start_ns: T0 + 10 }];
+    storage.append(Table::Spans, testdata::spans(&part1)).await.expect("append");
+    storage.append(Table::Spans, testdata::many(50, 10, T0)).await.expect("append other traces");
+    storage.flush().await.expect("flush");
+    storage
+        .append(Table::Spans, testdata::spans(&[Span { trace: 42, span: 3, start_ns: T0 + 20 }]))
+        .await
+        .expect("append");
+    let snapshot = storage.snapshot(Table::Spans);
+    assert_eq!(snapshot.files.len(), 1);
+    assert_eq!(snapshot.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+
+    let ctx = context(&storage);
+    let q = format!("SELECT span_id FROM spans WHERE trace_id = '{}' ORDER BY start_time", trace_hex(42));
+    let got = strings(&sql(&ctx, &q).await, 0);
+    let expected: Vec<Option<String>> = [1u64, 2, 3].iter().map(|s| Some(format!("{s:016x}"))).collect();
+    assert_eq!(got, expected);
+
+    let total = sql(&ctx, "SELECT count(*) FROM spans").await;
+    assert_eq!(strings(&total, 0), vec![Some("53".to_string())]);
+    let all = sql(&ctx, "SELECT * FROM spans").await;
+    assert_eq!(rows(&all), 53);
+    assert_eq!(all[0].schema().fields(), Table::Spans.schema().fields());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attributes_map_is_queryable_as_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = open(dir.path(), 1000).await;
+    storage.append(Table::Spans, testdata::many(5, 1, T0)).await.expect("append");
+    storage.flush().await.expect("flush");
+    storage.append(Table::Spans, testdata::spans(&[Span { trace: 9, span: 7, start_ns: T0 }])).await.expect("append");
+    let ctx = context(&storage);
+    let got =
+        sql(&ctx, "SELECT attributes['http.route'] AS route, count(*) FROM spans GROUP BY route ORDER BY route").await;
+    let text = pretty_format_batches(&got).expect("format").to_string();
+    let routes = strings(&got, 0);
+    // Spans 0..5 use routes 0..5; span 7 uses route 2 (/pay) again.
+    assert_eq!(
+        routes,
+        ["/cart", "/checkout", "/items/{id}", "/pay", "/users/{id}"].map(|r| Some(r.to_string())).to_vec(),
+        "{text}"
+    );
+    let counts = strings(&got, 1);
+    assert_eq!(counts[3].as_deref(), Some("2"), "{text}");
+    // A filter on the map is pushed into the Parquet scan and still answers right, over both sources.
+    let pay = sql(&ctx, "SELECT span_id FROM spans WHERE attributes['http.route'] = '/pay' ORDER BY span_id").await;
+    assert_eq!(strings(&pay, 0), vec![Some(format!("{:016x}", 2)), Some(format!("{:016x}", 7))]);
+    let missing = sql(&ctx, "SELECT count(*) FROM spans WHERE attributes['no.such.key'] IS NULL").await;
+    assert_eq!(strings(&missing, 0), vec![Some("6".to_string())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_filters_skip_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = open(dir.path(), 1000).await;
+    storage.append(Table::Spans, testdata::many(10, 2, T0)).await.expect("append");
+    storage.flush().await.expect("flush");
+    storage.append(Table::Spans, testdata::many(4, 2, T0 + 3 * HOUR)).await.expect("append");
+    storage.flush().await.expect("flush");
+    assert_eq!(storage.snapshot(Table::Spans).files.len(), 2);
+
+    let ctx = context(&storage);
+    // T0 is 2023-11-14T22:13:20Z; the second file starts 3 hours later, after midnight.
+    let filter = "start_time >= TIMESTAMP '2023-11-15T00:00:00Z'";
+    let plan = sql(&ctx, &format!("EXPLAIN SELECT span_id FROM spans WHERE {filter}")).await;
+    let plan = pretty_format_batches(&plan).expect("format").to_string();
+    assert_eq!(plan.matches(".parquet").count(), 1, "one file after time pruning:\n{plan}");
+    assert!(plan.contains("date=2023-11-15"), "{plan}");
+    let got = sql(&ctx, &format!("SELECT span_id FROM spans WHERE {filter}")).await;
+    assert_eq!(rows(&got), 4);
+
+    let plan = sql(&ctx, "EXPLAIN SELECT span_id FROM spans WHERE start_time < TIMESTAMP '2023-11-14T00:00:00Z'").await;
+    let plan = pretty_format_batches(&plan).expect("format").to_string();
+    assert_eq!(plan.matches(".parquet").count(), 0, "no file can match:\n{plan}");
+    let got = sql(&ctx, "SELECT count(*) FROM spans WHERE start_time BETWEEN TIMESTAMP '2023-11-14T22:00:00Z' AND TIMESTAMP '2023-11-14T23:00:00Z'").await;
+    assert_eq!(strings(&got, 0), vec![Some("10".to_string())]);
+}
+
+/// Sums the pruning metrics of every node of an executed plan by name: (pruned, matched).
+fn pruning(plan: &Arc<dyn ExecutionPlan>, out: &mut BTreeMap<String, (usize, usize)>) {
+    if let Some(metrics) = plan.metrics() {
+        for m in metrics.iter() {
+            if let MetricValue::PruningMetrics { name, pruning_metrics } = m.value() {
+                let e = out.entry(name.to_string()).or_default();
+                e.0 += pruning_metrics.pruned();
+                e.1 += pruning_metrics.matched();
+            }
+        }
+    }
+    for child in plan.children() {
+        pruning(child, out);
+    }
+}
+
+async fn run_and_prune(ctx: &SessionContext, query: &str) -> (usize, BTreeMap<String, (usize, usize)>) {
+    let plan = ctx.sql(query).await.expect("plan").create_physical_plan().await.expect("physical");
+    let batches = collect(plan.clone(), ctx.task_ctx()).await.expect("run");
+    let mut metrics = BTreeMap::new();
+    pruning(&plan, &mut metrics);
+    (rows(&batches), metrics)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_lookups_prune_row_groups_by_statistics_and_bloom_filter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = open(dir.path(), 100).await;
+    // 2000 spans of 200 traces (10 each) → sorted by trace_id, 20 row groups of 10 traces.
+    storage.append(Table::Spans, testdata::many(2000, 200, T0)).await.expect("append");
+    storage.flush().await.expect("flush");
+    assert_eq!(storage.memtable_rows(Table::Spans), 0);
+    let ctx = context(&storage);
+
+    let (n, metrics) = run_and_prune(&ctx, &format!("SELECT * FROM spans WHERE trace_id = '{}'", trace_hex(77))).await;
+    assert_eq!(n, 10);
+    assert_eq!(metrics.get("row_groups_pruned_statistics"), Some(&(19, 1)), "{metrics:?}");
+
+    // An absent id inside one row group's [min, max]: statistics keep that group, the bloom filter drops it.
+    let mut present: Vec<String> = (0..200).map(trace_hex).collect();
+    present.sort();
+    let mut absent = present[55].clone();
+    absent.replace_range(31..32, if absent.ends_with('0') { "1" } else { "0" });
+    assert!(absent > present[50] && absent < present[59], "inside row group 5's range");
+    assert!(!present.contains(&absent));
+    let (n, metrics) = run_and_prune(&ctx, &format!("SELECT * FROM spans WHERE trace_id = '{absent}'")).await;
+    assert_eq!(n, 0);
+    assert_eq!(metrics.get("row_groups_pruned_statistics"), Some(&(19, 1)), "{metrics:?}");
+    assert_eq!(metrics.get("row_groups_pruned_bloom_filter"), Some(&(1, 0)), "{metrics:?}");
+
+    // And EXPLAIN ANALYZE shows it.
+    let text = sql(&ctx, &format!("EXPLAIN ANALYZE SELECT * FROM spans WHERE trace_id = '{}'", trace_hex(77))).await;
+    let text = pretty_format_batches(&text).expect("format").to_string();
+    assert!(text.contains("row_groups_pruned_statistics=20 total → 1 matched"), "{text}");
+}

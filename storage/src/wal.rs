@@ -1,0 +1,267 @@
+//! The write-ahead log: segments `wal/<id:020>.wal` of checksummed frames
+//! `[u32 LE payload len][u32 LE crc32c(payload)][payload]`, payload
+//! `[u8 table][u8 schema version][Arrow IPC stream of one RecordBatch]`.
+//!
+//! Frames are encoded by the appending request (in parallel across requests)
+//! and written by the single writer task ([`writer`]), which group-commits them
+//! with one fsync and then inserts the batches into the active memtable.
+//!
+//! Replay on open (see [`replay`]) never fails because of WAL *content*: a torn
+//! tail of the last segment is truncated away; a corrupt frame elsewhere is
+//! logged, counted, and the rest of its segment skipped.
+
+pub mod writer;
+
+use std::fs;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+
+use crate::error::{Result, StorageError};
+use crate::metrics::{table_label, StorageMetrics};
+use crate::Table;
+
+pub const DIR: &str = "wal";
+/// Bumped when a table's schema changes incompatibly; replay skips frames of other versions.
+pub const SCHEMA_VERSION: u8 = 1;
+const HEADER: usize = 8;
+
+pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}.wal"))
+}
+
+/// Segment ids in `dir`, ascending.
+pub fn list_segments(dir: &Path) -> Result<Vec<u64>> {
+    let mut ids = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| StorageError::io(dir, e))? {
+        let entry = entry.map_err(|e| StorageError::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(id) = name.strip_suffix(".wal").and_then(|s| s.parse::<u64>().ok()) {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Deletes the segments below `checkpoint` (their rows are in published Parquet).
+pub fn delete_segments_below(dir: &Path, checkpoint: u64) -> Result<usize> {
+    let mut deleted = 0;
+    for id in list_segments(dir)?.into_iter().filter(|id| *id < checkpoint) {
+        let path = segment_path(dir, id);
+        fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+        tracing::debug!(segment = id, "wal segment deleted");
+        deleted += 1;
+    }
+    if deleted > 0 {
+        crate::manifest::sync_dir(dir)?;
+    }
+    Ok(deleted)
+}
+
+/// IPC options of WAL payloads. Uncompressed: the quick measurement in
+/// `wal/tests.rs` (`ipc_compression_measurement`) found LZ4/ZSTD buffers cost
+/// more CPU per append than the bytes they save on the fsync path.
+fn ipc_options() -> IpcWriteOptions {
+    IpcWriteOptions::default()
+}
+
+/// Encodes one batch as a complete frame (header included).
+pub fn encode_frame(table: Table, batch: &RecordBatch) -> Result<Vec<u8>> {
+    encode_frame_with(table, batch, ipc_options())
+}
+
+pub(crate) fn encode_frame_with(table: Table, batch: &RecordBatch, options: IpcWriteOptions) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(HEADER + 2 + batch.get_array_memory_size() / 2);
+    buf.extend_from_slice(&[0u8; HEADER]);
+    buf.push(table.code());
+    buf.push(SCHEMA_VERSION);
+    {
+        let mut writer = StreamWriter::try_new_with_options(&mut buf, batch.schema_ref(), options)?;
+        writer.write(batch)?;
+        writer.finish()?;
+    }
+    let payload_len = u32::try_from(buf.len() - HEADER).map_err(|_| {
+        StorageError::InvalidInput(format!("batch of {} bytes is too large for a WAL frame", buf.len()))
+    })?;
+    let crc = crc32c::crc32c(&buf[HEADER..]);
+    buf[0..4].copy_from_slice(&payload_len.to_le_bytes());
+    buf[4..8].copy_from_slice(&crc.to_le_bytes());
+    Ok(buf)
+}
+
+/// Decodes a payload (after the CRC check) into its table and batch.
+pub fn decode_payload(payload: &[u8]) -> Result<(Table, RecordBatch)> {
+    let [code, version, ipc @ ..] = payload else {
+        return Err(StorageError::Corrupt("WAL payload shorter than its header".into()));
+    };
+    let table = Table::from_code(*code).ok_or_else(|| StorageError::Corrupt(format!("unknown table code {code}")))?;
+    if *version != SCHEMA_VERSION {
+        return Err(StorageError::Corrupt(format!("schema version {version}, expected {SCHEMA_VERSION}")));
+    }
+    let mut reader = StreamReader::try_new(Cursor::new(ipc), None)?;
+    let batch = reader.next().ok_or_else(|| StorageError::Corrupt("WAL payload holds no batch".into()))??;
+    if batch.schema().fields() != table.schema().fields() {
+        return Err(StorageError::Corrupt(format!("WAL batch does not match the {} schema", table.name())));
+    }
+    Ok((table, batch))
+}
+
+/// How scanning one segment ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentEnd {
+    /// Every frame was whole.
+    Clean,
+    /// An incomplete or checksum-failing frame at the very end, starting at `offset`.
+    TornTail { offset: u64 },
+    /// A bad frame at `offset` with more data after it.
+    Corrupt { offset: u64, reason: String },
+}
+
+/// A frame read back.
+#[derive(Debug)]
+pub struct Frame {
+    pub table: Table,
+    pub batch: RecordBatch,
+    /// Payload length: about the memory the decoded batch holds (its columns share the IPC buffer).
+    pub payload_bytes: usize,
+}
+
+/// The frames of one segment that could be read.
+#[derive(Debug)]
+pub struct SegmentScan {
+    pub frames: Vec<Frame>,
+    /// Frames whose checksum matched but whose payload did not decode (skipped one by one).
+    pub undecodable: u64,
+    pub end: SegmentEnd,
+}
+
+/// Splits a segment's bytes into frames.
+pub fn scan_segment(bytes: &[u8]) -> SegmentScan {
+    let mut frames = Vec::new();
+    let mut undecodable = 0;
+    let mut pos = 0usize;
+    let end = loop {
+        let rest = &bytes[pos..];
+        if rest.is_empty() {
+            break SegmentEnd::Clean;
+        }
+        let offset = pos as u64;
+        let Some((len_bytes, crc_bytes)) = rest.get(0..4).zip(rest.get(4..8)) else {
+            break SegmentEnd::TornTail { offset };
+        };
+        let len = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
+        let crc = u32::from_le_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
+        if len == 0 {
+            // Frames are never empty: zeros are a preallocated or torn tail when nothing else follows.
+            if rest.iter().all(|b| *b == 0) {
+                break SegmentEnd::TornTail { offset };
+            }
+            break SegmentEnd::Corrupt { offset, reason: "empty frame".into() };
+        }
+        let Some(payload) = rest.get(HEADER..HEADER + len) else {
+            break SegmentEnd::TornTail { offset };
+        };
+        if crc32c::crc32c(payload) != crc {
+            if HEADER + len == rest.len() {
+                break SegmentEnd::TornTail { offset };
+            }
+            break SegmentEnd::Corrupt { offset, reason: "checksum mismatch".into() };
+        }
+        match decode_payload(payload) {
+            Ok((table, batch)) => frames.push(Frame { table, batch, payload_bytes: len }),
+            Err(e) => {
+                tracing::error!(offset, error = %e, "skipping undecodable WAL frame");
+                undecodable += 1;
+            }
+        }
+        pos += HEADER + len;
+    };
+    SegmentScan { frames, undecodable, end }
+}
+
+/// What replay found.
+#[derive(Debug, Default)]
+pub struct ReplayOutcome {
+    /// The id the writer's first segment must have (above every existing one, and ≥ the checkpoint).
+    pub next_segment: u64,
+    pub rows: u64,
+    pub frames: u64,
+    pub corrupt_frames: u64,
+}
+
+/// Deletes segments below `checkpoint` and feeds every readable frame of the
+/// others, in order, to `sink`. Fails only on I/O errors, never on content.
+pub fn replay(
+    dir: &Path,
+    checkpoint: u64,
+    metrics: &StorageMetrics,
+    mut sink: impl FnMut(Frame),
+) -> Result<ReplayOutcome> {
+    fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
+    let deleted = delete_segments_below(dir, checkpoint)?;
+    if deleted > 0 {
+        tracing::info!(deleted, checkpoint, "deleted wal segments already in parquet");
+    }
+    let ids = list_segments(dir)?;
+    let mut outcome = ReplayOutcome { next_segment: checkpoint, ..Default::default() };
+    let last = ids.last().copied();
+    for id in ids {
+        outcome.next_segment = outcome.next_segment.max(id + 1);
+        let path = segment_path(dir, id);
+        let bytes = fs::read(&path).map_err(|e| StorageError::io(&path, e))?;
+        if bytes.is_empty() {
+            // Holds nothing (e.g. opened, then never written before a restart): no need to keep it.
+            fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
+            continue;
+        }
+        let scan = scan_segment(&bytes);
+        let mut corrupt = scan.undecodable;
+        match &scan.end {
+            SegmentEnd::Clean => {}
+            SegmentEnd::TornTail { offset } if Some(id) == last => {
+                tracing::warn!(
+                    segment = id,
+                    offset,
+                    dropped_bytes = bytes.len() as u64 - offset,
+                    "truncating torn wal tail"
+                );
+                truncate(&path, *offset)?;
+            }
+            SegmentEnd::TornTail { offset } => {
+                tracing::error!(segment = id, offset, "incomplete frame at the end of a closed wal segment; skipped");
+                corrupt += 1;
+            }
+            SegmentEnd::Corrupt { offset, reason } => {
+                tracing::error!(segment = id, offset, reason = %reason, "corrupt wal frame; skipping the rest of the segment");
+                corrupt += 1;
+            }
+        }
+        metrics.wal_corrupt_frames.inc_by(corrupt);
+        outcome.corrupt_frames += corrupt;
+        let frames = scan.frames.len() as u64;
+        let mut rows = 0u64;
+        for frame in scan.frames {
+            let n = frame.batch.num_rows() as u64;
+            metrics.wal_replayed_rows.get_or_create(&table_label(frame.table)).inc_by(n);
+            rows += n;
+            sink(frame);
+        }
+        tracing::info!(segment = id, frames, rows, corrupt, "wal segment replayed");
+        outcome.frames += frames;
+        outcome.rows += rows;
+    }
+    Ok(outcome)
+}
+
+fn truncate(path: &Path, len: u64) -> Result<()> {
+    let file = fs::OpenOptions::new().write(true).open(path).map_err(|e| StorageError::io(path, e))?;
+    file.set_len(len).map_err(|e| StorageError::io(path, e))?;
+    file.sync_all().map_err(|e| StorageError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests;
