@@ -27,8 +27,7 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn bad_requests_get_clear_errors_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let osprey =
-        Osprey::start(&dir.path().join("data"), &[("OSPREY_COLLECTOR__MAX_REQUEST_BYTES", "1048576")]).await;
+    let osprey = Osprey::start(&dir.path().join("data"), &[("OSPREY_COLLECTOR__MAX_REQUEST_BYTES", "1048576")]).await;
     let proto = "application/x-protobuf";
 
     // Garbage and truncated protobuf.

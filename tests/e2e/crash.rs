@@ -25,7 +25,7 @@ fn batch(trace: u128) -> Vec<opentelemetry_sdk::trace::SpanData> {
                 name: if i == 0 { "root" } else { "child" },
                 kind: if i == 0 { SpanKind::Server } else { SpanKind::Internal },
                 start_ms: i,
-                end_ms: 1_000 + i,
+                end_ms: if i == 0 { 2_000 } else { 1_000 + i },
                 error: false,
                 attributes: vec![KeyValue::new("batch.trace", format!("{trace:x}")), KeyValue::new("i", i as i64)],
             }
@@ -38,10 +38,10 @@ fn batch(trace: u128) -> Vec<opentelemetry_sdk::trace::SpanData> {
 async fn acknowledged_spans_survive_kill_9() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Small memtables so flushes run while we kill.
-    let mut osprey =
-        Osprey::start(&dir.path().join("data"), &[("OSPREY_STORAGE__FLUSH__MAX_BYTES", "300000")]).await;
+    let mut osprey = Osprey::start(&dir.path().join("data"), &[("OSPREY_STORAGE__FLUSH__MAX_BYTES", "300000")]).await;
 
     let acked: Arc<Mutex<Vec<u128>>> = Arc::default();
+    let unacked: Arc<Mutex<Vec<u128>>> = Arc::default();
     let sent = Arc::new(AtomicUsize::new(0));
     let mut round_acked = Vec::new();
     for round in 0..2u128 {
@@ -49,7 +49,7 @@ async fn acknowledged_spans_survive_kill_9() {
         let mut tasks = Vec::new();
         for sender in 0..SENDERS {
             let exporter = exporter(&osprey, Transport::Grpc, "crash-test");
-            let (acked, sent, stop) = (acked.clone(), sent.clone(), stop.clone());
+            let (acked, unacked, sent, stop) = (acked.clone(), unacked.clone(), sent.clone(), stop.clone());
             tasks.push(tokio::spawn(async move {
                 for n in 0u128.. {
                     if stop.load(Ordering::Relaxed) {
@@ -60,7 +60,11 @@ async fn acknowledged_spans_survive_kill_9() {
                     sent.fetch_add(1, Ordering::Relaxed);
                     match send(&exporter, batch(trace)).await {
                         Ok(()) => acked.lock().expect("lock").push(trace),
-                        Err(_) => break, // the server is gone
+                        Err(_) => {
+                            // The server is gone: this batch may or may not have landed.
+                            unacked.lock().expect("lock").push(trace);
+                            break;
+                        }
                     }
                 }
             }));
@@ -87,9 +91,30 @@ async fn acknowledged_spans_survive_kill_9() {
         assert_eq!(w["span_count"], SPANS_PER_BATCH, "trace {trace:x}: {}", w["warnings"]);
         assert_eq!(w["warnings"], serde_json::json!([]), "trace {trace:x} has duplicates or orphans");
     }
+    // Sent but not acknowledged: absent, or whole (a request is one WAL frame).
+    for trace in unacked.lock().expect("lock").iter() {
+        let (status, w) = osprey.get_json(&format!("/api/v1/traces/{}", hex_trace(*trace))).await;
+        assert!(status == 404 || w["span_count"] == SPANS_PER_BATCH, "unacked trace {trace:x}: {status} {w}");
+    }
+    // Flushes ran while we killed: Parquet files exist.
+    let parquet_files = walk(&osprey.data_dir.join("spans")).iter().filter(|p| p.ends_with(".parquet")).count();
+    assert!(parquet_files > 0, "expected flushes during the test");
     // Never sent: absent.
     for never in [(9u128 << 96) | 1, (1u128 << 96) | (1 << 64) | 1_000_000] {
         let (status, _) = osprey.get_json(&format!("/api/v1/traces/{}", hex_trace(never))).await;
         assert_eq!(status, 404);
     }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
 }

@@ -130,7 +130,8 @@ async fn waterfall_of_a_trace_sent_in_batches_across_a_flush() {
     let (status, page) = osprey.get_json(&format!("/api/v1/traces/{}?limit=2&offset=1", hex_trace(TRACE))).await;
     assert_eq!(status, 200);
     assert_eq!(page["span_count"], 6);
-    let ids: Vec<&str> = page["spans"].as_array().expect("spans").iter().map(|s| s["span_id"].as_str().expect("id")).collect();
+    let ids: Vec<&str> =
+        page["spans"].as_array().expect("spans").iter().map(|s| s["span_id"].as_str().expect("id")).collect();
     assert_eq!(ids, vec![hex_span(0xb), hex_span(0xc)]);
 }
 

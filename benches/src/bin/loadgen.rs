@@ -105,7 +105,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 let spans = span_count(&req) as u64;
                 if rate > 0 {
                     // Fixed-rate schedule: this request may start once the spans before it are due.
-                    let due = started + Duration::from_secs_f64(scheduled.fetch_add(spans, Ordering::Relaxed) as f64 / rate as f64);
+                    let due = started
+                        + Duration::from_secs_f64(scheduled.fetch_add(spans, Ordering::Relaxed) as f64 / rate as f64);
                     tokio::time::sleep_until(due.into()).await;
                 }
                 let t0 = Instant::now();
@@ -132,7 +133,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let spans = stats.spans.load(Ordering::Relaxed);
     let mut lat = stats.latencies_us.lock().await.clone();
     lat.sort_unstable();
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    let pct =
+        |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
 
     println!("accepted_spans        {spans}");
     println!("elapsed_s             {elapsed:.2}");
