@@ -5,4 +5,5 @@ mod sdk;
 
 mod bad_input;
 mod crash;
+mod roundtrip;
 mod waterfall;
