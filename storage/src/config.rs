@@ -52,6 +52,9 @@ pub struct FlushConfig {
     /// Rows per Parquet row group (also the bloom filters' expected distinct values). Must be > 0.
     /// Smaller groups prune trace lookups more finely at some cost in compression. Default 65536.
     pub row_group_rows: usize,
+    /// zstd level of Parquet pages, 1..=22. Higher levels make smaller files and cost more flush CPU (the
+    /// flush runs off the acknowledgement path but competes with ingest for cores). Default 3.
+    pub zstd_level: i32,
 }
 
 impl Default for StorageConfig {
@@ -75,6 +78,6 @@ impl Default for WalConfig {
 
 impl Default for FlushConfig {
     fn default() -> Self {
-        Self { max_bytes: 256 << 20, max_age: Duration::from_secs(300), row_group_rows: 65_536 }
+        Self { max_bytes: 256 << 20, max_age: Duration::from_secs(300), row_group_rows: 65_536, zstd_level: 3 }
     }
 }

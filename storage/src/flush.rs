@@ -17,11 +17,12 @@ use arrow::array::{AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
 use arrow::datatypes::TimestampNanosecondType;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use crate::config::FlushConfig;
 use crate::error::{Result, StorageError};
 use crate::manifest::{self, FileEntry, TEMP_SUFFIX};
 use crate::metrics::table_label;
@@ -31,10 +32,16 @@ const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
 /// How often the background flusher checks size and age.
 const TICK: Duration = Duration::from_secs(1);
 
-/// Parquet writer settings of Osprey's tables.
+/// Parquet writer settings of Osprey's tables, with the default zstd level.
 pub fn writer_properties(table: Table, row_group_rows: usize) -> Result<WriterProperties> {
-    let zstd = ZstdLevel::try_new(3)?;
-    let schema = table.schema();
+    writer_properties_with(table, row_group_rows, FlushConfig::default().zstd_level)
+}
+
+/// Parquet writer settings of Osprey's tables (see "Parquet files" in `ARCHITECTURE.md`
+/// for the measurements behind them).
+pub fn writer_properties_with(table: Table, row_group_rows: usize, zstd_level: i32) -> Result<WriterProperties> {
+    let zstd = ZstdLevel::try_new(zstd_level)?;
+    let schema = table.physical_schema();
     let sorting = table
         .sort_columns()
         .iter()
@@ -54,12 +61,33 @@ pub fn writer_properties(table: Table, row_group_rows: usize) -> Result<WriterPr
             .set_column_bloom_filter_enabled(ColumnPath::from(*column), true)
             .set_column_bloom_filter_fpp(ColumnPath::from(*column), 0.01);
     }
+    for (column, encoding) in column_encodings(table) {
+        builder = builder
+            .set_column_dictionary_enabled(ColumnPath::from(*column), false)
+            .set_column_encoding(ColumnPath::from(*column), *encoding);
+    }
     Ok(builder.build())
 }
 
-/// Concatenates and sorts `batches` by the table's sort columns.
+/// Columns written without a dictionary, in a specific encoding.
+fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
+    use crate::spans::col;
+    match table {
+        // Ids are random: a dictionary only adds an index per row. Sorted trace ids share
+        // their prefix with the previous row (delta strings); span ids only their length.
+        Table::Spans => &[
+            (col::TRACE_ID, Encoding::DELTA_BYTE_ARRAY),
+            (col::SPAN_ID, Encoding::DELTA_LENGTH_BYTE_ARRAY),
+            (col::PARENT_SPAN_ID, Encoding::DELTA_LENGTH_BYTE_ARRAY),
+        ],
+    }
+}
+
+/// Concatenates and sorts `batches` (logical or physical) by the table's sort
+/// columns, into one batch in the physical schema.
 pub fn sort_batches(table: Table, batches: &[RecordBatch]) -> Result<RecordBatch> {
-    let all = concat_batches(&table.schema(), batches)?;
+    let physical = batches.iter().map(|b| table.to_physical(b)).collect::<Result<Vec<_>>>()?;
+    let all = concat_batches(&table.physical_schema(), &physical)?;
     let columns = table
         .sort_columns()
         .iter()
@@ -119,13 +147,13 @@ pub fn write_table(
     tenant: &str,
     table: Table,
     batches: &[RecordBatch],
-    row_group_rows: usize,
+    config: &FlushConfig,
 ) -> Result<Vec<FileEntry>> {
     if batches.iter().all(|b| b.num_rows() == 0) {
         return Ok(Vec::new());
     }
     let sorted = sort_batches(table, batches)?;
-    let props = writer_properties(table, row_group_rows)?;
+    let props = writer_properties_with(table, config.row_group_rows, config.zstd_level)?;
     let mut written: Vec<FileEntry> = Vec::new();
     for (hour, batch) in split_by_hour(table, &sorted)? {
         match write_file(data_dir, tenant, table, hour, &batch, props.clone()) {
@@ -229,7 +257,7 @@ impl Storage {
     async fn persist(&self, frozen: &[Arc<crate::catalog::Frozen>], checkpoint: u64) -> Result<u64> {
         let data_dir = self.data_dir.clone();
         let tenant = self.config.tenant.clone();
-        let row_group_rows = self.config.flush.row_group_rows;
+        let flush_config = self.config.flush.clone();
         let per_table: Vec<(Table, Vec<RecordBatch>)> = Table::ALL
             .iter()
             .map(|t| (*t, frozen.iter().filter_map(|f| f.tables.get(*t)).flat_map(|m| m.batches().to_vec()).collect()))
@@ -238,7 +266,7 @@ impl Storage {
         let published = tokio::task::spawn_blocking(move || -> Result<Vec<FileEntry>> {
             let mut added = Vec::new();
             for (table, batches) in &per_table {
-                match write_table(&data_dir, &tenant, *table, batches, row_group_rows) {
+                match write_table(&data_dir, &tenant, *table, batches, &flush_config) {
                     Ok(files) => added.extend(files),
                     Err(e) => {
                         remove_files(&data_dir, &added);

@@ -57,9 +57,32 @@ impl Table {
         }
     }
 
+    /// The logical schema: what SQL sees and what [`Storage::table_provider`] exposes.
     pub fn schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::schema(),
+        }
+    }
+
+    /// The stored schema (WAL, memtables, Parquet): the logical one without its
+    /// virtual columns (`end_time` for spans).
+    pub fn physical_schema(self) -> arrow::datatypes::SchemaRef {
+        match self {
+            Table::Spans => spans::physical_schema(),
+        }
+    }
+
+    /// A batch in the physical schema, from one in the logical or the physical schema.
+    pub fn to_physical(self, batch: &RecordBatch) -> Result<RecordBatch> {
+        match self {
+            Table::Spans => spans::to_physical(batch),
+        }
+    }
+
+    /// The stored columns a virtual column is computed from (`None` for a stored column).
+    pub fn virtual_inputs(self, column: &str) -> Option<[&'static str; 2]> {
+        match self {
+            Table::Spans => spans::physical::virtual_inputs(column),
         }
     }
 
@@ -189,15 +212,16 @@ impl Storage {
         })
     }
 
-    /// Appends a batch (in `table`'s schema). Returns once it is durable (fsynced
-    /// in the WAL) and visible to queries.
+    /// Appends a batch (in `table`'s logical or physical schema; it is stored in
+    /// the physical one). Returns once it is durable (fsynced in the WAL) and
+    /// visible to queries.
     pub async fn append(&self, table: Table, batch: RecordBatch) -> Result<()> {
         if self.is_closing() {
             return Err(StorageError::ShuttingDown);
         }
-        if batch.schema().fields() != table.schema().fields() {
-            return Err(StorageError::InvalidInput(format!("batch does not match the {} schema", table.name())));
-        }
+        let batch = table
+            .to_physical(&batch)
+            .map_err(|_| StorageError::InvalidInput(format!("batch does not match the {} schema", table.name())))?;
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -245,7 +269,8 @@ impl Storage {
         &self.data_dir
     }
 
-    /// The memtable batches and Parquet files a scan of `table` reads, as one consistent cut.
+    /// The memtable batches (in the physical schema) and Parquet files a scan of
+    /// `table` reads, as one consistent cut.
     pub fn snapshot(&self, table: Table) -> TableSnapshot {
         self.catalog.read().snapshot(table)
     }
@@ -264,6 +289,9 @@ fn validate(config: &StorageConfig) -> Result<()> {
     let bad = |what: &str| Err(StorageError::InvalidInput(format!("storage config: {what}")));
     if config.flush.row_group_rows == 0 {
         return bad("flush.row_group_rows must be > 0");
+    }
+    if !(1..=22).contains(&config.flush.zstd_level) {
+        return bad("flush.zstd_level must be in 1..=22");
     }
     if config.wal.segment_bytes == 0 {
         return bad("wal.segment_bytes must be > 0");

@@ -4,6 +4,10 @@
 //! prunes by statistics and bloom filter; zstd packs hex back to ~4 bits a char).
 //! Times are `Timestamp(ns, UTC)`. Attributes are typed (see [`crate::attributes`]).
 //! Everything OTLP carries is kept so the OTLP form can be rebuilt exactly.
+//!
+//! [`schema`] is the *logical* schema SQL sees. `end_time` is virtual: it is
+//! `start_time + duration_ns`, so it is not stored (WAL, memtables, Parquet hold
+//! [`physical_schema`]; see [`physical`]) and the table provider computes it.
 
 use std::sync::{Arc, LazyLock};
 
@@ -12,6 +16,10 @@ use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 use crate::attributes::{map_type, AttrRef, AttributesBuilder};
 use crate::error::StorageError;
+
+pub mod physical;
+
+pub use physical::{physical_schema, to_logical, to_physical};
 
 /// Column names, for readers.
 pub mod col {
@@ -121,7 +129,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-/// The Arrow schema of the `spans` table.
+/// The logical Arrow schema of the `spans` table: what SQL sees, `end_time` included.
 pub fn schema() -> SchemaRef {
     SCHEMA.clone()
 }
@@ -198,7 +206,8 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
     s.filter(|s| !s.is_empty())
 }
 
-/// Builds a `spans` [`RecordBatch`] row by row.
+/// Builds a `spans` [`RecordBatch`] row by row (stored as the physical schema:
+/// `end_time` is kept as `duration_ns = end - start`).
 pub struct SpansBuilder {
     trace_id: StringBuilder,
     span_id: StringBuilder,
@@ -209,7 +218,6 @@ pub struct SpansBuilder {
     name: StringBuilder,
     kind: StringBuilder,
     start_time: TimestampNanosecondBuilder,
-    end_time: TimestampNanosecondBuilder,
     duration_ns: Int64Builder,
     status_code: StringBuilder,
     status_message: StringBuilder,
@@ -249,7 +257,6 @@ impl SpansBuilder {
             name: StringBuilder::new(),
             kind: StringBuilder::new(),
             start_time: TimestampNanosecondBuilder::new().with_timezone("UTC"),
-            end_time: TimestampNanosecondBuilder::new().with_timezone("UTC"),
             duration_ns: Int64Builder::new(),
             status_code: StringBuilder::new(),
             status_message: StringBuilder::new(),
@@ -299,7 +306,6 @@ impl SpansBuilder {
         self.name.append_value(span.name);
         self.kind.append_value(KINDS.get(span.kind as usize).copied().unwrap_or(KINDS[0]));
         self.start_time.append_value(span.start_time_unix_nano);
-        self.end_time.append_value(span.end_time_unix_nano);
         self.duration_ns.append_value(span.end_time_unix_nano.saturating_sub(span.start_time_unix_nano));
         self.status_code.append_value(STATUS_CODES.get(span.status_code as usize).copied().unwrap_or(STATUS_CODES[0]));
         self.status_message.append_option(non_empty(span.status_message));
@@ -327,8 +333,14 @@ impl SpansBuilder {
         Ok(())
     }
 
-    /// Finishes the batch and resets the builder.
+    /// Finishes the batch in the logical [`schema`] (with `end_time`) and resets
+    /// the builder. [`crate::Storage::append`] takes it as well as a physical one.
     pub fn finish(&mut self) -> Result<RecordBatch, StorageError> {
+        to_logical(&self.finish_physical()?)
+    }
+
+    /// Finishes the batch in the [`physical_schema`] (no `end_time`) and resets the builder.
+    pub fn finish_physical(&mut self) -> Result<RecordBatch, StorageError> {
         let (attributes, attribute_types) = self.attributes.finish();
         let (resource_attributes, resource_attribute_types) = self.resource_attributes.finish();
         let (scope_attributes, scope_attribute_types) = self.scope_attributes.finish();
@@ -342,7 +354,6 @@ impl SpansBuilder {
             Arc::new(self.name.finish()),
             Arc::new(self.kind.finish()),
             Arc::new(self.start_time.finish()),
-            Arc::new(self.end_time.finish()),
             Arc::new(self.duration_ns.finish()),
             Arc::new(self.status_code.finish()),
             Arc::new(self.status_message.finish()),
@@ -365,7 +376,7 @@ impl SpansBuilder {
             Arc::new(self.scope_schema_url.finish()),
         ];
         self.rows = 0;
-        Ok(RecordBatch::try_new(schema(), columns)?)
+        Ok(RecordBatch::try_new(physical_schema(), columns)?)
     }
 }
 

@@ -8,10 +8,16 @@
 //! - row groups, pages and rows inside the files, by handing the filters to the
 //!   Parquet source as its predicate with statistics, bloom filter and page
 //!   index pruning on and filter pushdown (late materialization) on.
+//!
+//! The provider exposes the table's *logical* schema, but memtables and files
+//! hold the *physical* one (spans: no `end_time`). A projection asking for a
+//! virtual column reads its inputs (`start_time`, `duration_ns`) and computes it
+//! in a `ProjectionExec` above the scan; filters on a virtual column stay out of
+//! the Parquet predicate (DataFusion applies them above, filters being `Inexact`).
 
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
@@ -24,6 +30,9 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{utils::conjunction, Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 
@@ -35,12 +44,15 @@ use crate::{Storage, Table};
 pub struct StorageTable {
     storage: Arc<Storage>,
     table: Table,
+    /// Logical: what SQL sees.
     schema: SchemaRef,
+    /// Stored: what the memtables and files hold.
+    physical: SchemaRef,
 }
 
 impl StorageTable {
     pub fn new(storage: Arc<Storage>, table: Table) -> Self {
-        Self { storage, table, schema: table.schema() }
+        Self { storage, table, schema: table.schema(), physical: table.physical_schema() }
     }
 }
 
@@ -77,6 +89,14 @@ impl TableProvider for StorageTable {
             "scan"
         );
         let partitions = state.config().target_partitions().max(1);
+        let columns = ScanColumns::new(self.table, &self.schema, &self.physical, projection)?;
+        let projection = Some(&columns.physical);
+        // Filters naming a virtual column cannot be evaluated on the files.
+        let stored_filters: Vec<Expr> = filters
+            .iter()
+            .filter(|f| f.column_refs().iter().all(|c| self.table.virtual_inputs(&c.name).is_none()))
+            .cloned()
+            .collect();
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
         if !snapshot.batches.is_empty() || files.is_empty() {
@@ -86,13 +106,17 @@ impl TableProvider for StorageTable {
                 parts[i % n].push(batch);
             }
             let memory =
-                MemorySourceConfig::try_new(&parts, self.schema.clone(), projection.cloned())?.with_limit(limit);
+                MemorySourceConfig::try_new(&parts, self.physical.clone(), projection.cloned())?.with_limit(limit);
             inputs.push(DataSourceExec::from_data_source(memory));
         }
         if !files.is_empty() {
-            inputs.push(self.parquet_scan(state, &files, projection, filters, limit, partitions)?);
+            inputs.push(self.parquet_scan(state, &files, projection, &stored_filters, limit, partitions)?);
         }
-        UnionExec::try_new(inputs)
+        let union = UnionExec::try_new(inputs)?;
+        match columns.computed {
+            None => Ok(union),
+            Some(exprs) => Ok(Arc::new(ProjectionExec::try_new(exprs, union)?)),
+        }
     }
 }
 
@@ -113,11 +137,11 @@ impl StorageTable {
         options.global.bloom_filter_on_read = true;
         options.global.enable_page_index = true;
         options.global.pushdown_filters = true;
-        let mut source = ParquetSource::new(self.schema.clone())
+        let mut source = ParquetSource::new(self.physical.clone())
             .with_table_parquet_options(options)
             .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(store, metadata_cache)));
         if let Some(predicate) = conjunction(filters.to_vec()) {
-            let df_schema = DFSchema::try_from(self.schema.as_ref().clone())?;
+            let df_schema = DFSchema::try_from(self.physical.as_ref().clone())?;
             source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
         }
 
@@ -133,6 +157,50 @@ impl StorageTable {
             .with_limit(limit)
             .build();
         Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+/// What a scan reads from the memtables and files, and how it becomes the
+/// requested (logical) projection.
+#[derive(Debug)]
+pub(crate) struct ScanColumns {
+    /// Indices into the physical schema.
+    pub physical: Vec<usize>,
+    /// The expressions turning the physical columns into the logical projection;
+    /// `None` when they already are it (no virtual column asked for).
+    pub computed: Option<Vec<(Arc<dyn PhysicalExpr>, String)>>,
+}
+
+impl ScanColumns {
+    pub fn new(table: Table, logical: &Schema, physical: &Schema, projection: Option<&Vec<usize>>) -> DfResult<Self> {
+        let wanted: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..logical.fields().len()).collect());
+        let mut read: Vec<usize> = Vec::new();
+        // The position of a physical column in the scan's output, reading it if not read yet.
+        let mut position = |name: &str| -> DfResult<usize> {
+            let idx = physical.index_of(name)?;
+            Ok(read.iter().position(|i| *i == idx).unwrap_or_else(|| {
+                read.push(idx);
+                read.len() - 1
+            }))
+        };
+        let mut exprs: Vec<(Arc<dyn PhysicalExpr>, String)> = Vec::with_capacity(wanted.len());
+        let mut any_virtual = false;
+        for i in wanted {
+            let name = logical.field(i).name();
+            let expr: Arc<dyn PhysicalExpr> = match table.virtual_inputs(name) {
+                None => Arc::new(Column::new(name, position(name)?)),
+                Some([start, duration]) => {
+                    any_virtual = true;
+                    let start = Arc::new(Column::new(start, position(start)?));
+                    let duration = Arc::new(Column::new(duration, position(duration)?));
+                    crate::spans::physical::end_time_expr(start, duration)
+                }
+            };
+            exprs.push((expr, name.clone()));
+        }
+        // Without a virtual column (and without repeated columns) the scan's output is the projection.
+        let computed = (any_virtual || exprs.len() != read.len()).then_some(exprs);
+        Ok(Self { physical: read, computed })
     }
 }
 

@@ -95,3 +95,8 @@ pub fn ids(batches: &[RecordBatch]) -> Vec<(String, String)> {
     out.sort();
     out
 }
+
+/// Flush settings with `rows` rows per row group.
+pub fn rows_per_group(rows: usize) -> crate::config::FlushConfig {
+    crate::config::FlushConfig { row_group_rows: rows, ..Default::default() }
+}

@@ -25,8 +25,11 @@ use crate::metrics::{table_label, StorageMetrics};
 use crate::Table;
 
 pub const DIR: &str = "wal";
-/// Bumped when a table's schema changes incompatibly; replay skips frames of other versions.
-pub const SCHEMA_VERSION: u8 = 1;
+/// Bumped when a table's schema changes incompatibly; replay skips frames of unknown versions.
+/// 2: batches in the physical schema (spans without `end_time`).
+pub const SCHEMA_VERSION: u8 = 2;
+/// Frames of version 1 hold logical batches (spans with `end_time`); replay converts them.
+const SCHEMA_VERSION_LOGICAL: u8 = 1;
 const HEADER: usize = 8;
 
 pub fn segment_path(dir: &Path, id: u64) -> PathBuf {
@@ -69,12 +72,14 @@ fn ipc_options() -> IpcWriteOptions {
     IpcWriteOptions::default()
 }
 
-/// Encodes one batch as a complete frame (header included).
+/// Encodes one batch (logical or physical schema; the frame holds the physical one)
+/// as a complete frame (header included).
 pub fn encode_frame(table: Table, batch: &RecordBatch) -> Result<Vec<u8>> {
     encode_frame_with(table, batch, ipc_options())
 }
 
 pub(crate) fn encode_frame_with(table: Table, batch: &RecordBatch, options: IpcWriteOptions) -> Result<Vec<u8>> {
+    let batch = &table.to_physical(batch)?;
     let mut buf = Vec::with_capacity(HEADER + 2 + batch.get_array_memory_size() / 2);
     buf.extend_from_slice(&[0u8; HEADER]);
     buf.push(table.code());
@@ -99,15 +104,17 @@ pub fn decode_payload(payload: &[u8]) -> Result<(Table, RecordBatch)> {
         return Err(StorageError::Corrupt("WAL payload shorter than its header".into()));
     };
     let table = Table::from_code(*code).ok_or_else(|| StorageError::Corrupt(format!("unknown table code {code}")))?;
-    if *version != SCHEMA_VERSION {
-        return Err(StorageError::Corrupt(format!("schema version {version}, expected {SCHEMA_VERSION}")));
-    }
+    let expected = match *version {
+        SCHEMA_VERSION => table.physical_schema(),
+        SCHEMA_VERSION_LOGICAL => table.schema(),
+        _ => return Err(StorageError::Corrupt(format!("schema version {version}, expected {SCHEMA_VERSION}"))),
+    };
     let mut reader = StreamReader::try_new(Cursor::new(ipc), None)?;
     let batch = reader.next().ok_or_else(|| StorageError::Corrupt("WAL payload holds no batch".into()))??;
-    if batch.schema().fields() != table.schema().fields() {
+    if batch.schema().fields() != expected.fields() {
         return Err(StorageError::Corrupt(format!("WAL batch does not match the {} schema", table.name())));
     }
-    Ok((table, batch))
+    Ok((table, table.to_physical(&batch)?))
 }
 
 /// How scanning one segment ended.

@@ -6,7 +6,7 @@ use parquet::file::serialized_reader::{ReadOptionsBuilder, SerializedFileReader}
 
 use super::*;
 use crate::spans::col;
-use crate::testdata::{self, trace_hex, Span, HOUR, T0};
+use crate::testdata::{self, rows_per_group, trace_hex, Span, HOUR, T0};
 
 #[test]
 fn civil_dates() {
@@ -22,7 +22,7 @@ fn read_all(path: &Path) -> RecordBatch {
     let file = File::open(path).expect("open");
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("reader").build().expect("build");
     let batches: Vec<RecordBatch> = reader.map(|b| b.expect("batch")).collect();
-    concat_batches(&Table::Spans.schema(), &batches).expect("concat")
+    concat_batches(&Table::Spans.physical_schema(), &batches).expect("concat")
 }
 
 fn column_strings(batch: &RecordBatch, name: &str) -> Vec<String> {
@@ -40,7 +40,7 @@ fn files_land_in_hourly_partitions_sorted_with_bloom_filters_and_zstd() {
         specs.push(Span { trace: (i * 7919) % 50, span: i, start_ns: T0 + hour * HOUR + (300 - i as i64) * 1000 });
     }
     let batches = vec![testdata::spans(&specs[..120]), testdata::spans(&specs[120..])];
-    let files = write_table(dir.path(), "default", Table::Spans, &batches, 64).expect("write");
+    let files = write_table(dir.path(), "default", Table::Spans, &batches, &rows_per_group(64)).expect("write");
     assert_eq!(files.len(), 2);
     assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 300);
 
@@ -75,7 +75,9 @@ fn files_land_in_hourly_partitions_sorted_with_bloom_filters_and_zstd() {
         let meta = reader.metadata();
         assert_eq!(meta.num_row_groups(), (file.rows as usize).div_ceil(64));
         assert!(meta.column_index().is_some() && meta.offset_index().is_some(), "page index written");
-        let schema = Table::Spans.schema();
+        let schema = Table::Spans.physical_schema();
+        assert!(schema.index_of(col::END_TIME).is_err(), "end_time is virtual");
+        assert_eq!(batch.schema().fields(), schema.fields());
         let trace_idx = schema.index_of(col::TRACE_ID).expect("idx");
         let span_idx = schema.index_of(col::SPAN_ID).expect("idx");
         let name_idx = schema.index_of(col::NAME).expect("idx");
@@ -89,6 +91,12 @@ fn files_land_in_hourly_partitions_sorted_with_bloom_filters_and_zstd() {
             assert!(bloom.check(first_trace.as_str()));
             assert!(rg_reader.get_column_bloom_filter(span_idx).is_some(), "span_id bloom filter");
             assert!(rg_reader.get_column_bloom_filter(name_idx).is_none(), "no bloom filter on other columns");
+            // Ids: delta encodings, no dictionary; statistics kept.
+            let encodings = |idx: usize| rg_meta.column(idx).encodings().collect::<Vec<_>>();
+            assert!(encodings(trace_idx).contains(&Encoding::DELTA_BYTE_ARRAY), "{:?}", encodings(trace_idx));
+            assert!(encodings(span_idx).contains(&Encoding::DELTA_LENGTH_BYTE_ARRAY), "{:?}", encodings(span_idx));
+            assert!(rg_meta.column(trace_idx).dictionary_page_offset().is_none());
+            assert!(rg_meta.column(trace_idx).statistics().is_some_and(|s| s.min_bytes_opt().is_some()));
         }
     }
     // No temp files left behind.
@@ -114,6 +122,6 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 fn nothing_to_write_writes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let empty = testdata::many(0, 1, T0);
-    assert!(write_table(dir.path(), "default", Table::Spans, &[empty], 10).expect("write").is_empty());
+    assert!(write_table(dir.path(), "default", Table::Spans, &[empty], &rows_per_group(10)).expect("write").is_empty());
     assert!(walk(dir.path()).is_empty());
 }

@@ -205,3 +205,115 @@ async fn trace_lookups_prune_row_groups_by_statistics_and_bloom_filter() {
     let text = pretty_format_batches(&text).expect("format").to_string();
     assert!(text.contains("row_groups_pruned_statistics=20 total → 1 matched"), "{text}");
 }
+
+#[test]
+fn scan_columns_read_the_inputs_of_virtual_columns() {
+    let (logical, physical) = (Table::Spans.schema(), Table::Spans.physical_schema());
+    let l = |name: &str| logical.index_of(name).expect("logical");
+    let p = |name: &str| physical.index_of(name).expect("physical");
+    let plan = |projection: Option<Vec<usize>>| {
+        ScanColumns::new(Table::Spans, &logical, &physical, projection.as_ref()).expect("columns")
+    };
+    // Stored columns only: read as they are, in the asked order.
+    let c = plan(Some(vec![l("span_id"), l("trace_id"), l("duration_ns")]));
+    assert_eq!(c.physical, vec![p("span_id"), p("trace_id"), p("duration_ns")]);
+    assert!(c.computed.is_none());
+    let c = plan(Some(vec![]));
+    assert!(c.physical.is_empty() && c.computed.is_none());
+    // end_time alone reads start_time and duration_ns.
+    let c = plan(Some(vec![l("end_time")]));
+    assert_eq!(c.physical, vec![p("start_time"), p("duration_ns")]);
+    let names: Vec<String> = c.computed.expect("computed").into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, ["end_time"]);
+    // With its inputs asked for too, each is read once.
+    let c = plan(Some(vec![l("duration_ns"), l("end_time"), l("start_time")]));
+    assert_eq!(c.physical, vec![p("duration_ns"), p("start_time")]);
+    assert_eq!(c.computed.map(|e| e.len()), Some(3));
+    // Everything: all stored columns, and the logical schema's order.
+    let c = plan(None);
+    assert_eq!(c.physical.len(), physical.fields().len());
+    let names: Vec<String> = c.computed.expect("computed").into_iter().map(|(_, n)| n).collect();
+    let expected: Vec<String> = logical.fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(names, expected);
+}
+
+/// Spans 0..10 (T0 + i ms, 1.5 ms long) in a file, 4 more an hour later in the memtable.
+async fn file_and_memtable(dir: &std::path::Path) -> Arc<Storage> {
+    let storage = open(dir, 1000).await;
+    storage.append(Table::Spans, testdata::many(10, 2, T0)).await.expect("append");
+    storage.flush().await.expect("flush");
+    storage.append(Table::Spans, testdata::many(4, 2, T0 + HOUR)).await.expect("append");
+    assert_eq!((storage.snapshot(Table::Spans).files.len(), storage.memtable_rows(Table::Spans)), (1, 4));
+    storage
+}
+
+fn times(batches: &[RecordBatch], column: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for b in batches {
+        let c = b.column_by_name(column).expect("column");
+        assert_eq!(c.data_type(), Table::Spans.schema().field_with_name(column).expect("field").data_type());
+        out.extend(c.as_primitive::<arrow::datatypes::TimestampNanosecondType>().values().iter().copied());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_time_is_computed_from_memtable_and_parquet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = file_and_memtable(dir.path()).await;
+    let ctx = context(&storage);
+    let starts: Vec<i64> =
+        (0..10).map(|i| T0 + i * 1_000_000).chain((0..4).map(|i| T0 + HOUR + i * 1_000_000)).collect();
+    let ends: Vec<i64> = starts.iter().map(|s| s + 1_500_000).collect();
+
+    let got = sql(&ctx, "SELECT end_time FROM spans ORDER BY end_time").await;
+    assert_eq!(times(&got, "end_time"), ends);
+    // SELECT *: the logical schema, end_time = start_time + duration_ns on every row.
+    let all = sql(&ctx, "SELECT * FROM spans ORDER BY start_time").await;
+    assert_eq!(all[0].schema().fields(), Table::Spans.schema().fields());
+    assert_eq!(times(&all, "start_time"), starts);
+    assert_eq!(times(&all, "end_time"), ends);
+    // Mixed with its inputs, in any order.
+    let got = sql(&ctx, "SELECT duration_ns, end_time, span_id, start_time FROM spans ORDER BY start_time").await;
+    assert_eq!(times(&got, "end_time"), ends);
+    assert_eq!(strings(&got, 0), vec![Some("1500000".to_string()); 14]);
+    // Projections without end_time, count(*) and LIMIT.
+    let got = sql(&ctx, "SELECT span_id, trace_id FROM spans").await;
+    assert_eq!((rows(&got), got[0].num_columns()), (14, 2));
+    assert_eq!(strings(&sql(&ctx, "SELECT count(*) FROM spans").await, 0), vec![Some("14".to_string())]);
+    assert_eq!(rows(&sql(&ctx, "SELECT * FROM spans LIMIT 3").await), 3);
+    assert_eq!(rows(&sql(&ctx, "SELECT end_time FROM spans LIMIT 5").await), 5);
+    let got = sql(&ctx, "SELECT end_time - start_time AS d FROM spans WHERE end_time > start_time").await;
+    assert_eq!(rows(&got), 14);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_time_filters_apply_above_the_scan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = file_and_memtable(dir.path()).await;
+    let ctx = context(&storage);
+    // File rows end at T0 + i ms + 1.5 ms: i >= 4 are past T0 + 5 ms; all 4 memtable rows are.
+    let filter = "end_time > TIMESTAMP '2023-11-14T22:13:20.005Z'";
+    let got = sql(&ctx, &format!("SELECT count(*) FROM spans WHERE {filter}")).await;
+    assert_eq!(strings(&got, 0), vec![Some("10".to_string())]);
+    let got = sql(&ctx, &format!("SELECT span_id FROM spans WHERE {filter} ORDER BY span_id")).await;
+    let expected: Vec<Option<String>> = (4..10u64).chain(0..4).map(|s| Some(format!("{s:016x}"))).collect();
+    let mut expected = expected;
+    expected.sort();
+    assert_eq!(strings(&got, 0), expected);
+    let got = sql(&ctx, "SELECT * FROM spans WHERE end_time <= TIMESTAMP '2023-11-14T22:13:20.002Z'").await;
+    assert_eq!(times(&got, "start_time"), vec![T0]);
+
+    // Filters on stored columns still prune next to one on end_time.
+    let q = format!("SELECT span_id FROM spans WHERE trace_id = '{}' AND {filter}", trace_hex(1));
+    let (n, metrics) = run_and_prune(&ctx, &q).await;
+    assert_eq!(n, 3 + 2, "odd spans 5, 7, 9 in the file and 1, 3 in the memtable");
+    assert!(metrics.contains_key("row_groups_pruned_statistics"), "{metrics:?}");
+    let plan = sql(
+        &ctx,
+        &format!("EXPLAIN SELECT span_id FROM spans WHERE start_time >= TIMESTAMP '2023-11-14T23:00:00Z' AND {filter}"),
+    )
+    .await;
+    let plan = pretty_format_batches(&plan).expect("format").to_string();
+    assert_eq!(plan.matches(".parquet").count(), 0, "start_time still prunes files:\n{plan}");
+}

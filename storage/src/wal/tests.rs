@@ -51,8 +51,13 @@ fn replay_all(dir: &Path, checkpoint: u64) -> (Vec<RecordBatch>, ReplayOutcome, 
     (batches, outcome, metrics)
 }
 
+/// Physical batches, as `Storage::append` hands them to the WAL.
 fn batches(n: usize) -> Vec<RecordBatch> {
-    (0..n).map(|i| testdata::many(10 + i as u64, 3, T0 + i as i64 * 1_000_000_000)).collect()
+    (0..n).map(|i| physical(&testdata::many(10 + i as u64, 3, T0 + i as i64 * 1_000_000_000))).collect()
+}
+
+fn physical(batch: &RecordBatch) -> RecordBatch {
+    Table::Spans.to_physical(batch).expect("physical")
 }
 
 #[test]
@@ -66,7 +71,27 @@ fn frame_round_trip_and_checksum() {
     assert_eq!(frame[9], SCHEMA_VERSION);
     let (table, decoded) = decode_payload(&frame[8..]).expect("decode");
     assert_eq!(table, Table::Spans);
-    assert_eq!(decoded, batch);
+    // Frames hold the physical schema, whichever form was appended.
+    assert_eq!(decoded, physical(&batch));
+    assert_eq!(encode_frame(Table::Spans, &physical(&batch)).expect("encode"), frame);
+}
+
+#[test]
+fn version_1_frames_with_end_time_replay_as_physical_batches() {
+    let batch = testdata::many(25, 5, T0);
+    let mut payload = vec![Table::Spans.code(), 1];
+    {
+        let mut writer = StreamWriter::try_new(&mut payload, batch.schema_ref()).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.finish().expect("finish");
+    }
+    let (_, decoded) = decode_payload(&payload).expect("decode");
+    assert_eq!(decoded, physical(&batch));
+    // Version 2 frames must be physical; unknown versions are refused.
+    payload[1] = SCHEMA_VERSION;
+    assert!(matches!(decode_payload(&payload), Err(StorageError::Corrupt(_))));
+    payload[1] = 3;
+    assert!(matches!(decode_payload(&payload), Err(StorageError::Corrupt(_))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,7 +162,7 @@ fn checksum_failure_of_the_last_frame_is_a_torn_tail() {
 fn corrupt_frame_in_a_closed_segment_skips_the_rest_of_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let first = batches(3);
-    let second = vec![testdata::many(7, 2, T0 + 100), testdata::many(8, 2, T0 + 200)];
+    let second = vec![physical(&testdata::many(7, 2, T0 + 100)), physical(&testdata::many(8, 2, T0 + 200))];
     let lens = write_segment(dir.path(), 1, &first);
     write_segment(dir.path(), 2, &second);
     let path = segment_path(dir.path(), 1);
@@ -253,7 +278,7 @@ fn ipc_compression_measurement() {
         let start = Instant::now();
         let (_, decoded) = decode_payload(&frame[8..]).expect("decode");
         let decode = start.elapsed();
-        assert_eq!(decoded, batch);
+        assert_eq!(decoded, physical(&batch));
         let dir = tempfile::tempdir().expect("tempdir");
         let mut file = fs::File::create(dir.path().join("f")).expect("create");
         let start = Instant::now();
