@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use arrow::error::ArrowError;
 use axum::http::{header, StatusCode};
-use datafusion::error::DataFusionError;
 use axum::response::{IntoResponse, Response};
+use datafusion::error::DataFusionError;
 use osprey_storage::{ErrorClass as StorageClass, StorageError};
 
 /// How an error should be answered, independent of transport.

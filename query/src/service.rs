@@ -52,9 +52,8 @@ impl QueryService {
     /// no spilling to disk (a query past its memory pool fails instead of filling
     /// the disk), no URL tables (`SELECT * FROM '/etc/passwd'` is an unknown table).
     pub fn with_config(spans: Arc<dyn TableProvider>, config: QueryConfig) -> Result<Self> {
-        let session = SessionConfig::new()
-            .with_target_partitions(config.target_partitions.max(1))
-            .with_information_schema(true);
+        let session =
+            SessionConfig::new().with_target_partitions(config.target_partitions.max(1)).with_information_schema(true);
         let runtime = RuntimeEnvBuilder::new()
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
             .build_arc()?;

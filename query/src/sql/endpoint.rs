@@ -35,7 +35,10 @@ pub async fn post_sql(State(service): State<QueryService>, headers: HeaderMap, b
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(format.content_type())),
             (header::HeaderName::from_static(ROW_COUNT_HEADER), HeaderValue::from(result.row_count)),
-            (header::HeaderName::from_static(ELAPSED_HEADER), HeaderValue::try_from(elapsed_ms).unwrap_or(HeaderValue::from_static("0"))),
+            (
+                header::HeaderName::from_static(ELAPSED_HEADER),
+                HeaderValue::try_from(elapsed_ms).unwrap_or(HeaderValue::from_static("0")),
+            ),
         ],
         encoded,
     )

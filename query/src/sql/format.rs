@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringBuilder};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
-use arrow::error::ArrowError;
 use arrow::json::writer::{make_encoder, EncoderOptions, NullableEncoder};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use axum::http::HeaderValue;
@@ -153,7 +152,8 @@ impl<'a> CellEncoder<'a> {
             CellEncoder::Text(_, array) if array.is_null(row) => out.extend_from_slice(b"null"),
             CellEncoder::Text(formatter, _) => {
                 let text = formatter.value(row).try_to_string()?;
-                serde_json::to_writer(&mut *out, &text).map_err(|e| QueryError::Task(format!("encoding a cell: {e}")))?;
+                serde_json::to_writer(&mut *out, &text)
+                    .map_err(|e| QueryError::Task(format!("encoding a cell: {e}")))?;
             }
         }
         Ok(())
@@ -162,13 +162,20 @@ impl<'a> CellEncoder<'a> {
 
 /// CSV with a header row. Nested columns (maps, lists, structs) become JSON text.
 pub fn csv(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, QueryError> {
-    let flat_schema = Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| if is_nested(f.data_type()) { Field::new(f.name(), DataType::Utf8, true) } else { f.as_ref().clone() })
-            .collect::<Vec<_>>(),
-    ));
+    let flat_schema =
+        Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    if is_nested(f.data_type()) {
+                        Field::new(f.name(), DataType::Utf8, true)
+                    } else {
+                        f.as_ref().clone()
+                    }
+                })
+                .collect::<Vec<_>>(),
+        ));
     let mut out = Vec::new();
     {
         let mut writer = arrow::csv::WriterBuilder::new()
@@ -236,12 +243,6 @@ pub fn arrow_stream(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u
     writer.finish()?;
     drop(writer);
     Ok(out)
-}
-
-impl From<std::fmt::Error> for QueryError {
-    fn from(e: std::fmt::Error) -> Self {
-        QueryError::Arrow(ArrowError::ComputeError(format!("formatting a value: {e}")))
-    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ fn spans() -> Vec<Span> {
 }
 
 fn engine_with(config: SqlConfig) -> crate::QueryService {
-    let table = datafusion::datasource::MemTable::try_new(osprey_storage::spans::schema(), vec![vec![batch(TRACE, &spans())]])
-        .expect("memtable");
+    let table =
+        datafusion::datasource::MemTable::try_new(osprey_storage::spans::schema(), vec![vec![batch(TRACE, &spans())]])
+            .expect("memtable");
     crate::QueryService::with_config(Arc::new(table), QueryConfig { sql: config, ..QueryConfig::default() })
         .expect("service")
 }
@@ -33,8 +34,9 @@ async fn run(service: &crate::QueryService, sql: &str) -> Result<SqlResult> {
 #[tokio::test]
 async fn counts_per_service() {
     let service = engine();
-    let result =
-        run(&service, "SELECT service_name, count(*) AS n FROM spans GROUP BY service_name ORDER BY n DESC").await.expect("ok");
+    let result = run(&service, "SELECT service_name, count(*) AS n FROM spans GROUP BY service_name ORDER BY n DESC")
+        .await
+        .expect("ok");
     assert_eq!(result.row_count, 2);
     let batch = &result.batches[0];
     assert_eq!(batch.column(0).as_string::<i32>().value(0), "checkout");
@@ -50,7 +52,8 @@ async fn show_describe_and_explain_work() {
     assert_eq!(describe.row_count, osprey_storage::spans::schema().fields().len());
     let columns = run(&service, "SHOW COLUMNS FROM spans").await.expect("show columns");
     assert!(columns.row_count > 10);
-    let explain = run(&service, &format!("EXPLAIN SELECT * FROM spans WHERE trace_id = '{TRACE}'")).await.expect("explain");
+    let explain =
+        run(&service, &format!("EXPLAIN SELECT * FROM spans WHERE trace_id = '{TRACE}'")).await.expect("explain");
     assert!(explain.row_count >= 1);
     run(&service, "EXPLAIN ANALYZE SELECT count(*) FROM spans").await.expect("explain analyze");
     run(&service, "SHOW datafusion.execution.batch_size").await.expect("show variable");
@@ -59,7 +62,8 @@ async fn show_describe_and_explain_work() {
 #[tokio::test]
 async fn hex_helpers_and_attribute_access() {
     let service = engine();
-    let r = run(&service, "SELECT encode(decode(span_id, 'hex'), 'hex') = span_id AS same FROM spans").await.expect("hex");
+    let r =
+        run(&service, "SELECT encode(decode(span_id, 'hex'), 'hex') = span_id AS same FROM spans").await.expect("hex");
     assert_eq!(r.row_count, 3);
     let r = run(&service, "SELECT attributes['http.route'] FROM spans").await.expect("map access");
     assert_eq!(r.row_count, 3);
@@ -113,9 +117,12 @@ async fn the_memory_pool_is_a_422_naming_the_limit() {
         .expect_err("a large group by in 1 MiB");
     assert_eq!(e.status().as_u16(), 422, "{e}");
     assert!(e.to_string().contains("memory limit of 1048576 bytes"), "{e}");
-    let e = run(&service, "SELECT a.x FROM generate_series(1, 3000) a(x) CROSS JOIN generate_series(1, 3000) b(y) ORDER BY a.x + b.y")
-        .await
-        .expect_err("a sorted cross join in 1 MiB");
+    let e = run(
+        &service,
+        "SELECT a.x FROM generate_series(1, 3000) a(x) CROSS JOIN generate_series(1, 3000) b(y) ORDER BY a.x + b.y",
+    )
+    .await
+    .expect_err("a sorted cross join in 1 MiB");
     assert_eq!(e.status().as_u16(), 422, "{e}");
     // The next query gets a fresh pool.
     run(&service, "SELECT count(*) FROM spans").await.expect("still serving");

@@ -30,7 +30,8 @@ async fn post(body: &str, accept: Option<&str>) -> (StatusCode, HeaderMap, Vec<u
     if let Some(accept) = accept {
         request = request.header("accept", accept);
     }
-    let response = router(svc).oneshot(request.body(Body::from(body.to_string())).expect("request")).await.expect("response");
+    let response =
+        router(svc).oneshot(request.body(Body::from(body.to_string())).expect("request")).await.expect("response");
     let status = response.status();
     let headers = response.headers().clone();
     let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body").to_vec();

@@ -45,7 +45,6 @@ fn rich_span() -> Span {
         resource_attributes: vec![("host.name", AttrRef::Str("h1"))],
         events: vec![(500, "retry", vec![("attempt", AttrRef::Int(2))])],
         links: vec![(TRACE, "00000000000000b2", Some("k=v"))],
-        ..Span::default()
     }
 }
 
