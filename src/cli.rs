@@ -1,4 +1,4 @@
-//! Command line: `osprey serve`, `osprey config check FILE`.
+//! Command line: `osprey serve`, `osprey config check FILE`, `osprey sql "SELECT …"`.
 
 use std::path::PathBuf;
 
@@ -18,6 +18,27 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run read-only SQL on a running Osprey (POST /api/v1/sql) and print the answer.
+    Sql(SqlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The statement: SELECT, WITH, EXPLAIN, SHOW or DESCRIBE.
+    pub sql: String,
+    /// Base URL of Osprey's API port.
+    #[arg(long, env = "OSPREY_API", default_value = "http://127.0.0.1:3200")]
+    pub api: String,
+    /// `table` (aligned text), `json` or `csv` (the API's answer as-is).
+    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+    pub format: SqlFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqlFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 
 use osprey_collector::CollectorConfig;
+use osprey_query::QueryConfig;
 use osprey_storage::StorageConfig;
 
 /// Prefix of environment overrides.
@@ -24,6 +25,7 @@ pub struct Config {
     pub log: LogConfig,
     pub storage: StorageConfig,
     pub collector: CollectorConfig,
+    pub query: QueryConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +146,21 @@ impl Config {
         }
         if !(1..=22).contains(&self.storage.flush.zstd_level) {
             return Err(ConfigError::Rule("storage.flush.zstd_level must be in 1..=22".into()));
+        }
+        let sql = &self.query.sql;
+        let positive = [
+            ("query.sql.max_rows", sql.max_rows),
+            ("query.sql.memory_bytes", sql.memory_bytes),
+            ("query.sql.max_text_bytes", sql.max_text_bytes),
+            ("query.sql.max_concurrent", sql.max_concurrent),
+            ("query.sql.max_depth", sql.max_depth),
+            ("query.sql.parser_recursion_limit", sql.parser_recursion_limit),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(ConfigError::Rule(format!("{name} must be positive")));
+        }
+        if sql.timeout.is_zero() || self.query.timeout.is_zero() {
+            return Err(ConfigError::Rule("query.timeout and query.sql.timeout must be positive".into()));
         }
         Ok(())
     }

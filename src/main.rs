@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod logging;
 mod ops;
+mod sql_client;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Sql(args) => sql_client::main(&args),
         Command::Config(ConfigCommand::Check { file }) => match Config::load(Some(&file), std::env::vars()) {
             Ok(_) => {
                 println!("{}: ok", file.display());
@@ -69,7 +71,10 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     let storage = osprey_storage::Storage::open(config.storage.clone()).await?;
 
     let collector = osprey_collector::Collector::new(config.collector.clone(), storage.clone())?;
-    let query = osprey_query::QueryService::new(storage.table_provider(osprey_storage::Table::Spans))?;
+    let query = osprey_query::QueryService::with_config(
+        storage.table_provider(osprey_storage::Table::Spans),
+        config.query.clone(),
+    )?;
 
     let mut registry = Registry::default();
     storage.register_metrics(&mut registry);

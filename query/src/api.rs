@@ -6,21 +6,26 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::error::{QueryError, Result};
 use crate::page::{Page, PageParams};
 use crate::service::QueryService;
 use crate::span_rows::SpanRows;
+use crate::sql::endpoint::post_sql;
 use crate::trace_fetch::fetch_trace;
 use crate::trace_id::TraceId;
 use crate::trace_response;
 
 /// The routes of the native API, ready to be merged into the server's router:
-/// - `GET /api/v1/traces/{trace_id}`: the waterfall, see [`get_trace`].
+/// - `GET /api/v1/traces/{trace_id}`: the waterfall, see [`get_trace`];
+/// - `POST /api/v1/sql`: read-only SQL, see [`crate::sql::endpoint::post_sql`].
 pub fn router(service: QueryService) -> Router {
-    Router::new().route("/api/v1/traces/{trace_id}", get(get_trace)).with_state(service)
+    Router::new()
+        .route("/api/v1/traces/{trace_id}", get(get_trace))
+        .route("/api/v1/sql", post(post_sql))
+        .with_state(service)
 }
 
 /// `GET /api/v1/traces/{trace_id}[?depth=N][&offset=O][&limit=L]`

@@ -1,6 +1,7 @@
 //! Osprey's query side: the DataFusion session over the stored tables and the
 //! native HTTP API. So far: `GET /api/v1/traces/{trace_id}`, the waterfall of
-//! one trace with its critical path.
+//! one trace with its critical path, and `POST /api/v1/sql`, read-only SQL
+//! within per-query limits (see [`sql`]).
 //!
 //! The binary wires it as
 //! `osprey_query::router(QueryService::new(storage.table_provider(Table::Spans))?)`.
@@ -13,6 +14,7 @@ pub mod page;
 pub mod service;
 pub mod span_rows;
 mod span_tree;
+pub mod sql;
 pub mod trace_fetch;
 pub mod trace_id;
 pub mod trace_response;
@@ -21,6 +23,7 @@ pub mod waterfall;
 pub use api::router;
 pub use error::{ErrorClass, QueryError, Result};
 pub use service::{QueryConfig, QueryService};
+pub use sql::SqlConfig;
 pub use trace_id::TraceId;
 pub use waterfall::{PlacedSpan, ServiceSummary, SpanTiming, Waterfall};
 

@@ -5,23 +5,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::catalog::TableProvider;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use osprey_storage::Table;
+use serde::Deserialize;
 
 use crate::error::Result;
+use crate::sql::{SqlConfig, SqlEngine};
 
-/// Limits and session settings of the query side.
-#[derive(Debug, Clone)]
+/// Limits and session settings of the query side (the `query:` section of the config file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct QueryConfig {
     /// DataFusion's target partitions (parallelism of one query).
     pub target_partitions: usize,
-    /// Time budget of one query; past it the request gets a timeout error.
+    /// Time budget of one trace lookup; past it the request gets a timeout error.
+    #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Limits of `POST /api/v1/sql`.
+    pub sql: SqlConfig,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        QueryConfig { target_partitions: 2, timeout: Duration::from_secs(30) }
+        QueryConfig { target_partitions: 2, timeout: Duration::from_secs(30), sql: SqlConfig::default() }
     }
 }
 
@@ -30,6 +39,7 @@ impl Default for QueryConfig {
 pub struct QueryService {
     ctx: Arc<SessionContext>,
     config: QueryConfig,
+    sql: Arc<SqlEngine>,
 }
 
 impl QueryService {
@@ -38,16 +48,26 @@ impl QueryService {
         Self::with_config(spans, QueryConfig::default())
     }
 
+    /// The session: `information_schema` on (for `SHOW TABLES`, `SHOW COLUMNS`),
+    /// no spilling to disk (a query past its memory pool fails instead of filling
+    /// the disk), no URL tables (`SELECT * FROM '/etc/passwd'` is an unknown table).
     pub fn with_config(spans: Arc<dyn TableProvider>, config: QueryConfig) -> Result<Self> {
-        let session = SessionConfig::new().with_target_partitions(config.target_partitions.max(1));
-        let ctx = SessionContext::new_with_config(session);
+        let session =
+            SessionConfig::new().with_target_partitions(config.target_partitions.max(1)).with_information_schema(true);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
+            .build_arc()?;
+        let state =
+            SessionStateBuilder::new().with_config(session).with_runtime_env(runtime).with_default_features().build();
+        let ctx = SessionContext::new_with_state(state);
         ctx.register_table(Table::Spans.name(), spans)?;
-        Ok(Self::from_context(Arc::new(ctx), config))
+        Self::from_context(Arc::new(ctx), config)
     }
 
     /// Wraps a session prepared elsewhere; it must have a `spans` table.
-    pub fn from_context(ctx: Arc<SessionContext>, config: QueryConfig) -> Self {
-        QueryService { ctx, config }
+    pub fn from_context(ctx: Arc<SessionContext>, config: QueryConfig) -> Result<Self> {
+        let sql = Arc::new(SqlEngine::new(Arc::clone(&ctx), config.sql.clone())?);
+        Ok(QueryService { ctx, config, sql })
     }
 
     pub fn context(&self) -> &Arc<SessionContext> {
@@ -56,5 +76,10 @@ impl QueryService {
 
     pub fn config(&self) -> &QueryConfig {
         &self.config
+    }
+
+    /// The SQL API's engine: read-only guard, limits, execution.
+    pub fn sql(&self) -> &Arc<SqlEngine> {
+        &self.sql
     }
 }

@@ -95,3 +95,15 @@ fn empty_file_means_defaults() {
     let f = file("");
     Config::load(Some(f.path()), no_env()).expect("empty file is fine");
 }
+
+#[test]
+fn query_limits_come_from_the_file_and_env() {
+    let f = file("query:\n  sql:\n    max_rows: 10\n    timeout: 5s\n");
+    let env = vec![("OSPREY_QUERY__SQL__TIMEOUT".to_string(), "1s".to_string())];
+    let c = Config::load(Some(f.path()), env).expect("load");
+    assert_eq!(c.query.sql.max_rows, 10);
+    assert_eq!(c.query.sql.timeout, std::time::Duration::from_secs(1));
+    let f = file("query:\n  sql:\n    max_concurrent: 0\n");
+    let err = Config::load(Some(f.path()), no_env()).expect_err("zero");
+    assert!(err.to_string().contains("query.sql.max_concurrent"), "{err}");
+}

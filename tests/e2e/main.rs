@@ -6,4 +6,5 @@ mod sdk;
 mod bad_input;
 mod crash;
 mod roundtrip;
+mod sql;
 mod waterfall;
