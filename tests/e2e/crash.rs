@@ -71,7 +71,11 @@ async fn acknowledged_spans_survive_kill_9() {
         }
         // Kill once enough batches were acknowledged, while the senders keep going.
         let target = (round as usize + 1) * 60;
-        while acked.lock().expect("lock").len() < target {
+        loop {
+            let done = acked.lock().expect("lock").len();
+            if done >= target {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         osprey.kill9();
