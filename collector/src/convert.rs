@@ -114,7 +114,7 @@ pub fn convert(
     let cut = limiter.counts;
     out.limits = LimitCounts { spans_over_trace_limit: out.limits.spans_over_trace_limit, ..cut };
     if !builder.is_empty() {
-        out.batch = Some(builder.finish()?);
+        out.batch = Some(builder.finish_physical()?);
     }
     Ok(out)
 }
