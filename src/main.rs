@@ -71,10 +71,7 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     let storage = osprey_storage::Storage::open(config.storage.clone()).await?;
 
     let collector = osprey_collector::Collector::new(config.collector.clone(), storage.clone())?;
-    let query = osprey_query::QueryService::with_config(
-        storage.table_provider(osprey_storage::Table::Spans),
-        config.query.clone(),
-    )?;
+    let query = osprey_query::QueryService::for_storage(storage.clone(), config.query.clone())?;
 
     let mut registry = Registry::default();
     storage.register_metrics(&mut registry);

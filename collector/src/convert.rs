@@ -7,7 +7,6 @@
 //! or its trace is already at `max_spans_per_trace`. An all-zero 8-byte parent span id is read
 //! as "no parent". The other spans of the request are kept.
 
-use arrow::array::RecordBatch;
 use osprey_proto::common::{any_value::Value, InstrumentationScope, KeyValue};
 use osprey_proto::resource::Resource;
 use osprey_proto::trace::Span;
@@ -16,57 +15,16 @@ use osprey_storage::spans::{SpanEventRecord, SpanLinkRecord, SpanRecord, SpanSco
 use osprey_storage::StorageError;
 
 use crate::config::LimitsConfig;
+use crate::conversion::Conversion;
 use crate::limits::{LimitCounts, Limiter, TraceTable, TraceTally};
-
-/// How many problems `partial_success.error_message` names.
-const PROBLEMS_NAMED: usize = 5;
-
-/// The result of converting one request.
-#[derive(Debug, Default)]
-pub struct Conversion {
-    /// The accepted spans; `None` when there are none.
-    pub batch: Option<RecordBatch>,
-    pub received: u64,
-    pub accepted: u64,
-    /// Spans rejected by validation.
-    pub rejected_invalid: u64,
-    /// Spans rejected by `max_spans_per_trace`.
-    pub rejected_limit: u64,
-    pub limits: LimitCounts,
-    /// Spans per trace to record once the batch is stored.
-    pub tally: TraceTally,
-    problems: Vec<String>,
-}
-
-impl Conversion {
-    pub fn rejected(&self) -> u64 {
-        self.rejected_invalid + self.rejected_limit
-    }
-
-    /// The `partial_success.error_message`: the count and the first few problems.
-    pub fn error_message(&self) -> String {
-        let mut msg = format!("rejected {} of {} spans: {}", self.rejected(), self.received, self.problems.join("; "));
-        let unnamed = self.rejected().saturating_sub(self.problems.len() as u64);
-        if unnamed > 0 {
-            msg.push_str(&format!("; and {unnamed} more"));
-        }
-        msg
-    }
-
-    fn reject(&mut self, problem: impl FnOnce() -> String) {
-        if self.problems.len() < PROBLEMS_NAMED {
-            self.problems.push(problem());
-        }
-    }
-}
 
 /// Converts `request`; fails only if the batch cannot be built (a bug, not bad input).
 pub fn convert(
     request: &ExportTraceServiceRequest,
     limits: &LimitsConfig,
     traces: &TraceTable,
-) -> Result<Conversion, StorageError> {
-    let mut out = Conversion::default();
+) -> Result<Conversion<TraceTally>, StorageError> {
+    let mut out = Conversion::<TraceTally>::default();
     let mut limiter = Limiter::new(limits);
     let mut builder = SpansBuilder::new();
     for (ri, resource_spans) in request.resource_spans.iter().enumerate() {
@@ -95,7 +53,7 @@ pub fn convert(
                 }
                 let mut trace = [0u8; 16];
                 trace.copy_from_slice(&span.trace_id);
-                if !traces.try_add(&mut out.tally, trace) {
+                if !traces.try_add(&mut out.pending, trace) {
                     out.rejected_limit += 1;
                     out.limits.spans_over_trace_limit += 1;
                     out.reject(|| {

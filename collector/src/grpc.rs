@@ -1,5 +1,6 @@
-//! The OTLP/gRPC receiver: `TraceService/Export` only. The metrics and logs services are not
-//! registered, so tonic answers them `UNIMPLEMENTED`.
+//! The OTLP/gRPC receivers: one [`Receiver`] per [`Signal`], each implementing that signal's
+//! generated service trait in three lines around the shared [`export`]. A signal whose
+//! service is not registered is answered `UNIMPLEMENTED` by tonic.
 //!
 //! tonic checks `max_decoding_message_size` itself: an uncompressed message over it is
 //! answered `OUT_OF_RANGE` (which OTLP clients retry), a compressed one that inflates past it
@@ -24,25 +25,28 @@ use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
 use crate::error::CollectorError;
-use crate::ingest::{TraceIngest, Transport};
-use crate::metrics::TRACES;
+use crate::ingest::{Ingest, Transport};
+use crate::signal::{Signal, Traces};
 
-/// The `TraceService` implementation.
-#[derive(Clone)]
-pub struct GrpcTraces {
-    ingest: Arc<TraceIngest>,
+/// The gRPC service of one signal.
+pub struct Receiver<S: Signal> {
+    ingest: Arc<Ingest<S>>,
 }
 
-/// Set by the handler when it runs.
-#[derive(Clone, Default)]
-struct Reached(Arc<AtomicBool>);
+impl<S: Signal> Clone for Receiver<S> {
+    fn clone(&self) -> Self {
+        Self { ingest: self.ingest.clone() }
+    }
+}
 
-#[tonic::async_trait]
-impl TraceService for GrpcTraces {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+impl<S: Signal> Receiver<S> {
+    pub fn new(ingest: Arc<Ingest<S>>) -> Self {
+        Self { ingest }
+    }
+
+    /// What every `Export` does: mark the request as reached (see [`RequestFailures`]), admit
+    /// its memory, store it, answer.
+    pub async fn export(&self, request: Request<S::Request>) -> Result<Response<S::Response>, Status> {
         if let Some(reached) = request.extensions().get::<Reached>() {
             reached.0.store(true, Ordering::SeqCst);
         }
@@ -62,31 +66,57 @@ impl TraceService for GrpcTraces {
     }
 }
 
+/// Set by the handler when it runs.
+#[derive(Clone, Default)]
+struct Reached(Arc<AtomicBool>);
+
+#[tonic::async_trait]
+impl TraceService for Receiver<Traces> {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        Receiver::export(self, request).await
+    }
+}
+
 /// The trace service, configured: gzip and zstd accepted, the size limit set, tonic's
 /// failure codes rewritten (see the module docs).
-pub fn trace_service(ingest: Arc<TraceIngest>) -> RequestFailures<TraceServiceServer<GrpcTraces>> {
+pub fn trace_service(ingest: Arc<Ingest<Traces>>) -> RequestFailures<TraceServiceServer<Receiver<Traces>>, Traces> {
     let limit = ingest.config.max_request_bytes;
-    let server = TraceServiceServer::new(GrpcTraces { ingest: ingest.clone() })
+    let server = TraceServiceServer::new(Receiver::new(ingest.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(limit);
-    RequestFailures { inner: server, ingest }
+    RequestFailures::new(server, ingest)
 }
 
-/// Rewrites tonic's own answers to requests that never reached the handler.
-#[derive(Clone)]
-pub struct RequestFailures<S> {
+/// Rewrites tonic's own answers to requests that never reached the handler of signal `Sig`.
+pub struct RequestFailures<S, Sig: Signal> {
     inner: S,
-    ingest: Arc<TraceIngest>,
+    ingest: Arc<Ingest<Sig>>,
 }
 
-impl<S: NamedService> NamedService for RequestFailures<S> {
+impl<S, Sig: Signal> RequestFailures<S, Sig> {
+    /// Wraps `inner`, the configured tonic server of `Sig`'s service.
+    pub fn new(inner: S, ingest: Arc<Ingest<Sig>>) -> Self {
+        Self { inner, ingest }
+    }
+}
+
+impl<S: Clone, Sig: Signal> Clone for RequestFailures<S, Sig> {
+    fn clone(&self) -> Self {
+        Self { inner: self.inner.clone(), ingest: self.ingest.clone() }
+    }
+}
+
+impl<S: NamedService, Sig: Signal> NamedService for RequestFailures<S, Sig> {
     const NAME: &'static str = S::NAME;
 }
 
 const GRPC_STATUS: &str = "grpc-status";
 
-impl<S, B> tower::Service<http::Request<B>> for RequestFailures<S>
+impl<S, Sig: Signal, B> tower::Service<http::Request<B>> for RequestFailures<S, Sig>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>,
     S::Future: Send + 'static,
@@ -121,7 +151,7 @@ where
             let code = error.grpc_code() as i32;
             response.headers_mut().insert(GRPC_STATUS, HeaderValue::from(code));
             tracing::debug!(
-                signal = TRACES,
+                signal = Sig::NAME,
                 code,
                 "rewrote tonic's status for a request that did not reach the handler"
             );

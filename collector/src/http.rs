@@ -1,9 +1,10 @@
-//! The OTLP/HTTP receiver: `POST /v1/traces` (protobuf or JSON, identity, gzip or zstd).
-//! `/v1/logs` and `/v1/metrics` answer 404 saying the signal is not supported yet.
+//! The OTLP/HTTP receiver: `POST /v1/traces` (protobuf or JSON, identity, gzip or zstd), and
+//! the same for every other [`Signal`] routed with [`route`]. A signal without a receiver
+//! answers 404 saying it is not supported yet ([`not_supported`]).
 //!
 //! Flow: media type and compression checked → memory admitted (from `Content-Length` when
 //! given, before reading) → body read with a cap → decompressed with a bounded reader →
-//! more memory admitted if it inflated → decoded → [`TraceIngest::export`] → response in
+//! more memory admitted if it inflated → decoded → [`Ingest::export`] → response in
 //! the request's encoding.
 
 use std::sync::Arc;
@@ -14,30 +15,31 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
 use axum::Router;
 use http::{header, HeaderMap, StatusCode};
-use osprey_proto::ExportTraceServiceRequest;
 use prost::Message as _;
 
 use crate::error::CollectorError;
-use crate::ingest::{TraceIngest, Transport, DECODED_SIZE_FACTOR};
+use crate::ingest::{Ingest, Transport, DECODED_SIZE_FACTOR};
 use crate::payload::{decompress, read_body, BodyEncoding, Compression};
+use crate::signal::Signal;
 use crate::sink::Permit;
 
-/// The router of the OTLP/HTTP port.
-pub fn router(ingest: Arc<TraceIngest>) -> Router {
-    Router::new()
-        .route("/v1/traces", post(export_traces))
-        .route("/v1/logs", any(|headers: HeaderMap| async move { not_supported("logs", &headers) }))
-        .route("/v1/metrics", any(|headers: HeaderMap| async move { not_supported("metrics", &headers) }))
-        .layer(DefaultBodyLimit::disable())
-        .with_state(ingest)
+/// `POST /v1/<signal>` served by `ingest`, to merge into the OTLP/HTTP port's router.
+pub fn route<S: Signal>(path: &str, ingest: Arc<Ingest<S>>) -> Router {
+    Router::new().route(path, post(export::<S>)).layer(DefaultBodyLimit::disable()).with_state(ingest)
 }
 
-fn not_supported(signal: &'static str, headers: &HeaderMap) -> Response {
-    let encoding = BodyEncoding::from_headers(headers).unwrap_or(BodyEncoding::Protobuf);
-    CollectorError::SignalNotSupported(signal).to_http(encoding, 0)
+/// `path` answering 404 "not supported" to any method: for a signal without a receiver.
+pub fn not_supported(path: &str, signal: &'static str) -> Router {
+    Router::new().route(
+        path,
+        any(move |headers: HeaderMap| async move {
+            let encoding = BodyEncoding::from_headers(&headers).unwrap_or(BodyEncoding::Protobuf);
+            CollectorError::SignalNotSupported(signal).to_http(encoding, 0)
+        }),
+    )
 }
 
-async fn export_traces(State(ingest): State<Arc<TraceIngest>>, headers: HeaderMap, body: Body) -> Response {
+async fn export<S: Signal>(State(ingest): State<Arc<Ingest<S>>>, headers: HeaderMap, body: Body) -> Response {
     let retry_after = ingest.config.retry_after_secs;
     // Errors before the media type is known are answered in protobuf.
     let encoding = match BodyEncoding::from_headers(&headers) {
@@ -49,7 +51,7 @@ async fn export_traces(State(ingest): State<Arc<TraceIngest>>, headers: HeaderMa
             Ok(response) => {
                 let body = match encoding {
                     BodyEncoding::Protobuf => response.encode_to_vec(),
-                    BodyEncoding::Json => osprey_proto::json::encode_trace_response(&response),
+                    BodyEncoding::Json => S::encode_json(&response),
                 };
                 (StatusCode::OK, [(header::CONTENT_TYPE, encoding.content_type())], body).into_response()
             }
@@ -59,20 +61,20 @@ async fn export_traces(State(ingest): State<Arc<TraceIngest>>, headers: HeaderMa
     }
 }
 
-fn refuse(ingest: &TraceIngest, encoding: BodyEncoding, error: CollectorError) -> Response {
+fn refuse<S: Signal>(ingest: &Ingest<S>, encoding: BodyEncoding, error: CollectorError) -> Response {
     ingest.failed_before_decoding(Transport::Http, &error);
     error.to_http(encoding, ingest.config.retry_after_secs)
 }
 
 /// A decoded request and the memory reserved for it.
-struct Received(ExportTraceServiceRequest, #[allow(dead_code)] Vec<Permit>);
+struct Received<R>(R, #[allow(dead_code)] Vec<Permit>);
 
-async fn receive(
-    ingest: &TraceIngest,
+async fn receive<S: Signal>(
+    ingest: &Ingest<S>,
     headers: &HeaderMap,
     body: Body,
     encoding: BodyEncoding,
-) -> Result<Received, CollectorError> {
+) -> Result<Received<S::Request>, CollectorError> {
     let limit = ingest.config.max_request_bytes;
     let compression = Compression::from_headers(headers)?;
     let declared = headers
@@ -98,13 +100,12 @@ async fn receive(
         permits.push(ingest.admit(raw.len() - reserved)?);
     }
     tracing::trace!(bytes = raw.len(), factor = DECODED_SIZE_FACTOR, "OTLP/HTTP body read");
-    let request =
-        match encoding {
-            BodyEncoding::Protobuf => ExportTraceServiceRequest::decode(raw)
-                .map_err(|e| CollectorError::Undecodable(format!("protobuf: {e}")))?,
-            BodyEncoding::Json => osprey_proto::json::decode_trace_request(&raw)
-                .map_err(|e| CollectorError::Undecodable(e.to_string()))?,
-        };
+    let request = match encoding {
+        BodyEncoding::Protobuf => {
+            S::Request::decode(raw).map_err(|e| CollectorError::Undecodable(format!("protobuf: {e}")))?
+        }
+        BodyEncoding::Json => S::decode_json(&raw).map_err(|e| CollectorError::Undecodable(e.to_string()))?,
+    };
     Ok(Received(request, permits))
 }
 

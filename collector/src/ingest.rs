@@ -1,16 +1,12 @@
-//! [`TraceIngest`]: what the HTTP and gRPC receivers share once a request is decoded —
-//! validate, limit and convert, append durably, count, and build the response.
+//! [`Ingest`]: what the HTTP and gRPC receivers of one [`Signal`] share once a request is
+//! decoded — convert (validate, limit), append durably, count, and build the response.
 
 use std::sync::Arc;
 
-use osprey_proto::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
-use osprey_storage::Table;
-
 use crate::config::CollectorConfig;
-use crate::convert::convert;
 use crate::error::CollectorError;
-use crate::limits::TraceTable;
-use crate::metrics::{CollectorMetrics, TRACES};
+use crate::metrics::CollectorMetrics;
+use crate::signal::Signal;
 use crate::sink::{Permit, Sink};
 
 /// How many bytes of the memory budget a request of `n` wire bytes reserves: the body, the
@@ -33,17 +29,17 @@ impl Transport {
     }
 }
 
-pub struct TraceIngest {
+/// The receive path of one signal, shared by its HTTP and gRPC servers.
+pub struct Ingest<S: Signal> {
     pub(crate) config: CollectorConfig,
     pub(crate) metrics: CollectorMetrics,
     sink: Arc<dyn Sink>,
-    traces: TraceTable,
+    signal: S,
 }
 
-impl TraceIngest {
-    pub fn new(config: CollectorConfig, sink: Arc<dyn Sink>, metrics: CollectorMetrics) -> Self {
-        let traces = TraceTable::new(config.limits.max_spans_per_trace, config.limits.max_tracked_traces);
-        Self { config, metrics, sink, traces }
+impl<S: Signal> Ingest<S> {
+    pub fn new(config: CollectorConfig, sink: Arc<dyn Sink>, metrics: CollectorMetrics, signal: S) -> Self {
+        Self { config, metrics, sink, signal }
     }
 
     /// Reserves memory for a request of `wire_bytes` (times [`DECODED_SIZE_FACTOR`]).
@@ -53,72 +49,65 @@ impl TraceIngest {
 
     /// Counts a request that failed before it was decoded (no items are known).
     pub fn failed_before_decoding(&self, transport: Transport, error: &CollectorError) {
-        self.metrics.request(TRACES, transport.label(), error.reason());
-        tracing::warn!(transport = transport.label(), reason = error.reason(), error = %error, "OTLP traces request refused");
+        self.metrics.request(S::NAME, transport.label(), error.reason());
+        tracing::warn!(signal = S::NAME, transport = transport.label(), reason = error.reason(), error = %error, "OTLP request refused");
     }
 
     /// Stores a decoded request and answers it. Nothing is acknowledged that was not appended.
-    /// Conversion is CPU-bound (up to `max_request_bytes` of spans), so it runs on the blocking pool.
+    /// Conversion is CPU-bound (up to `max_request_bytes` of items), so it runs on the blocking pool.
     pub async fn export(
         self: &Arc<Self>,
-        request: ExportTraceServiceRequest,
+        request: S::Request,
         transport: Transport,
-    ) -> Result<ExportTraceServiceResponse, CollectorError> {
+    ) -> Result<S::Response, CollectorError> {
         let t = transport.label();
-        let received = count_spans(&request);
+        let received = S::count(&request);
         let ingest = self.clone();
         let converted =
-            tokio::task::spawn_blocking(move || convert(&request, &ingest.config.limits, &ingest.traces)).await;
+            tokio::task::spawn_blocking(move || ingest.signal.convert(&request, &ingest.config.limits)).await;
         let conversion = match converted {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err(self.fail_decoded(t, received, e.into())),
             Err(e) => return Err(self.fail_decoded(t, received, CollectorError::Internal(e.to_string()))),
         };
-        self.metrics.received(TRACES, t, conversion.received);
+        self.metrics.received(S::NAME, t, conversion.received);
         if let Some(batch) = conversion.batch.clone() {
-            if let Err(e) = self.sink.append(Table::Spans, batch).await {
+            if let Err(e) = self.sink.append(S::TABLE, batch).await {
                 let error = CollectorError::from(e);
-                self.metrics.rejected(TRACES, error.reason(), conversion.accepted);
-                self.metrics.rejected(TRACES, "invalid", conversion.rejected_invalid);
-                self.metrics.rejected(TRACES, "limit", conversion.rejected_limit);
-                self.metrics.request(TRACES, t, error.reason());
-                tracing::warn!(transport = t, spans = conversion.received, reason = error.reason(), error = %error, "OTLP traces not stored");
+                self.metrics.rejected(S::NAME, error.reason(), conversion.accepted);
+                self.metrics.rejected(S::NAME, "invalid", conversion.rejected_invalid);
+                self.metrics.rejected(S::NAME, "limit", conversion.rejected_limit);
+                self.metrics.request(S::NAME, t, error.reason());
+                tracing::warn!(signal = S::NAME, transport = t, items = conversion.received, reason = error.reason(), error = %error, "OTLP items not stored");
                 return Err(error);
             }
         }
         let limits = &conversion.limits;
-        self.metrics.accepted(TRACES, conversion.accepted);
-        self.metrics.rejected(TRACES, "invalid", conversion.rejected_invalid);
-        self.metrics.rejected(TRACES, "limit", conversion.rejected_limit);
-        self.metrics.limited(TRACES, "attribute_value_bytes", limits.truncated_values);
-        self.metrics.limited(TRACES, "attributes_per_item", limits.dropped_attributes);
-        self.metrics.limited(TRACES, "value_depth", limits.cut_subtrees);
-        self.metrics.limited(TRACES, "spans_per_trace", limits.spans_over_trace_limit);
-        let partial_success = if conversion.rejected() > 0 {
-            let error_message = conversion.error_message();
-            tracing::info!(transport = t, received = conversion.received, rejected = conversion.rejected(), message = %error_message, "OTLP traces partially accepted");
-            Some(ExportTracePartialSuccess {
-                rejected_spans: i64::try_from(conversion.rejected()).unwrap_or(i64::MAX),
-                error_message,
-            })
+        self.metrics.accepted(S::NAME, conversion.accepted);
+        self.metrics.rejected(S::NAME, "invalid", conversion.rejected_invalid);
+        self.metrics.rejected(S::NAME, "limit", conversion.rejected_limit);
+        self.metrics.limited(S::NAME, "attribute_value_bytes", limits.truncated_values);
+        self.metrics.limited(S::NAME, "attributes_per_item", limits.dropped_attributes);
+        self.metrics.limited(S::NAME, "value_depth", limits.cut_subtrees);
+        self.metrics.limited(S::NAME, "spans_per_trace", limits.spans_over_trace_limit);
+        let partial = if conversion.rejected() > 0 {
+            let error_message = conversion.error_message(S::ITEMS);
+            tracing::info!(signal = S::NAME, transport = t, received = conversion.received, rejected = conversion.rejected(), message = %error_message, "OTLP request partially accepted");
+            Some((i64::try_from(conversion.rejected()).unwrap_or(i64::MAX), error_message))
         } else {
             None
         };
-        self.metrics.request(TRACES, t, if partial_success.is_some() { "partial_success" } else { "success" });
-        self.traces.commit(conversion.tally);
-        tracing::debug!(transport = t, accepted = conversion.accepted, "OTLP traces stored");
-        Ok(ExportTraceServiceResponse { partial_success })
+        self.metrics.request(S::NAME, t, if partial.is_some() { "partial_success" } else { "success" });
+        self.signal.commit(conversion.pending);
+        tracing::debug!(signal = S::NAME, transport = t, accepted = conversion.accepted, "OTLP items stored");
+        Ok(S::response(partial))
     }
 
     fn fail_decoded(&self, transport: &'static str, received: u64, error: CollectorError) -> CollectorError {
-        self.metrics.received(TRACES, transport, received);
-        self.metrics.rejected(TRACES, error.reason(), received);
-        self.metrics.request(TRACES, transport, error.reason());
-        tracing::error!(transport, spans = received, error = %error, "OTLP traces conversion failed");
+        self.metrics.received(S::NAME, transport, received);
+        self.metrics.rejected(S::NAME, error.reason(), received);
+        self.metrics.request(S::NAME, transport, error.reason());
+        tracing::error!(signal = S::NAME, transport, items = received, error = %error, "OTLP conversion failed");
         error
     }
-}
-
-fn count_spans(request: &ExportTraceServiceRequest) -> u64 {
-    request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len() as u64).sum()
 }

@@ -1,8 +1,9 @@
-//! Osprey's OTLP receivers (traces): gRPC on `:4317` and HTTP on `:4318`.
+//! Osprey's OTLP receivers: gRPC on `:4317` and HTTP on `:4318`.
 //!
 //! Per request: admit (reserve memory from the [`Sink`]) → read and decompress with bounds →
-//! decode → validate, limit, convert to a `spans` RecordBatch → `sink.append` (durable) →
-//! respond. The HTTP and gRPC paths share [`ingest::TraceIngest`] after decoding.
+//! decode → validate, limit, convert to a RecordBatch of the signal's table → `sink.append`
+//! (durable) → respond. Every signal goes the same way: the HTTP and gRPC paths share
+//! [`ingest::Ingest`] after decoding, and a signal supplies only what differs ([`Signal`]).
 //!
 //! Wiring (see [`Collector`]):
 //! ```ignore
@@ -14,6 +15,7 @@
 //! ```
 
 pub mod config;
+pub mod conversion;
 pub mod convert;
 pub mod error;
 pub mod grpc;
@@ -22,6 +24,7 @@ pub mod ingest;
 pub mod limits;
 pub mod metrics;
 pub mod payload;
+pub mod signal;
 pub mod sink;
 
 #[cfg(test)]
@@ -35,12 +38,18 @@ use tokio::net::TcpListener;
 
 pub use config::{CollectorConfig, ConfigError, LimitsConfig};
 pub use error::CollectorError;
+pub use signal::Signal;
 pub use sink::{MemorySink, Sink};
 
-/// The traces receiver: cheap to clone, shared by both servers.
+use crate::ingest::Ingest;
+use crate::signal::Traces;
+
+/// The OTLP receivers of every signal: cheap to clone, shared by both servers.
 #[derive(Clone)]
 pub struct Collector {
-    ingest: Arc<ingest::TraceIngest>,
+    config: Arc<CollectorConfig>,
+    metrics: metrics::CollectorMetrics,
+    traces: Arc<Ingest<Traces>>,
 }
 
 /// A server that could not run.
@@ -56,33 +65,39 @@ impl Collector {
     /// Checks `config` and builds the receiver writing into `sink` (an `Arc<osprey_storage::Storage>`).
     pub fn new(config: CollectorConfig, sink: Arc<dyn Sink>) -> Result<Self, ConfigError> {
         config.validate()?;
-        let ingest = ingest::TraceIngest::new(config, sink, metrics::CollectorMetrics::default());
-        Ok(Self { ingest: Arc::new(ingest) })
+        let metrics = metrics::CollectorMetrics::default();
+        let ingest = |signal| Arc::new(Ingest::new(config.clone(), sink.clone(), metrics.clone(), signal));
+        let traces = ingest(Traces::new(&config.limits));
+        Ok(Self { config: Arc::new(config), metrics, traces })
     }
 
     pub fn config(&self) -> &CollectorConfig {
-        &self.ingest.config
+        &self.config
     }
 
     /// The counters, for tests and logs.
     pub fn metrics(&self) -> &metrics::CollectorMetrics {
-        &self.ingest.metrics
+        &self.metrics
     }
 
     /// Registers `osprey_received_items_total`, `osprey_accepted_items_total`,
     /// `osprey_rejected_items_total`, `osprey_requests_total`, `osprey_limited_values_total`.
     pub fn register_metrics(&self, registry: &mut Registry) {
-        self.ingest.metrics.register(registry);
+        self.metrics.register(registry);
     }
 
-    /// The gRPC routes (TraceService only), to serve with `tonic::transport::Server` or merge.
+    /// The gRPC routes (TraceService; the services of signals not received yet answer
+    /// `UNIMPLEMENTED`), to serve with `tonic::transport::Server` or merge.
     pub fn grpc_routes(&self) -> tonic::service::Routes {
-        tonic::service::Routes::new(grpc::trace_service(self.ingest.clone()))
+        tonic::service::Routes::new(grpc::trace_service(self.traces.clone()))
     }
 
-    /// The OTLP/HTTP router (`/v1/traces`; `/v1/logs`, `/v1/metrics` answer 404).
+    /// The OTLP/HTTP router: `POST /v1/traces`; `/v1/logs` and `/v1/metrics` answer 404 until
+    /// their receivers exist.
     pub fn http_router(&self) -> axum::Router {
-        http::router(self.ingest.clone())
+        http::route("/v1/traces", self.traces.clone())
+            .merge(http::not_supported("/v1/logs", "logs"))
+            .merge(http::not_supported("/v1/metrics", "metrics"))
     }
 
     /// Serves OTLP/gRPC on `listener` until `shutdown` resolves, then drains in-flight requests.

@@ -4,7 +4,8 @@
 //! within per-query limits (see [`sql`]).
 //!
 //! The binary wires it as
-//! `osprey_query::router(QueryService::new(storage.table_provider(Table::Spans))?)`.
+//! `osprey_query::router(QueryService::for_storage(storage, config)?)`: every table of
+//! `osprey_storage::Table::ALL` is registered under its SQL name.
 
 pub mod api;
 pub mod attribute_json;

@@ -9,7 +9,7 @@ use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use osprey_storage::Table;
+use osprey_storage::{Storage, Table};
 use serde::Deserialize;
 
 use crate::error::Result;
@@ -40,9 +40,20 @@ pub struct QueryService {
     ctx: Arc<SessionContext>,
     config: QueryConfig,
     sql: Arc<SqlEngine>,
+    /// The storage engine behind the tables, for what SQL does not reach (e.g. the log
+    /// index); `None` in tests over in-memory tables.
+    storage: Option<Arc<Storage>>,
 }
 
 impl QueryService {
+    /// A session over every table of `storage` ([`Table::ALL`], each under its SQL name).
+    pub fn for_storage(storage: Arc<Storage>, config: QueryConfig) -> Result<Self> {
+        let tables = Table::ALL.iter().map(|t| (*t, storage.table_provider(*t))).collect();
+        let mut service = Self::with_tables(tables, config)?;
+        service.storage = Some(storage);
+        Ok(service)
+    }
+
     /// A session with `spans` registered, under the default [`QueryConfig`].
     pub fn new(spans: Arc<dyn TableProvider>) -> Result<Self> {
         Self::with_config(spans, QueryConfig::default())
@@ -52,6 +63,11 @@ impl QueryService {
     /// no spilling to disk (a query past its memory pool fails instead of filling
     /// the disk), no URL tables (`SELECT * FROM '/etc/passwd'` is an unknown table).
     pub fn with_config(spans: Arc<dyn TableProvider>, config: QueryConfig) -> Result<Self> {
+        Self::with_tables(vec![(Table::Spans, spans)], config)
+    }
+
+    /// A session with the given tables registered under their SQL names (see [`Self::with_config`]).
+    pub fn with_tables(tables: Vec<(Table, Arc<dyn TableProvider>)>, config: QueryConfig) -> Result<Self> {
         let session =
             SessionConfig::new().with_target_partitions(config.target_partitions.max(1)).with_information_schema(true);
         let runtime = RuntimeEnvBuilder::new()
@@ -60,14 +76,21 @@ impl QueryService {
         let state =
             SessionStateBuilder::new().with_config(session).with_runtime_env(runtime).with_default_features().build();
         let ctx = SessionContext::new_with_state(state);
-        ctx.register_table(Table::Spans.name(), spans)?;
+        for (table, provider) in tables {
+            ctx.register_table(table.name(), provider)?;
+        }
         Self::from_context(Arc::new(ctx), config)
     }
 
     /// Wraps a session prepared elsewhere; it must have a `spans` table.
     pub fn from_context(ctx: Arc<SessionContext>, config: QueryConfig) -> Result<Self> {
         let sql = Arc::new(SqlEngine::new(Arc::clone(&ctx), config.sql.clone())?);
-        Ok(QueryService { ctx, config, sql })
+        Ok(QueryService { ctx, config, sql, storage: None })
+    }
+
+    /// The storage engine, when the service was built [`Self::for_storage`].
+    pub fn storage(&self) -> Option<&Arc<Storage>> {
+        self.storage.as_ref()
     }
 
     pub fn context(&self) -> &Arc<SessionContext> {

@@ -1,6 +1,6 @@
 use std::io::Read as _;
 
-use arrow::array::{Array, AsArray, StructArray};
+use arrow::array::{Array, AsArray, RecordBatch, StructArray};
 use osprey_proto::common::ArrayValue;
 use osprey_storage::attributes::AttrValue;
 use prost::Message as _;
@@ -8,7 +8,7 @@ use prost::Message as _;
 use super::*;
 use crate::fixtures::*;
 
-fn run(request: &ExportTraceServiceRequest, limits: &LimitsConfig) -> Conversion {
+fn run(request: &ExportTraceServiceRequest, limits: &LimitsConfig) -> Conversion<TraceTally> {
     let table = TraceTable::new(limits.max_spans_per_trace, limits.max_tracked_traces);
     convert(request, limits, &table).unwrap()
 }
@@ -84,7 +84,7 @@ fn invalid_spans_are_rejected_and_named_valid_ones_kept() {
     let request = request_of(vec![bad_trace, zero_span, bad_parent, bad_link, zero_parent_is_root, span(6)]);
     let conversion = run(&request, &LimitsConfig::default());
     assert_eq!((conversion.received, conversion.accepted, conversion.rejected_invalid), (6, 2, 4));
-    let msg = conversion.error_message();
+    let msg = conversion.error_message("spans");
     assert!(msg.starts_with("rejected 4 of 6 spans"), "{msg}");
     assert!(msg.contains("trace_id must be 16 bytes, got 2"), "{msg}");
     assert!(msg.contains("span_id is all zero"), "{msg}");
@@ -100,7 +100,7 @@ fn error_message_names_only_the_first_few() {
     let conversion = run(&request_of(spans), &LimitsConfig::default());
     assert_eq!(conversion.rejected(), 20);
     assert!(conversion.batch.is_none());
-    assert!(conversion.error_message().ends_with("; and 15 more"), "{}", conversion.error_message());
+    assert!(conversion.error_message("spans").ends_with("; and 15 more"), "{}", conversion.error_message("spans"));
 }
 
 #[test]
@@ -156,7 +156,7 @@ fn spans_past_the_trace_limit_are_rejected() {
     let conversion = run(&request_of((1..=5).map(span).collect()), &limits);
     assert_eq!((conversion.accepted, conversion.rejected_limit), (3, 2));
     assert_eq!(conversion.limits.spans_over_trace_limit, 2);
-    assert!(conversion.error_message().contains("max_spans_per_trace"));
+    assert!(conversion.error_message("spans").contains("max_spans_per_trace"));
 }
 
 /// Every span of the OpenTelemetry demo recording comes back with the same typed attributes.
@@ -180,7 +180,7 @@ fn real_data_round_trips_attributes() {
         pos += 4 + len;
         messages += 1;
         let conversion = run(&request, &limits);
-        assert_eq!(conversion.rejected(), 0, "{}", conversion.error_message());
+        assert_eq!(conversion.rejected(), 0, "{}", conversion.error_message("spans"));
         let Some(batch) = conversion.batch else { continue };
         let mut row = 0;
         let span_ids = strings(&batch, "span_id");
