@@ -14,7 +14,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
+use arrow::compute::{concat_batches, interleave_record_batch, lexsort_to_indices, take_record_batch, SortColumn};
 use arrow::datatypes::TimestampNanosecondType;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -28,7 +28,14 @@ use crate::manifest::{self, FileEntry, TEMP_SUFFIX};
 use crate::metrics::table_label;
 use crate::{Storage, Table};
 
-const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
+mod row_order;
+
+pub use row_order::{row_order, HourRows};
+use row_order::NANOS_PER_HOUR;
+
+/// Rows gathered into one slice handed to the Parquet writer: bounds the flush's transient
+/// copy of the rows (the writer still cuts row groups at `row_group_rows`).
+const WRITE_SLICE_ROWS: usize = 8192;
 /// How often the background flusher checks size and age.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -93,7 +100,8 @@ fn column_path(dotted: &str) -> ColumnPath {
 }
 
 /// Concatenates and sorts `batches` (logical or physical) by the table's sort
-/// columns, into one batch in the physical schema.
+/// columns, into one batch in the physical schema. (Flushes use [`row_order`], which
+/// does not copy the rows; this is the simple form for benchmarks and tools.)
 pub fn sort_batches(table: Table, batches: &[RecordBatch]) -> Result<RecordBatch> {
     let physical = batches.iter().map(|b| table.to_physical(b)).collect::<Result<Vec<_>>>()?;
     let all = concat_batches(&table.physical_schema(), &physical)?;
@@ -158,14 +166,16 @@ pub fn write_table(
     batches: &[RecordBatch],
     config: &FlushConfig,
 ) -> Result<Vec<FileEntry>> {
-    if batches.iter().all(|b| b.num_rows() == 0) {
-        return Ok(Vec::new());
-    }
-    let sorted = sort_batches(table, batches)?;
+    let physical = batches
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| table.to_physical(b))
+        .collect::<Result<Vec<_>>>()?;
+    let order = row_order(table, &physical)?;
     let props = writer_properties_with(table, config.row_group_rows, config.zstd_level)?;
     let mut written: Vec<FileEntry> = Vec::new();
-    for (hour, batch) in split_by_hour(table, &sorted)? {
-        match write_file(data_dir, tenant, table, hour, &batch, props.clone()) {
+    for hour_rows in order {
+        match write_file(data_dir, tenant, table, &physical, &hour_rows, props.clone()) {
             Ok(entry) => written.push(entry),
             Err(e) => {
                 for entry in &written {
@@ -178,14 +188,18 @@ pub fn write_table(
     Ok(written)
 }
 
+/// Writes one hour's rows, gathered from `batches` a slice at a time, as a Parquet file.
 fn write_file(
     data_dir: &Path,
     tenant: &str,
     table: Table,
-    hour: i64,
-    batch: &RecordBatch,
+    batches: &[RecordBatch],
+    hour_rows: &HourRows,
     props: WriterProperties,
 ) -> Result<FileEntry> {
+    let hour = hour_rows.hour;
+    let sources: Vec<&RecordBatch> = batches.iter().collect();
+    let mut time_range: Option<(i64, i64)> = None;
     let rel_dir = partition_dir(table, tenant, hour);
     let dir = data_dir.join(&rel_dir);
     if !dir.exists() {
@@ -205,8 +219,14 @@ fn write_file(
     let target = dir.join(&name);
     let result = (|| -> Result<u64> {
         let file = File::create(&temp).map_err(|e| StorageError::io(&temp, e))?;
-        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
-        writer.write(batch)?;
+        let mut writer = ArrowWriter::try_new(file, table.physical_schema(), Some(props))?;
+        for slice in hour_rows.rows.chunks(WRITE_SLICE_ROWS) {
+            let batch = interleave_record_batch(&sources, slice)?;
+            if let Some((lo, hi)) = crate::memtable::time_range(table, &batch) {
+                time_range = Some(time_range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            }
+            writer.write(&batch)?;
+        }
         let file = writer.into_inner()?;
         file.sync_all().map_err(|e| StorageError::io(&temp, e))?;
         let bytes = file.metadata().map_err(|e| StorageError::io(&temp, e))?.len();
@@ -221,7 +241,7 @@ fn write_file(
             return Err(e);
         }
     };
-    let (min_time_ns, max_time_ns) = crate::memtable::time_range(table, batch).unwrap_or((0, 0));
+    let (min_time_ns, max_time_ns) = time_range.unwrap_or((0, 0));
     let entry = FileEntry {
         path: format!("{rel_dir}/{name}"),
         table: table.name().to_string(),
@@ -229,7 +249,7 @@ fn write_file(
         partition_hour_unix: hour * 3600,
         min_time_ns,
         max_time_ns,
-        rows: batch.num_rows() as u64,
+        rows: hour_rows.rows.len() as u64,
         bytes,
     };
     tracing::debug!(path = %entry.path, rows = entry.rows, bytes, "parquet file written");

@@ -100,3 +100,14 @@ pub fn ids(batches: &[RecordBatch]) -> Vec<(String, String)> {
 pub fn rows_per_group(rows: usize) -> crate::config::FlushConfig {
     crate::config::FlushConfig { row_group_rows: rows, ..Default::default() }
 }
+
+/// Physical span batches spread over three hours, one of them straddling an hour boundary,
+/// with traces that recur across batches.
+pub fn span_batches_over_hours() -> Vec<RecordBatch> {
+    const HOUR: i64 = 3_600_000_000_000;
+    let base = 1_700_002_800_000_000_000 - 1_700_002_800_000_000_000 % HOUR;
+    [many(400, 7, base - 200_000_000), many(300, 5, base + 2 * HOUR), many(250, 7, base - 100_000_000)]
+        .iter()
+        .map(|b| crate::Table::Spans.to_physical(b).expect("physical"))
+        .collect()
+}
