@@ -12,6 +12,7 @@ pub mod attribute_json;
 pub mod critical_path;
 pub mod error;
 pub mod page;
+pub mod search;
 pub mod service;
 pub mod span_rows;
 mod span_tree;
