@@ -20,6 +20,7 @@ pub mod sql;
 pub mod trace_fetch;
 pub mod trace_id;
 pub mod trace_response;
+pub mod traceql;
 pub mod waterfall;
 
 pub use api::router;

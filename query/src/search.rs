@@ -16,6 +16,8 @@ use crate::error::{QueryError, Result};
 use crate::service::QueryService;
 
 pub mod config;
+pub mod endpoint;
+pub mod params;
 pub mod plan;
 pub mod request;
 pub mod summary;

@@ -67,7 +67,7 @@ async fn everything_in_the_window_newest_first() {
     assert_eq!(ids(&s, None, window(0, 4000), 20).await, [T4, T3, T2, T1]);
     assert_eq!(ids(&s, None, window(0, 4000), 2).await, [T4, T3]);
     // The window is on span start times, both ends inclusive.
-    assert_eq!(ids(&s, None, window(20, 30).clone(), 20).await, [T3, T2]);
+    assert_eq!(ids(&s, None, window(20, 30), 20).await, [T3, T2]);
 }
 
 #[tokio::test]
@@ -173,4 +173,72 @@ fn guardrails() {
     assert!(config.limit(Some(0)).is_err());
     assert_eq!(config.spss(None).expect("default"), 3);
     assert!(config.spss(Some(101)).is_err());
+}
+
+mod endpoint {
+    use serde_json::json;
+
+    use super::*;
+    use crate::test_support::get_json;
+
+    fn uri(query: &str) -> String {
+        let (start, end) = (T0 / SEC, T0 / SEC + 4000);
+        format!("/api/v1/traces?start={start}&end={end}{query}")
+    }
+
+    fn trace_ids(body: &serde_json::Value) -> Vec<&str> {
+        body["traces"].as_array().expect("traces").iter().filter_map(|t| t["trace_id"].as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn classic_parameters() {
+        let s = dataset();
+        let (status, body) = get_json(&s, &uri("")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(trace_ids(&body), [T4, T3, T2, T1]);
+        let (_, body) = get_json(&s, &uri("&service=frontend&operation=GET%20%2Fa")).await;
+        assert_eq!(trace_ids(&body), [T4, T1]);
+        let (_, body) = get_json(&s, &uri("&tags=http.status_code%3D500")).await;
+        assert_eq!(trace_ids(&body), [T1]);
+        let (_, body) = get_json(&s, &uri("&tags=cluster%3D%22eu%22&min_duration=1500ms")).await;
+        assert_eq!(trace_ids(&body), [T2]);
+        let (_, body) = get_json(&s, &uri("&status=error&max_duration=1s")).await;
+        assert_eq!(trace_ids(&body), [T1]);
+        let (_, body) = get_json(&s, &uri("&limit=1")).await;
+        assert_eq!(trace_ids(&body), [T4]);
+        // RFC 3339 times.
+        let (_, body) = get_json(&s, "/api/v1/traces?start=2023-11-14T22:13:39Z&end=2023-11-14T23:13:41%2B01:00").await;
+        assert_eq!(trace_ids(&body), [T2]);
+    }
+
+    #[tokio::test]
+    async fn summary_shape() {
+        let s = dataset();
+        let (_, body) = get_json(&s, &uri("&service=checkout")).await;
+        insta::assert_json_snapshot!(body);
+        assert_eq!(body["traces"][0]["root_missing"], json!(true));
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_a_400_naming_the_problem() {
+        let s = dataset();
+        let cases = [
+            ("/api/v1/traces?start=200&end=100", "after end"),
+            ("/api/v1/traces?start=0&end=100000000", "query.search.max_range"),
+            ("/api/v1/traces?limit=100000", "query.search.max_limit"),
+            ("/api/v1/traces?limit=-1", "limit"),
+            ("/api/v1/traces?min_duration=fast", "min_duration"),
+            ("/api/v1/traces?max_duration=10", "missing a unit"),
+            ("/api/v1/traces?status=ok", "status"),
+            ("/api/v1/traces?start=yesterday", "start"),
+            ("/api/v1/traces?tags=a%3D%22open", "unterminated quote"),
+            ("/api/v1/traces?q=%7B", "TraceQL"),
+        ];
+        for (uri, needle) in cases {
+            let (status, body) = get_json(&s, uri).await;
+            assert_eq!(status, 400, "{uri}: {body}");
+            let message = body["error"].as_str().unwrap_or_default();
+            assert!(message.contains(needle), "{uri}: {message}");
+        }
+    }
 }
