@@ -12,6 +12,7 @@ pub mod attribute_json;
 pub mod critical_path;
 pub mod error;
 pub mod page;
+pub mod search;
 pub mod service;
 pub mod span_rows;
 mod span_tree;
@@ -19,6 +20,7 @@ pub mod sql;
 pub mod trace_fetch;
 pub mod trace_id;
 pub mod trace_response;
+pub mod traceql;
 pub mod waterfall;
 
 pub use api::router;

@@ -13,6 +13,7 @@ use osprey_storage::{Storage, Table};
 use serde::Deserialize;
 
 use crate::error::Result;
+use crate::search::SearchConfig;
 use crate::sql::{SqlConfig, SqlEngine};
 
 /// Limits and session settings of the query side (the `query:` section of the config file).
@@ -26,11 +27,18 @@ pub struct QueryConfig {
     pub timeout: Duration,
     /// Limits of `POST /api/v1/sql`.
     pub sql: SqlConfig,
+    /// Guardrails of trace search (native, Tempo and Jaeger APIs).
+    pub search: SearchConfig,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        QueryConfig { target_partitions: 2, timeout: Duration::from_secs(30), sql: SqlConfig::default() }
+        QueryConfig {
+            target_partitions: 2,
+            timeout: Duration::from_secs(30),
+            sql: SqlConfig::default(),
+            search: SearchConfig::default(),
+        }
     }
 }
 

@@ -95,6 +95,11 @@ impl SpanRows {
             .collect()
     }
 
+    pub fn service(&self, row: usize) -> &str {
+        let (c, r) = self.at(row);
+        c.service.value(r)
+    }
+
     pub fn name(&self, row: usize) -> &str {
         let (c, r) = self.at(row);
         c.name.value(r)
