@@ -81,6 +81,17 @@ pub struct MatchedSpan {
     pub attributes: Vec<(String, AttrValue)>,
 }
 
+/// What a TraceQL search found, and how much it looked at.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Newest first.
+    pub traces: Vec<TraceMatch>,
+    /// Candidate traces fetched and evaluated.
+    pub inspected_traces: usize,
+    /// Their spans.
+    pub inspected_spans: usize,
+}
+
 /// Searches with a TraceQL query, default `spss`.
 pub async fn search(
     service: &QueryService,
@@ -90,7 +101,7 @@ pub async fn search(
     filter: Option<TraceCondition>,
 ) -> Result<Vec<TraceMatch>> {
     let spss = service.config().search.default_spss;
-    search_spss(service, text, window, limit, spss, filter).await
+    Ok(search_spss(service, text, window, limit, spss, filter).await?.traces)
 }
 
 /// Searches with a TraceQL query (and an optional classic filter that must hold
@@ -102,7 +113,7 @@ pub async fn search_spss(
     limit: usize,
     spss: usize,
     filter: Option<TraceCondition>,
-) -> Result<Vec<TraceMatch>> {
+) -> Result<Outcome> {
     let query = parse(text)?;
     let timeout = service.config().timeout;
     tokio::time::timeout(timeout, run(service, &query, window, limit, spss, filter))
@@ -117,7 +128,7 @@ async fn run(
     limit: usize,
     spss: usize,
     filter: Option<TraceCondition>,
-) -> Result<Vec<TraceMatch>> {
+) -> Result<Outcome> {
     let ctx = service.context();
     let exact = query.program.is_exact();
     let candidates = if exact { limit } else { service.config().search.max_candidates.max(limit) };
@@ -158,7 +169,7 @@ async fn run(
         out.push(TraceMatch { summary: summary.clone(), spans: listed, matched: matched.len() });
     }
     tracing::debug!(candidates = ids.len(), exact, matched = out.len(), "TraceQL search served");
-    Ok(out)
+    Ok(Outcome { traces: out, inspected_traces: candidates.traces.len(), inspected_spans: candidates.spans.len() })
 }
 
 fn matched_span(rows: &SpanRows, info: &eval::SpanInfo, row: usize, reported: &[Field]) -> Result<MatchedSpan> {
@@ -190,5 +201,7 @@ fn matched_span(rows: &SpanRows, info: &eval::SpanInfo, row: usize, reported: &[
     })
 }
 
+#[cfg(test)]
+pub(crate) mod fixture;
 #[cfg(test)]
 mod tests;
