@@ -350,9 +350,9 @@ impl Storage {
 }
 
 /// Flush when the memtables hold this many bytes: `flush.max_bytes`, but at
-/// most half the memory budget so requests still fit while a flush runs.
+/// most half the admission limit so requests still fit while a flush runs.
 pub(crate) fn flush_threshold(config: &crate::StorageConfig) -> usize {
-    config.flush.max_bytes.min(config.memory_budget_bytes / 2).max(1)
+    config.flush.max_bytes.min(config.admission_limit() / 2).max(1)
 }
 
 fn remove_files(data_dir: &Path, files: &[FileEntry]) {
