@@ -31,6 +31,7 @@ use crate::traceql::ast::{Field, Intrinsic, Scope};
 
 pub mod search_json;
 pub mod tags;
+pub mod trace_by_id;
 
 /// The Tempo routes (state: the query service).
 pub fn router(service: QueryService) -> Router {
@@ -43,6 +44,8 @@ pub fn router(service: QueryService) -> Router {
         .route("/api/v2/search/tags", get(tags_v2))
         .route("/api/search/tag/{tag}/values", get(tag_values_v1))
         .route("/api/v2/search/tag/{tag}/values", get(tag_values_v2))
+        .route("/api/traces/{trace_id}", get(trace_by_id::trace_v1))
+        .route("/api/v2/traces/{trace_id}", get(trace_by_id::trace_v2))
         .with_state(service)
 }
 

@@ -171,3 +171,89 @@ async fn tag_values_narrowed_by_q_and_double_encoded() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["tagValues"].as_array().map(Vec::len), Some(2));
 }
+
+mod trace_by_id {
+    use osprey_proto::common::any_value::Value as Any;
+    use prost::Message as _;
+
+    use super::*;
+    use crate::tempo_api::trace_by_id::{TempoTrace, TraceByIdResponse};
+
+    async fn get_bytes(service: &QueryService, uri: &str, accept: &str) -> (StatusCode, String, Vec<u8>) {
+        let request = Request::get(uri).header("accept", accept).body(Body::empty()).expect("request");
+        let response = router(service.clone()).oneshot(request).await.expect("response");
+        let status = response.status();
+        let content_type =
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+        (status, content_type, body.to_vec())
+    }
+
+    fn http_status_code(resource_spans: &[osprey_proto::trace::ResourceSpans]) -> Option<i64> {
+        resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .flat_map(|s| &s.attributes)
+            .find(|kv| kv.key == "http.status_code")
+            .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                Any::IntValue(i) => Some(*i),
+                _ => None,
+            })
+    }
+
+    #[tokio::test]
+    async fn protobuf_as_grafana_asks() {
+        let s = dataset();
+        // grafana/grafana pkg/tsdb/tempo/trace.go: /api/traces/{id}?start=&end=, Accept: application/protobuf.
+        let uri = format!("/api/traces/{T1}?{}", range());
+        let (status, content_type, body) = get_bytes(&s, &uri, "application/protobuf").await;
+        assert_eq!((status, content_type.as_str()), (StatusCode::OK, "application/protobuf"));
+        let trace = TempoTrace::decode(body.as_slice()).expect("Tempo Trace");
+        let spans: usize = trace.resource_spans.iter().flat_map(|rs| &rs.scope_spans).map(|ss| ss.spans.len()).sum();
+        assert_eq!(spans, 3);
+        assert_eq!(http_status_code(&trace.resource_spans), Some(200));
+        // The same bytes are an OTLP TracesData.
+        let data = osprey_proto::trace::TracesData::decode(body.as_slice()).expect("TracesData");
+        assert_eq!(data.resource_spans, trace.resource_spans);
+
+        let (status, _, body) = get_bytes(&s, &format!("/api/v2/traces/{T1}"), "application/protobuf").await;
+        assert_eq!(status, StatusCode::OK);
+        let response = TraceByIdResponse::decode(body.as_slice()).expect("TraceByIDResponse");
+        assert_eq!(response.status, 0);
+        assert_eq!(response.trace.map(|t| t.resource_spans), Some(trace.resource_spans));
+    }
+
+    #[tokio::test]
+    async fn json_by_default() {
+        let s = dataset();
+        let (status, body) = get_json(&s, &format!("/api/traces/{T2}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let spans: usize = body["resourceSpans"]
+            .as_array()
+            .expect("resourceSpans")
+            .iter()
+            .flat_map(|rs| rs["scopeSpans"].as_array().cloned().unwrap_or_default())
+            .map(|ss| ss["spans"].as_array().map_or(0, Vec::len))
+            .sum();
+        assert_eq!(spans, 3, "{body}");
+        let (status, body) = get_json(&s, &format!("/api/v2/traces/{T2}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let spans = body["trace"]["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().map(Vec::len);
+        assert!(spans.is_some_and(|n| n >= 1), "{body}");
+    }
+
+    #[tokio::test]
+    async fn missing_and_malformed_ids() {
+        let s = dataset();
+        let (status, body) = get_json(&s, "/api/traces/abc").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        let (status, body) = get_json(&s, "/api/v2/traces/99999999999999999999999999999999").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        for bad in ["xyz", "111111111111111111111111111111111"] {
+            let (status, body) = get_json(&s, &format!("/api/traces/{bad}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+            assert!(body["error"].as_str().is_some_and(|e| e.contains("invalid trace id")), "{body}");
+        }
+    }
+}
