@@ -48,8 +48,17 @@ pub struct Query {
     pub condition: TraceCondition,
 }
 
+/// Longest TraceQL text accepted (a query is text from the network).
+pub const MAX_QUERY_BYTES: usize = 16 << 10;
+
 /// Parses `text`; a 400 naming the position and what was expected on error.
 pub fn parse(text: &str) -> Result<Query> {
+    if text.len() > MAX_QUERY_BYTES {
+        return Err(QueryError::TraceQl(format!(
+            "the query is {} bytes, more than the limit of {MAX_QUERY_BYTES}",
+            text.len()
+        )));
+    }
     let pipeline = parser::parse(text).map_err(|e| e.into_query_error(text))?;
     let program = Program::new(&pipeline);
     for i in 0..program.leaves.len() {
