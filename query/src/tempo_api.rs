@@ -89,6 +89,12 @@ fn window(service: &QueryService, start: Option<&str>, end: Option<&str>) -> Res
     service.config().search.window(given("start", start)?, given("end", end)?, now_ns())
 }
 
+/// A tag lookup under the query timeout (`query.timeout`).
+async fn within<T>(service: &QueryService, lookup: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let timeout = service.config().timeout;
+    tokio::time::timeout(timeout, lookup).await.map_err(|_| QueryError::Timeout(timeout))?
+}
+
 /// Tempo treats 0 as "not given".
 fn nonzero(name: &'static str, text: Option<&str>) -> Result<Option<usize>> {
     Ok(count_param(name, text)?.filter(|n| *n != 0))
@@ -172,10 +178,17 @@ async fn tags_v1(
         (window(&service, params.start.as_deref(), params.end.as_deref())?, tag_limit(&service, &params)?);
     let filter = tags::narrowing(params.q.as_deref());
     let ctx = service.context();
-    let mut names =
-        tags::attribute_keys(ctx, osprey_storage::spans::col::ATTRIBUTES, window, filter.clone(), limit).await?;
+    let mut names = within(
+        &service,
+        tags::attribute_keys(ctx, osprey_storage::spans::col::ATTRIBUTES, window, filter.clone(), limit),
+    )
+    .await?;
     names.extend(
-        tags::attribute_keys(ctx, osprey_storage::spans::col::RESOURCE_ATTRIBUTES, window, filter, limit).await?,
+        within(
+            &service,
+            tags::attribute_keys(ctx, osprey_storage::spans::col::RESOURCE_ATTRIBUTES, window, filter, limit),
+        )
+        .await?,
     );
     names.sort();
     names.dedup();
@@ -210,7 +223,7 @@ async fn tags_v2(
         ("span", osprey_storage::spans::col::ATTRIBUTES),
     ] {
         if wanted(name) {
-            let tags = tags::attribute_keys(ctx, column, window, filter.clone(), limit).await?;
+            let tags = within(&service, tags::attribute_keys(ctx, column, window, filter.clone(), limit)).await?;
             scopes.push(json!({ "name": name, "tags": tags }));
         }
     }
@@ -283,7 +296,7 @@ async fn tag_values_v1(
         (window(&service, params.start.as_deref(), params.end.as_deref())?, tag_limit(&service, &params)?);
     let field = Field::Attribute(Scope::Any, tag);
     let filter = tags::narrowing(params.q.as_deref());
-    let values = tags::field_values(service.context(), &field, window, filter, limit).await?;
+    let values = within(&service, tags::field_values(service.context(), &field, window, filter, limit)).await?;
     let values: Vec<String> = values.into_iter().map(|v| v.value).collect();
     Ok(Json(json!({ "tagValues": values })))
 }
@@ -298,7 +311,8 @@ async fn tag_values_v2(
     let (window, limit) =
         (window(&service, params.start.as_deref(), params.end.as_deref())?, tag_limit(&service, &params)?);
     let filter = tags::narrowing(params.q.as_deref());
-    let values = tags::field_values(service.context(), &field_v2(&tag), window, filter, limit).await?;
+    let values =
+        within(&service, tags::field_values(service.context(), &field_v2(&tag), window, filter, limit)).await?;
     Ok(Json(json!({ "tagValues": values })))
 }
 
