@@ -155,7 +155,9 @@ async fn run(
     let rows = SpanRows::new(&candidates.batches)?;
     let mut by_trace: Vec<Vec<usize>> = vec![Vec::new(); candidates.traces.len()];
     for (row, span) in candidates.spans.iter().enumerate() {
-        by_trace[span.trace].push(row);
+        if let Some(rows) = by_trace.get_mut(span.trace) {
+            rows.push(row);
+        }
     }
     let mut out = Vec::new();
     // Summaries are newest first: the first `limit` matches are the answer.
@@ -163,17 +165,19 @@ async fn run(
         if out.len() >= limit {
             break;
         }
-        let spans = eval::TraceSpans::new(std::mem::take(&mut by_trace[trace]), &candidates.spans);
+        let rows_of_trace = by_trace.get_mut(trace).map(std::mem::take).unwrap_or_default();
+        let spans = eval::TraceSpans::new(rows_of_trace, &candidates.spans);
         let matched = spans.eval(&query.program.set, &leaves);
         if matched.is_empty() {
             continue;
         }
         let mut ordered: Vec<usize> = matched.iter().copied().collect();
-        ordered.sort_by_key(|&r| (candidates.spans[r].start, r));
+        ordered.sort_by_key(|&r| (candidates.spans.get(r).map_or(0, |s| s.start), r));
         let listed = ordered
             .iter()
             .take(spss)
-            .map(|&r| matched_span(&rows, &candidates.spans[r], r, &query.program.reported))
+            .filter_map(|&r| Some((r, candidates.spans.get(r)?)))
+            .map(|(r, info)| matched_span(&rows, info, r, &query.program.reported))
             .collect::<Result<Vec<_>>>()?;
         out.push(TraceMatch { summary: summary.clone(), spans: listed, matched: matched.len() });
     }

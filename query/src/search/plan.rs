@@ -51,7 +51,8 @@ pub async fn find_trace_ids(
     let batches = find_plan(ctx, window, condition, limit).await?.collect().await?;
     let mut ids = Vec::new();
     for batch in &batches {
-        let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
+        let first = batch.columns().first().ok_or_else(|| QueryError::Layout("no trace_id column".into()))?;
+        let column = arrow::compute::cast(first, &DataType::Utf8)?;
         let column =
             column.as_string_opt::<i32>().ok_or_else(|| QueryError::Layout("trace_id is not text".to_string()))?;
         ids.extend(column.iter().flatten().map(str::to_string));

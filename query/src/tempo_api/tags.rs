@@ -93,7 +93,8 @@ pub async fn attribute_keys(
 fn texts(batches: &[RecordBatch], column: usize) -> Result<Vec<String>> {
     let mut out = Vec::new();
     for batch in batches {
-        let array = arrow::compute::cast(batch.column(column), &DataType::Utf8)?;
+        let array = batch.columns().get(column).ok_or_else(|| QueryError::Layout("missing column".into()))?;
+        let array = arrow::compute::cast(array, &DataType::Utf8)?;
         let strings = array.as_string_opt::<i32>().ok_or_else(|| QueryError::Layout("expected text".into()))?;
         out.extend(strings.iter().flatten().map(str::to_string));
     }
