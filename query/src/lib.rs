@@ -18,6 +18,7 @@ pub mod service;
 pub mod span_rows;
 mod span_tree;
 pub mod sql;
+pub mod tempo_api;
 pub mod trace_fetch;
 pub mod trace_id;
 pub mod trace_response;

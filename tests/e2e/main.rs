@@ -6,5 +6,6 @@ mod sdk;
 mod bad_input;
 mod crash;
 mod roundtrip;
+mod search;
 mod sql;
 mod waterfall;
