@@ -13,6 +13,7 @@ pub mod critical_path;
 pub mod error;
 pub mod page;
 pub mod service;
+pub mod service_map;
 pub mod span_rows;
 mod span_tree;
 pub mod sql;
