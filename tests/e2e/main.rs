@@ -6,5 +6,6 @@ mod sdk;
 mod bad_input;
 mod crash;
 mod roundtrip;
+mod service_map;
 mod sql;
 mod waterfall;
