@@ -77,7 +77,7 @@ fn checkout(i: u64) -> Checkout {
             ),
         ],
         payment: vec![SpanSpec {
-            error: i % 3 == 0,
+            error: i.is_multiple_of(3),
             attributes: vec![KeyValue::new("rpc.system", "grpc")],
             ..span(t, id(5), id(4), "payment.Charge", SpanKind::Server, at + 30, at + 40 + i)
         }],
@@ -131,7 +131,7 @@ async fn service_map_of_a_known_workload_with_late_parents() {
     let (status, map) = osprey.get_json(&format!("/api/v1/service-map?start={start}&end={end}")).await;
     assert_eq!(status, 200, "{map}");
     let n = CHECKOUTS as i64;
-    let errors = (0..CHECKOUTS).filter(|i| i % 3 == 0).count() as i64;
+    let errors = (0..CHECKOUTS).filter(|i| i.is_multiple_of(3)).count() as i64;
     let edges: Vec<_> = map["edges"].as_array().expect("edges").iter().map(edge_row).collect();
     assert_eq!(
         edges,
