@@ -15,6 +15,7 @@ pub mod flush;
 pub mod manifest;
 pub mod memtable;
 pub mod metrics;
+pub mod rollup;
 pub mod spans;
 pub mod table;
 #[cfg(test)]
@@ -45,15 +46,36 @@ use crate::wal::writer::{Shared, WalWriter};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Spans,
+    /// Derived from `spans` at flush (never in the WAL): see [`rollup`].
+    ServiceRed,
 }
 
 impl Table {
-    pub const ALL: [Table; 1] = [Table::Spans];
+    pub const ALL: [Table; 2] = [Table::Spans, Table::ServiceRed];
+
+    /// The table a derived table is computed from (`None` for a stored table): its rows
+    /// are never appended, only derived by each flush and, for what is still in
+    /// memtables, by each scan.
+    pub fn derived_from(self) -> Option<Table> {
+        match self {
+            Table::ServiceRed => Some(Table::Spans),
+            Table::Spans => None,
+        }
+    }
+
+    /// The rows of this derived table for `source` batches (of [`Self::derived_from`]).
+    pub fn derive(self, source: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+        match self {
+            Table::ServiceRed => Ok(rollup::derive_red(source)?.into_iter().collect()),
+            Table::Spans => Ok(Vec::new()),
+        }
+    }
 
     /// The SQL name and directory name of the table.
     pub fn name(self) -> &'static str {
         match self {
             Table::Spans => "spans",
+            Table::ServiceRed => "service_red",
         }
     }
 
@@ -61,6 +83,7 @@ impl Table {
     pub fn schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::schema(),
+            Table::ServiceRed => rollup::red_schema(),
         }
     }
 
@@ -69,6 +92,7 @@ impl Table {
     pub fn physical_schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::physical_schema(),
+            Table::ServiceRed => rollup::red_schema(),
         }
     }
 
@@ -76,6 +100,8 @@ impl Table {
     pub fn to_physical(self, batch: &RecordBatch) -> Result<RecordBatch> {
         match self {
             Table::Spans => spans::to_physical(batch),
+            Table::ServiceRed if batch.schema() == rollup::red_schema() => Ok(batch.clone()),
+            Table::ServiceRed => Err(StorageError::InvalidInput("batch does not match the service_red schema".into())),
         }
     }
 
@@ -83,6 +109,7 @@ impl Table {
     pub fn virtual_inputs(self, column: &str) -> Option<[&'static str; 2]> {
         match self {
             Table::Spans => spans::physical::virtual_inputs(column),
+            Table::ServiceRed => None,
         }
     }
 
@@ -94,6 +121,8 @@ impl Table {
     pub fn code(self) -> u8 {
         match self {
             Table::Spans => 1,
+            // Never written to the WAL; a code only so every table has one.
+            Table::ServiceRed => 101,
         }
     }
 
@@ -105,6 +134,7 @@ impl Table {
     pub fn time_column(self) -> &'static str {
         match self {
             Table::Spans => spans::col::START_TIME,
+            Table::ServiceRed => rollup::red_col::BUCKET_START,
         }
     }
 
@@ -112,6 +142,7 @@ impl Table {
     pub fn sort_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::START_TIME],
+            Table::ServiceRed => &[rollup::red_col::SERVICE_NAME, rollup::red_col::BUCKET_START],
         }
     }
 
@@ -119,6 +150,7 @@ impl Table {
     pub fn bloom_filter_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::SPAN_ID],
+            Table::ServiceRed => &[],
         }
     }
 }
@@ -271,8 +303,23 @@ impl Storage {
 
     /// The memtable batches (in the physical schema) and Parquet files a scan of
     /// `table` reads, as one consistent cut.
+    ///
+    /// For a derived table, the memtable part is derived from the source table's
+    /// memtables, taken in the same cut as the derived files (outside the lock).
     pub fn snapshot(&self, table: Table) -> TableSnapshot {
-        self.catalog.read().snapshot(table)
+        let Some(source) = table.derived_from() else {
+            return self.catalog.read().snapshot(table);
+        };
+        let (source_batches, files) = {
+            let catalog = self.catalog.read();
+            (catalog.snapshot(source).batches, catalog.snapshot(table).files)
+        };
+        let batches = table.derive(&source_batches).unwrap_or_else(|e| {
+            // Only a schema bug can get here: serve the files rather than fail the query.
+            tracing::error!(table = table.name(), error = %e, "deriving rows from memtables failed");
+            Vec::new()
+        });
+        TableSnapshot { batches, files }
     }
 
     /// Rows of `table` in memtables (active and frozen).
