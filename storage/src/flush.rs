@@ -92,7 +92,7 @@ fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
             (col::START_TIME, Encoding::BYTE_STREAM_SPLIT),
             ("events.list.item.time", Encoding::BYTE_STREAM_SPLIT),
         ],
-        Table::ServiceRed => &[],
+        Table::ServiceRed | Table::ServiceEdges => &[],
     }
 }
 

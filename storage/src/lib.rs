@@ -48,17 +48,19 @@ pub enum Table {
     Spans,
     /// Derived from `spans` at flush (never in the WAL): see [`rollup`].
     ServiceRed,
+    /// Derived from `spans` at flush (never in the WAL): see [`rollup::edges`].
+    ServiceEdges,
 }
 
 impl Table {
-    pub const ALL: [Table; 2] = [Table::Spans, Table::ServiceRed];
+    pub const ALL: [Table; 3] = [Table::Spans, Table::ServiceRed, Table::ServiceEdges];
 
     /// The table a derived table is computed from (`None` for a stored table): its rows
     /// are never appended, only derived by each flush and, for what is still in
     /// memtables, by each scan.
     pub fn derived_from(self) -> Option<Table> {
         match self {
-            Table::ServiceRed => Some(Table::Spans),
+            Table::ServiceRed | Table::ServiceEdges => Some(Table::Spans),
             Table::Spans => None,
         }
     }
@@ -67,6 +69,7 @@ impl Table {
     pub fn derive(self, source: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
         match self {
             Table::ServiceRed => Ok(rollup::derive_red(source)?.into_iter().collect()),
+            Table::ServiceEdges => Ok(rollup::edges::derive_edges(source)?.into_iter().collect()),
             Table::Spans => Ok(Vec::new()),
         }
     }
@@ -76,6 +79,7 @@ impl Table {
         match self {
             Table::Spans => "spans",
             Table::ServiceRed => "service_red",
+            Table::ServiceEdges => "service_edges",
         }
     }
 
@@ -84,6 +88,7 @@ impl Table {
         match self {
             Table::Spans => spans::schema(),
             Table::ServiceRed => rollup::red_schema(),
+            Table::ServiceEdges => rollup::edges::edges_schema(),
         }
     }
 
@@ -93,6 +98,7 @@ impl Table {
         match self {
             Table::Spans => spans::physical_schema(),
             Table::ServiceRed => rollup::red_schema(),
+            Table::ServiceEdges => rollup::edges::edges_schema(),
         }
     }
 
@@ -101,7 +107,10 @@ impl Table {
         match self {
             Table::Spans => spans::to_physical(batch),
             Table::ServiceRed if batch.schema() == rollup::red_schema() => Ok(batch.clone()),
-            Table::ServiceRed => Err(StorageError::InvalidInput("batch does not match the service_red schema".into())),
+            Table::ServiceEdges if batch.schema() == rollup::edges::edges_schema() => Ok(batch.clone()),
+            Table::ServiceRed | Table::ServiceEdges => {
+                Err(StorageError::InvalidInput(format!("batch does not match the {} schema", self.name())))
+            }
         }
     }
 
@@ -110,6 +119,7 @@ impl Table {
         match self {
             Table::Spans => spans::physical::virtual_inputs(column),
             Table::ServiceRed => None,
+            Table::ServiceEdges => None,
         }
     }
 
@@ -123,6 +133,7 @@ impl Table {
             Table::Spans => 1,
             // Never written to the WAL; a code only so every table has one.
             Table::ServiceRed => 101,
+            Table::ServiceEdges => 102,
         }
     }
 
@@ -135,6 +146,7 @@ impl Table {
         match self {
             Table::Spans => spans::col::START_TIME,
             Table::ServiceRed => rollup::red_col::BUCKET_START,
+            Table::ServiceEdges => rollup::edges::edge_col::BUCKET_START,
         }
     }
 
@@ -143,6 +155,7 @@ impl Table {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::START_TIME],
             Table::ServiceRed => &[rollup::red_col::SERVICE_NAME, rollup::red_col::BUCKET_START],
+            Table::ServiceEdges => &[rollup::edges::edge_col::ROW_KIND, rollup::edges::edge_col::BUCKET_START],
         }
     }
 
@@ -151,6 +164,7 @@ impl Table {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::SPAN_ID],
             Table::ServiceRed => &[],
+            Table::ServiceEdges => &[],
         }
     }
 }

@@ -23,6 +23,8 @@
 //! | `duration_sum_ns` | bigint | sum of their durations |
 //! | `duration_sketch` | binary | DDSketch of the durations in ns, relative accuracy 1% (`sketches-ddsketch`, Java-compatible encoding) |
 
+pub mod edges;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
