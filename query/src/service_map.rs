@@ -19,6 +19,7 @@
 pub mod api;
 pub mod plan;
 pub mod red;
+pub mod rollup;
 pub mod window;
 
 use std::collections::BTreeMap;
@@ -89,8 +90,30 @@ fn text(values: &[Option<String>], i: usize) -> String {
     values.get(i).cloned().flatten().unwrap_or_default()
 }
 
-/// The exact map of `window`; with `service`, only that service, its edges and the
-/// nodes at their other ends.
+/// The map of `window` (with `service`, its neighbourhood): from the pre-aggregated
+/// tables when the session has them and the window holds a whole minute, unless
+/// `exact` asks for the recomputation from raw spans ([`compute`]). Counts are the same
+/// either way; percentiles differ within the sketches' accuracy (see [`rollup`]).
+pub async fn service_map(
+    ctx: &SessionContext,
+    window: Window,
+    service: Option<&str>,
+    exact: bool,
+) -> Result<ServiceMap> {
+    if !exact && rollup::available(ctx).await {
+        if let Some(mut map) = rollup::compute(ctx, window).await? {
+            if let Some(service) = service {
+                map = map.neighbourhood(service);
+            }
+            tracing::debug!(nodes = map.nodes.len(), edges = map.edges.len(), "service map from buckets");
+            return Ok(map);
+        }
+    }
+    compute(ctx, window, service).await
+}
+
+/// The exact map of `window` from raw spans; with `service`, only that service, its
+/// edges and the nodes at their other ends.
 pub async fn compute(ctx: &SessionContext, window: Window, service: Option<&str>) -> Result<ServiceMap> {
     let padded = window.padded();
     let bounds = || vec![ts(window.start_ns), ts(window.end_ns), ts(padded.start_ns), ts(padded.end_ns)];

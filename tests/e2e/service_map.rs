@@ -145,10 +145,25 @@ async fn service_map_of_a_known_workload_with_late_parents() {
     );
     // Percentiles of the payment server spans: 10 + i ms.
     let payment: Vec<i64> = (0..n).map(|i| (10 + i) * MS).collect();
-    // Interpolated in f64: exact up to 1 ns of rounding.
+    // The default answer merges per-minute DDSketches: within 1% of the value at rank
+    // ⌊q·(n−1)⌋ (`storage::rollup`), i.e. between the two values the exact answer
+    // interpolates, widened by 1%.
     let payment_edge = &map["edges"][0];
     for (q, key) in [(0.5, "p50_ns"), (0.95, "p95_ns"), (0.99, "p99_ns")] {
-        let got = payment_edge[key].as_i64().unwrap_or(-1);
+        let got = payment_edge[key].as_i64().unwrap_or(-1) as f64;
+        let rank = q * (payment.len() - 1) as f64;
+        let (lo, hi) = (payment[rank.floor() as usize] as f64, payment[rank.ceil() as usize] as f64);
+        assert!(got >= lo * 0.99 && got <= hi * 1.01, "{key}: {got} not within 1% of [{lo}, {hi}]");
+    }
+    // `exact=true` recomputes from raw spans: the same map, percentiles interpolated
+    // exactly (up to 1 ns of f64 rounding).
+    let (status, exact) = osprey.get_json(&format!("/api/v1/service-map?start={start}&end={end}&exact=true")).await;
+    assert_eq!(status, 200, "{exact}");
+    let exact_edges: Vec<_> = exact["edges"].as_array().expect("edges").iter().map(edge_row).collect();
+    assert_eq!(exact_edges, edges);
+    assert_eq!(exact["nodes"].as_array().map(Vec::len), Some(6));
+    for (q, key) in [(0.5, "p50_ns"), (0.95, "p95_ns"), (0.99, "p99_ns")] {
+        let got = exact["edges"][0][key].as_i64().unwrap_or(-1);
         assert!((got - percentile(&payment, q)).abs() <= 1, "{key}: {got} vs {}", percentile(&payment, q));
     }
 
@@ -214,6 +229,19 @@ async fn service_map_of_a_known_workload_with_late_parents() {
         .map(|b| (b["request_count"].as_i64().unwrap_or(-1), b["error_count"].as_i64().unwrap_or(-1)))
         .collect();
     assert_eq!(buckets, [(5, 2), (5, 2)]);
+
+    // The aggregates are tables in SQL too.
+    let sql = "SELECT row_kind, COUNT(*) AS n FROM service_edges GROUP BY row_kind ORDER BY row_kind";
+    let response =
+        reqwest::Client::new().post(osprey.url("/api/v1/sql")).json(&json!({ "sql": sql })).send().await.expect("sql");
+    assert_eq!(response.status().as_u16(), 200);
+    let sql: Value = response.json().await.expect("json");
+    // Every service came in its own flush, so no call was resolved inside one: the
+    // children wait as `pending` (payment, shipping, checkout's server span) and the
+    // client/producer spans naming a peer as `peer` (postgresql, stripe, and the gRPC
+    // client naming `server.address` and the kafka producer, whose children were flushed
+    // earlier): the map above is entirely the reader's reconciliation.
+    assert_eq!(sql["rows"], json!([["peer", 4 * n], ["pending", 3 * n]]), "{sql}");
 
     // An empty window; start > end.
     let (status, empty) =

@@ -1,5 +1,5 @@
 //! HTTP routes of the service map:
-//! - `GET /api/v1/service-map?start=&end=[&service=]` (contract in `api.md`);
+//! - `GET /api/v1/service-map?start=&end=[&service=][&exact=true]` (contract in `api.md`);
 //! - `GET /api/v1/red?service=[&operation=]&start=&end=[&step=]`, RED series;
 //! - `GET /jaeger/api/dependencies?endTs=&lookback=` (milliseconds), Jaeger's shape.
 
@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::red::{parse_step, series, RedSeries};
-use super::{compute, ServiceMap, Window};
+use super::{service_map, ServiceMap, Window};
 use crate::error::{QueryError, Result};
 use crate::service::QueryService;
 
@@ -30,6 +30,9 @@ pub struct MapParams {
     start: Option<String>,
     end: Option<String>,
     service: Option<String>,
+    /// `true`: recompute from raw spans instead of reading the pre-aggregated buckets.
+    #[serde(default)]
+    exact: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,7 +72,7 @@ pub async fn get_service_map(
     let p = params(raw)?;
     let window = Window::from_params(p.start.as_deref(), p.end.as_deref())?;
     let focus = non_empty(p.service);
-    let map = within_timeout(&service, compute(service.context(), window, focus.as_deref())).await?;
+    let map = within_timeout(&service, service_map(service.context(), window, focus.as_deref(), p.exact)).await?;
     Ok(Json(map))
 }
 
@@ -120,7 +123,7 @@ pub async fn get_dependencies(
 ) -> Result<Json<DependenciesResponse>> {
     let p = params(raw)?;
     let window = Window::from_jaeger(p.end_ts.as_deref(), p.lookback.as_deref())?;
-    let map = within_timeout(&service, compute(service.context(), window, None)).await?;
+    let map = within_timeout(&service, service_map(service.context(), window, None, false)).await?;
     let mut links: BTreeMap<(String, String), i64> = BTreeMap::new();
     for edge in map.edges {
         *links.entry((edge.source, edge.target)).or_default() += edge.call_count;

@@ -59,25 +59,55 @@ macro_rules! red_aggregates {
     };
 }
 
+macro_rules! edge_calls {
+    () => {
+        concat!(
+            "WITH callee AS (SELECT trace_id, parent_span_id, service_name, duration_ns, status_code, ",
+            protocol_columns!("c_"),
+            " FROM spans WHERE start_time >= $1 AND start_time < $2 AND parent_span_id IS NOT NULL AND parent_span_id <> ''), ",
+            "caller AS (SELECT trace_id AS p_trace_id, span_id AS p_span_id, service_name AS source, ",
+            protocol_columns!("p_"),
+            " FROM spans WHERE start_time >= $3 AND start_time < $4), ",
+            "calls AS (SELECT source, service_name AS target, duration_ns, status_code, ",
+            edge_kind!(),
+            " AS kind ",
+            "FROM callee JOIN caller ON callee.trace_id = caller.p_trace_id AND callee.parent_span_id = caller.p_span_id ",
+            "WHERE caller.source <> callee.service_name) ",
+        )
+    };
+}
+
 /// Calls between instrumented services: a callee span starting in `[$1, $2)` whose
 /// parent (same trace, `parent_span_id = span_id`, starting in `[$3, $4)`) is in
 /// another service. Columns: source, target, kind, calls, errors, p50, p95, p99.
 pub const EDGES: &str = concat!(
-    "WITH callee AS (SELECT trace_id, parent_span_id, service_name, duration_ns, status_code, ",
-    protocol_columns!("c_"),
-    " FROM spans WHERE start_time >= $1 AND start_time < $2 AND parent_span_id IS NOT NULL AND parent_span_id <> ''), ",
-    "caller AS (SELECT trace_id AS p_trace_id, span_id AS p_span_id, service_name AS source, ",
-    protocol_columns!("p_"),
-    " FROM spans WHERE start_time >= $3 AND start_time < $4), ",
-    "calls AS (SELECT source, service_name AS target, duration_ns, status_code, ",
-    edge_kind!(),
-    " AS kind ",
-    "FROM callee JOIN caller ON callee.trace_id = caller.p_trace_id AND callee.parent_span_id = caller.p_span_id ",
-    "WHERE caller.source <> callee.service_name) ",
+    edge_calls!(),
     "SELECT source, target, kind, ",
     red_aggregates!(),
     " FROM calls GROUP BY source, target, kind"
 );
+
+/// The calls of [`EDGES`], one row each: source, target, kind, duration_ns, status_code.
+pub const EDGE_ROWS: &str = concat!(edge_calls!(), "SELECT source, target, kind, duration_ns, status_code FROM calls");
+
+macro_rules! virtual_calls {
+    () => {
+        concat!(
+            "WITH call AS (SELECT trace_id, span_id, service_name AS source, duration_ns, status_code, ",
+            "attributes['peer.service'] AS peer, attributes['server.address'] AS address, ",
+            protocol_columns!("c_"),
+            " FROM spans WHERE start_time >= $1 AND start_time < $2 AND kind IN ('client', 'producer')), ",
+            "child AS (SELECT DISTINCT trace_id AS ch_trace_id, parent_span_id AS ch_parent FROM spans ",
+            "WHERE start_time >= $3 AND start_time < $4 AND parent_span_id IS NOT NULL AND parent_span_id <> ''), ",
+            "calls AS (SELECT source, COALESCE(peer, c_db, c_msg, address) AS target, duration_ns, status_code, ",
+            "CASE WHEN c_msg IS NOT NULL OR c_kind = 'producer' THEN 'messaging' WHEN c_db IS NOT NULL THEN 'database' \
+             WHEN c_rpc IS NOT NULL THEN 'grpc' WHEN c_http IS NOT NULL THEN 'http' ELSE 'external' END AS kind, ",
+            "CASE WHEN c_db IS NOT NULL THEN 'database' ELSE 'external' END AS node_kind ",
+            "FROM call LEFT ANTI JOIN child ON call.trace_id = child.ch_trace_id AND call.span_id = child.ch_parent ",
+            "WHERE COALESCE(peer, c_db, c_msg, address) IS NOT NULL) ",
+        )
+    };
+}
 
 /// Calls to peers that send no spans: client/producer spans starting in `[$1, $2)` that
 /// name a peer (`peer.service`, `db.system`, `messaging.system`, `server.address`, first
@@ -85,22 +115,20 @@ pub const EDGES: &str = concat!(
 /// span's. Columns: source, target, kind, node_kind, calls, errors, p50, p95, p99; the
 /// rows with a null `source` (grouping set `(target, node_kind)`) are the virtual nodes.
 pub const VIRTUAL_EDGES: &str = concat!(
-    "WITH call AS (SELECT trace_id, span_id, service_name AS source, duration_ns, status_code, ",
-    "attributes['peer.service'] AS peer, attributes['server.address'] AS address, ",
-    protocol_columns!("c_"),
-    " FROM spans WHERE start_time >= $1 AND start_time < $2 AND kind IN ('client', 'producer')), ",
-    "child AS (SELECT DISTINCT trace_id AS ch_trace_id, parent_span_id AS ch_parent FROM spans ",
-    "WHERE start_time >= $3 AND start_time < $4 AND parent_span_id IS NOT NULL AND parent_span_id <> ''), ",
-    "calls AS (SELECT source, COALESCE(peer, c_db, c_msg, address) AS target, duration_ns, status_code, ",
-    "CASE WHEN c_msg IS NOT NULL OR c_kind = 'producer' THEN 'messaging' WHEN c_db IS NOT NULL THEN 'database' \
-     WHEN c_rpc IS NOT NULL THEN 'grpc' WHEN c_http IS NOT NULL THEN 'http' ELSE 'external' END AS kind, ",
-    "CASE WHEN c_db IS NOT NULL THEN 'database' ELSE 'external' END AS node_kind ",
-    "FROM call LEFT ANTI JOIN child ON call.trace_id = child.ch_trace_id AND call.span_id = child.ch_parent ",
-    "WHERE COALESCE(peer, c_db, c_msg, address) IS NOT NULL) ",
+    virtual_calls!(),
     "SELECT source, target, kind, node_kind, ",
     red_aggregates!(),
     " FROM calls GROUP BY GROUPING SETS ((source, target, kind, node_kind), (target, node_kind))"
 );
+
+/// The calls of [`VIRTUAL_EDGES`], one row each: source, target, kind, node_kind,
+/// duration_ns, status_code.
+pub const VIRTUAL_ROWS: &str =
+    concat!(virtual_calls!(), "SELECT source, target, kind, node_kind, duration_ns, status_code FROM calls");
+
+/// The requests of [`NODES`], one row each: service, duration_ns, status_code.
+pub const NODE_ROWS: &str = "SELECT service_name AS service, duration_ns, status_code FROM spans \
+    WHERE start_time >= $1 AND start_time < $2 AND kind IN ('server', 'consumer')";
 
 /// Requests of each service: its server and consumer spans starting in `[$1, $2)`.
 /// Columns: service, calls, errors, p50, p95, p99.

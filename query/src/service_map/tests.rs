@@ -6,10 +6,10 @@ use serde_json::{json, Value};
 use super::{compute, Edge, Node, ServiceMap, Window};
 use crate::test_support::{batch, get_json, service, span, Attrs, Span, T0};
 
-const MS: i64 = 1_000_000;
-const SEC: i64 = 1_000_000_000;
-const TRACE_1: &str = "0af7651916cd43dd8448eb211c80319c";
-const TRACE_2: &str = "1bf7651916cd43dd8448eb211c80319c";
+pub(super) const MS: i64 = 1_000_000;
+pub(super) const SEC: i64 = 1_000_000_000;
+pub(super) const TRACE_1: &str = "0af7651916cd43dd8448eb211c80319c";
+pub(super) const TRACE_2: &str = "1bf7651916cd43dd8448eb211c80319c";
 
 const SERVER: i32 = 2;
 const CLIENT: i32 = 3;
@@ -35,7 +35,12 @@ fn at(mut s: Span, kind: i32, attributes: Attrs, shift: i64) -> Span {
 ///   checkout ── X client peer.service=stripe http [60,75]          (no child: virtual)
 ///   checkout ── I internal [76,77]                                  (same service: no edge)
 /// ```
-fn checkout(trace: &str, shift: i64, payment_ms: i64, payment_error: bool, db_ms: i64) -> RecordBatch {
+pub(super) fn checkout(trace: &str, shift: i64, payment_ms: i64, payment_error: bool, db_ms: i64) -> RecordBatch {
+    batch(trace, &checkout_spans(shift, payment_ms, payment_error, db_ms))
+}
+
+/// The spans of [`checkout`].
+pub(super) fn checkout_spans(shift: i64, payment_ms: i64, payment_error: bool, db_ms: i64) -> Vec<Span> {
     let http = || vec![("http.request.method", AttrRef::Str("GET"))];
     let grpc = || vec![("rpc.system", AttrRef::Str("grpc"))];
     let kafka = || vec![("messaging.system", AttrRef::Str("kafka"))];
@@ -70,8 +75,7 @@ fn checkout(trace: &str, shift: i64, payment_ms: i64, payment_error: bool, db_ms
         ),
         at(span("c1", "c0", "checkout", 76 * MS, 77 * MS), 1, vec![], shift),
     ];
-    let ids: Vec<Span> = spans.into_iter().map(|s| Span { id: pad(s.id), parent: pad(s.parent), ..s }).collect();
-    batch(trace, &ids)
+    spans.into_iter().map(|s| Span { id: pad(s.id), parent: pad(s.parent), ..s }).collect()
 }
 
 /// Short test ids to 16 hex characters (leaked: tests only).

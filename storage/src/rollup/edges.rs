@@ -140,8 +140,9 @@ impl Hints {
             let value = || (!values.is_null(i)).then(|| values.value(i).to_string());
             match keys.value(i) {
                 "messaging.system" => h.messaging = value(),
-                "db.system" => h.db = h.db.take().or_else(value),
-                "db.system.name" => h.db = value().or(h.db.take()),
+                // `db.system` wins over the newer `db.system.name`, as in the query side's COALESCE.
+                "db.system" => h.db = value().or(h.db.take()),
+                "db.system.name" => h.db = h.db.take().or_else(value),
                 "rpc.system" => h.rpc = true,
                 "http.request.method" | "http.method" => h.http = true,
                 "peer.service" => h.peer_service = value(),
@@ -335,10 +336,7 @@ impl Rows {
     }
 
     fn peer(&mut self, bucket: i64, s: &SpanView, peer: &str) {
-        let kind = match protocol_hint(&s.kind, &s.hints, false) {
-            Some(hint) => hint,
-            None => "external",
-        };
+        let kind = protocol_hint(&s.kind, &s.hints, false).unwrap_or("external");
         let node_kind = if s.hints.db.is_some() { "database" } else { "external" };
         self.push(bucket, "peer", Some(&s.service), peer, Some(kind), Some(node_kind), (1, i64::from(s.error)));
         self.sketch.append_null();
