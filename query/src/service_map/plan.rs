@@ -176,3 +176,6 @@ impl<'a> Columns<'a> {
         Ok((0..ints.len()).map(|i| ints.is_valid(i).then(|| ints.value(i))).collect())
     }
 }
+
+#[cfg(test)]
+mod tests;
