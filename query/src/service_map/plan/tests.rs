@@ -19,8 +19,7 @@ async fn explain(service: &QueryService, window: Window) -> String {
     let params = vec![ts(window.start_ns), ts(window.end_ns), ts(padded.start_ns), ts(padded.end_ns)];
     let frame = service.context().sql(EDGES).await.expect("plan").with_param_values(params).expect("bind");
     let batches: Vec<RecordBatch> = frame.explain(false, false).expect("explain").collect().await.expect("run");
-    let text = pretty_format_batches(&batches).expect("format").to_string();
-    text
+    pretty_format_batches(&batches).expect("format").to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
