@@ -42,6 +42,9 @@ pub struct RedParams {
     service: Option<String>,
     operation: Option<String>,
     step: Option<String>,
+    /// `true`: from raw spans even when the buckets could answer.
+    #[serde(default)]
+    exact: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,7 +89,8 @@ pub async fn get_red(
     let name =
         non_empty(p.service).ok_or(QueryError::InvalidParameter { name: "service", reason: "is required".into() })?;
     let operation = non_empty(p.operation);
-    let red = within_timeout(&service, series(service.context(), window, step, &name, operation.as_deref())).await?;
+    let red =
+        within_timeout(&service, series(service.context(), window, step, &name, operation.as_deref(), p.exact)).await?;
     Ok(Json(red))
 }
 

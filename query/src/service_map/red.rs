@@ -10,8 +10,11 @@ use datafusion::scalar::ScalarValue;
 use serde::Serialize;
 
 use super::plan::{run, ts, Columns};
+use super::rollup::{self, Acc};
 use super::window::Window;
 use crate::error::{QueryError, Result};
+
+const BUCKET_NS: i64 = osprey_storage::rollup::BUCKET_NS;
 
 /// At most this many buckets per series (Prometheus' limit for range queries).
 pub const MAX_BUCKETS: i64 = 11_000;
@@ -67,12 +70,16 @@ pub fn parse_step(raw: Option<&str>) -> Result<i64> {
     Ok(ns)
 }
 
+/// The series of `window`: from `service_red` when the session has it, `exact` is not
+/// asked for and the window and step are whole minutes (percentiles then from merged
+/// sketches, within 1%), else from raw spans (percentiles interpolated exactly).
 pub async fn series(
     ctx: &SessionContext,
     window: Window,
     step_ns: i64,
     service: &str,
     operation: Option<&str>,
+    exact: bool,
 ) -> Result<RedSeries> {
     let span = window.end_ns.saturating_sub(window.start_ns);
     let bucket_count = span / step_ns + i64::from(span % step_ns != 0);
@@ -89,27 +96,15 @@ pub async fn series(
         ScalarValue::Int64(Some(step_ns)),
         ScalarValue::Int64(Some(window.start_ns)),
     ];
-    let sql = match operation {
-        Some(operation) => {
-            params.push(ScalarValue::Utf8(Some(operation.to_string())));
-            format!("{SERVICE_SERIES} AND name = $6 GROUP BY 1")
-        }
-        None => format!("{SERVICE_SERIES} GROUP BY 1"),
-    };
-    let batches = run(ctx, &sql, params).await?;
-
-    let mut found = BTreeMap::new();
-    for batch in &batches {
-        let columns = Columns::new(batch);
-        let (index, calls, errors) = (columns.ints("bucket")?, columns.ints("calls")?, columns.ints("errors")?);
-        let (p50, p95, p99) = (columns.ints("p50")?, columns.ints("p95")?, columns.ints("p99")?);
-        for i in 0..index.len() {
-            let at = |v: &Vec<Option<i64>>| v.get(i).copied().flatten();
-            if let Some(bucket) = at(&index) {
-                found.insert(bucket, (at(&calls).unwrap_or(0), at(&errors).unwrap_or(0), at(&p50), at(&p95), at(&p99)));
-            }
-        }
+    if let Some(operation) = operation {
+        params.push(ScalarValue::Utf8(Some(operation.to_string())));
     }
+    let aligned = [window.start_ns, window.end_ns, step_ns].iter().all(|v| v.rem_euclid(BUCKET_NS) == 0);
+    let found = if !exact && aligned && rollup::available(ctx).await {
+        from_buckets(ctx, params, operation.is_some()).await?
+    } else {
+        from_spans(ctx, params, operation.is_some()).await?
+    };
     let buckets = (0..bucket_count)
         .map(|b| {
             let time = window.start_ns.saturating_add(b.saturating_mul(step_ns));
@@ -134,4 +129,55 @@ pub async fn series(
         step_ns,
         buckets,
     })
+}
+
+/// Per bucket index: requests, errors, p50, p95, p99.
+type Found = BTreeMap<i64, (i64, i64, Option<i64>, Option<i64>, Option<i64>)>;
+
+async fn from_spans(ctx: &SessionContext, params: Vec<ScalarValue>, by_operation: bool) -> Result<Found> {
+    let sql = if by_operation {
+        format!("{SERVICE_SERIES} AND name = $6 GROUP BY 1")
+    } else {
+        format!("{SERVICE_SERIES} GROUP BY 1")
+    };
+    let mut found = Found::new();
+    for batch in &run(ctx, &sql, params).await? {
+        let columns = Columns::new(batch);
+        let (index, calls, errors) = (columns.ints("bucket")?, columns.ints("calls")?, columns.ints("errors")?);
+        let (p50, p95, p99) = (columns.ints("p50")?, columns.ints("p95")?, columns.ints("p99")?);
+        for i in 0..index.len() {
+            let at = |v: &Vec<Option<i64>>| v.get(i).copied().flatten();
+            if let Some(bucket) = at(&index) {
+                found.insert(bucket, (at(&calls).unwrap_or(0), at(&errors).unwrap_or(0), at(&p50), at(&p95), at(&p99)));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The same parameters over `service_red` (operation = `operation` column).
+const BUCKET_SERIES: &str = "SELECT CAST((CAST(bucket_start AS BIGINT) - $5) / $4 AS BIGINT) AS bucket, \
+    request_count, error_count, duration_sketch FROM service_red \
+    WHERE bucket_start >= $1 AND bucket_start < $2 AND service_name = $3 AND kind IN ('server', 'consumer')";
+
+async fn from_buckets(ctx: &SessionContext, params: Vec<ScalarValue>, by_operation: bool) -> Result<Found> {
+    let sql = if by_operation { format!("{BUCKET_SERIES} AND operation = $6") } else { BUCKET_SERIES.to_string() };
+    let mut accs: BTreeMap<i64, Acc> = BTreeMap::new();
+    for batch in &run(ctx, &sql, params).await? {
+        let columns = Columns::new(batch);
+        let (index, calls, errors) =
+            (columns.ints("bucket")?, columns.ints("request_count")?, columns.ints("error_count")?);
+        let sketches = rollup::sketches(batch, "duration_sketch")?;
+        for i in 0..index.len() {
+            let at = |v: &Vec<Option<i64>>| v.get(i).copied().flatten();
+            if let Some(bucket) = at(&index) {
+                let sketch = sketches.get(i).and_then(|s| s.as_deref());
+                accs.entry(bucket).or_default().merge(at(&calls).unwrap_or(0), at(&errors).unwrap_or(0), sketch)?;
+            }
+        }
+    }
+    Ok(accs
+        .into_iter()
+        .map(|(b, acc)| (b, (acc.calls, acc.errors, acc.quantile(0.5), acc.quantile(0.95), acc.quantile(0.99))))
+        .collect())
 }

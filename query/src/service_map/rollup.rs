@@ -35,9 +35,9 @@ const BUCKET_NS: i64 = osprey_storage::rollup::BUCKET_NS;
 const LOOKUP_CHUNK: usize = 2_000;
 
 /// Count, errors and a sketch of durations.
-struct Acc {
-    calls: i64,
-    errors: i64,
+pub(super) struct Acc {
+    pub calls: i64,
+    pub errors: i64,
     sketch: DDSketch,
 }
 
@@ -54,7 +54,7 @@ impl Acc {
         self.sketch.add(duration_ns as f64);
     }
 
-    fn merge(&mut self, calls: i64, errors: i64, sketch: Option<&[u8]>) -> Result<()> {
+    pub fn merge(&mut self, calls: i64, errors: i64, sketch: Option<&[u8]>) -> Result<()> {
         self.calls += calls;
         self.errors += errors;
         if let Some(bytes) = sketch {
@@ -65,7 +65,7 @@ impl Acc {
         Ok(())
     }
 
-    fn quantile(&self, q: f64) -> Option<i64> {
+    pub fn quantile(&self, q: f64) -> Option<i64> {
         self.sketch.quantile(q).ok().flatten().map(|v| v.round() as i64)
     }
 }
@@ -150,7 +150,7 @@ async fn add_raw(ctx: &SessionContext, raw: Window, accs: &mut Accs) -> Result<(
     Ok(())
 }
 
-fn sketches(batch: &RecordBatch, name: &str) -> Result<Vec<Option<Vec<u8>>>> {
+pub(super) fn sketches(batch: &RecordBatch, name: &str) -> Result<Vec<Option<Vec<u8>>>> {
     let array = batch.column_by_name(name).ok_or_else(|| QueryError::Layout(format!("no column {name}")))?;
     let binary = array.as_binary_opt::<i32>().ok_or_else(|| QueryError::Layout(format!("{name} is not binary")))?;
     Ok((0..binary.len()).map(|i| binary.is_valid(i).then(|| binary.value(i).to_vec())).collect())

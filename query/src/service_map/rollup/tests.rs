@@ -117,3 +117,32 @@ async fn the_same_spans_in_one_flush_give_the_same_map() {
     let b = service_map(together.context(), window, None, false).await.expect("together");
     assert_eq!(a, b);
 }
+
+#[tokio::test]
+async fn red_series_from_buckets_equal_the_raw_series() {
+    use super::super::red::series;
+    let service = service_with_rollups(flushes_by_service());
+    let ctx = service.context();
+    let minute = T0 - T0.rem_euclid(60 * SEC);
+    let window = Window::new(minute - 60 * SEC, minute + 120 * SEC).expect("window");
+    // Span names are the short ids of `checkout_spans`: "c0" is checkout's server span.
+    for (name, op) in [("payment", None), ("checkout", Some("c0")), ("checkout", Some("nope"))] {
+        let buckets = series(ctx, window, 60 * SEC, name, op, false).await.expect("buckets");
+        let raw = series(ctx, window, 60 * SEC, name, op, true).await.expect("raw");
+        assert_eq!(buckets.buckets.len(), 3);
+        let counts = |s: &super::super::red::RedSeries| -> Vec<(i64, i64, i64)> {
+            s.buckets.iter().map(|b| (b.time_unix_nano, b.request_count, b.error_count)).collect()
+        };
+        assert_eq!(counts(&buckets), counts(&raw), "{name} {op:?}");
+        for (b, r) in buckets.buckets.iter().zip(&raw.buckets) {
+            match (b.p50_ns, r.p50_ns) {
+                (Some(b), Some(r)) => assert!((b - r).abs() as f64 <= 0.01 * r as f64, "{b} vs {r}"),
+                (b, r) => assert_eq!(b, r),
+            }
+        }
+    }
+    let payment = series(ctx, window, 60 * SEC, "payment", None, false).await.expect("payment");
+    assert_eq!((payment.buckets[1].request_count, payment.buckets[1].error_count), (2, 1));
+    let c0 = series(ctx, window, 60 * SEC, "checkout", Some("c0"), false).await.expect("c0");
+    assert_eq!(c0.buckets.iter().map(|b| b.request_count).collect::<Vec<_>>(), [0, 2, 0]);
+}
