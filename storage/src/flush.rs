@@ -323,6 +323,8 @@ impl Storage {
         {
             let mut catalog = self.catalog.write();
             catalog.publish(published.clone(), &seqs);
+            // The memtable batches the memo knows are gone (or about to be).
+            self.derived_memo.clear();
             self.budget.sub_memtable(bytes);
             catalog.export_gauges(&self.metrics);
         }

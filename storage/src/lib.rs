@@ -188,6 +188,8 @@ pub struct Storage {
     pub(crate) flush_lock: tokio::sync::Mutex<()>,
     flush_wanted: Arc<Notify>,
     closing: AtomicBool,
+    /// Derived rows of the memtables, reused between scans (`rollup::memo`).
+    pub(crate) derived_memo: rollup::memo::DerivedMemo,
 }
 
 impl std::fmt::Debug for Storage {
@@ -234,6 +236,7 @@ impl Storage {
             flush_lock: tokio::sync::Mutex::new(()),
             flush_wanted: flush_wanted.clone(),
             closing: AtomicBool::new(false),
+            derived_memo: rollup::memo::DerivedMemo::default(),
         });
         tokio::spawn(flush::run_flusher(Arc::downgrade(&storage), flush_wanted));
         tracing::info!(data_dir = %storage.data_dir.display(), "storage open");
@@ -328,7 +331,7 @@ impl Storage {
             let catalog = self.catalog.read();
             (catalog.snapshot(source).batches, catalog.snapshot(table).files)
         };
-        let batches = table.derive(&source_batches).unwrap_or_else(|e| {
+        let batches = self.derived_memo.derive(table, &source_batches).unwrap_or_else(|e| {
             // Only a schema bug can get here: serve the files rather than fail the query.
             tracing::error!(table = table.name(), error = %e, "deriving rows from memtables failed");
             Vec::new()

@@ -83,3 +83,20 @@ async fn service_red_covers_memtables_and_flushed_files_exactly_once() {
     storage.flush().await.expect("flush");
     assert_eq!(red_totals(&storage).await, (70, 2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_between_appends_reuse_derived_rows_and_stay_exact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = Storage::open(testdata::config(dir.path())).await.expect("open");
+    storage.append(Table::Spans, testdata::many(50, 5, T0)).await.expect("append");
+    assert_eq!(red_totals(&storage).await, (50, 1));
+    // Same minute: the memo keeps the first unit's row and derives the new batch alone.
+    storage.append(Table::Spans, testdata::many(20, 5, T0 + 100_000_000)).await.expect("append");
+    assert_eq!(red_totals(&storage).await, (70, 2));
+    assert_eq!(red_totals(&storage).await, (70, 2), "a repeated scan is served from the memo");
+    // A flush clears it: the files hold one row for the minute, as the flush derives at once.
+    storage.flush().await.expect("flush");
+    assert_eq!(red_totals(&storage).await, (70, 1));
+    storage.append(Table::Spans, testdata::many(5, 5, T0)).await.expect("append");
+    assert_eq!(red_totals(&storage).await, (75, 2));
+}
