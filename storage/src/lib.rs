@@ -268,6 +268,9 @@ impl Storage {
         if self.is_closing() {
             return Err(StorageError::ShuttingDown);
         }
+        if table.derived_from().is_some() {
+            return Err(StorageError::InvalidInput(format!("{} is derived from other tables", table.name())));
+        }
         let batch = table
             .to_physical(&batch)
             .map_err(|_| StorageError::InvalidInput(format!("batch does not match the {} schema", table.name())))?;

@@ -58,6 +58,8 @@ async fn service_red_covers_memtables_and_flushed_files_exactly_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let storage = Storage::open(testdata::config(dir.path())).await.expect("open");
     assert_eq!(red_totals(&storage).await.0, 0);
+    let derived = derive_red(&[testdata::many(1, 1, T0)]).expect("derive").expect("row");
+    assert!(storage.append(Table::ServiceRed, derived).await.is_err(), "derived tables take no appends");
 
     storage.append(Table::Spans, testdata::many(50, 5, T0)).await.expect("append");
     assert_eq!(red_totals(&storage).await, (50, 1), "derived from the memtable at scan time");
