@@ -130,15 +130,15 @@ pub async fn compute(ctx: &SessionContext, window: Window, service: Option<&str>
         let columns = Columns::new(batch);
         let (sources, targets, kinds) =
             (columns.strings("source")?, columns.strings("target")?, columns.strings("kind")?);
-        let node_kinds = match batch.column_by_name("node_kind") {
-            Some(_) => columns.strings("node_kind")?,
+        let peer_kinds = match batch.column_by_name("peer_kind") {
+            Some(_) => columns.strings("peer_kind")?,
             None => Vec::new(),
         };
         for (i, red) in red_rows(&columns)?.into_iter().enumerate() {
             let target = text(&targets, i);
             let Some(source) = sources.get(i).cloned().flatten() else {
-                // The `(target, node_kind)` grouping set of the virtual edges.
-                virtual_nodes.push(node(target, &text(&node_kinds, i), &red));
+                // The `(target)` grouping set of the virtual edges.
+                virtual_nodes.push(node(target, &text(&peer_kinds, i), &red));
                 continue;
             };
             edges.push(Edge {
@@ -163,9 +163,7 @@ pub async fn compute(ctx: &SessionContext, window: Window, service: Option<&str>
         }
     }
     // A peer that is also an instrumented service (its child spans were missing for
-    // these calls) stays a service node; a peer seen as both `database` and `external`
-    // keeps the first row (`database` sorts first).
-    virtual_nodes.sort_by(|a, b| (&a.service, &a.kind).cmp(&(&b.service, &b.kind)));
+    // these calls) stays a service node.
     for virtual_node in virtual_nodes {
         nodes.entry(virtual_node.service.clone()).or_insert(virtual_node);
     }

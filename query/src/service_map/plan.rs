@@ -112,13 +112,14 @@ macro_rules! virtual_calls {
 /// Calls to peers that send no spans: client/producer spans starting in `[$1, $2)` that
 /// name a peer (`peer.service`, `db.system`, `messaging.system`, `server.address`, first
 /// present) and have no child span starting in `[$3, $4)`. Latency is the client
-/// span's. Columns: source, target, kind, node_kind, calls, errors, p50, p95, p99; the
-/// rows with a null `source` (grouping set `(target, node_kind)`) are the virtual nodes.
+/// span's. Columns: source, target, kind, node_kind, peer_kind, calls, errors, p50, p95,
+/// p99; the rows with a null `source` (grouping set `(target)`) are the virtual nodes,
+/// of kind `peer_kind` (`database` if any call named `db.system`, else `external`).
 pub const VIRTUAL_EDGES: &str = concat!(
     virtual_calls!(),
-    "SELECT source, target, kind, node_kind, ",
+    "SELECT source, target, kind, node_kind, MIN(node_kind) AS peer_kind, ",
     red_aggregates!(),
-    " FROM calls GROUP BY GROUPING SETS ((source, target, kind, node_kind), (target, node_kind))"
+    " FROM calls GROUP BY GROUPING SETS ((source, target, kind, node_kind), (target))"
 );
 
 /// The calls of [`VIRTUAL_EDGES`], one row each: source, target, kind, node_kind,

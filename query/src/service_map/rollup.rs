@@ -136,8 +136,7 @@ async fn add_raw(ctx: &SessionContext, raw: Window, accs: &mut Accs) -> Result<(
             let (duration, error) = (int_at(&d, i), strings_at(&status, i) == "error");
             let target = strings_at(&t, i);
             accs.edges.entry((strings_at(&s, i), target.clone(), strings_at(&k, i))).or_default().add(duration, error);
-            let peer = accs.peers.entry(target).or_insert_with(|| (strings_at(&nk, i), Acc::default()));
-            peer.1.add(duration, error);
+            add_peer(accs, target, strings_at(&nk, i), duration, error);
         }
     }
     for batch in run(ctx, plan::NODE_ROWS, vec![ts(raw.start_ns), ts(raw.end_ns)]).await? {
@@ -148,6 +147,15 @@ async fn add_raw(ctx: &SessionContext, raw: Window, accs: &mut Accs) -> Result<(
         }
     }
     Ok(())
+}
+
+/// A call into virtual node `target`: `database` if any call named `db.system`.
+fn add_peer(accs: &mut Accs, target: String, node_kind: String, duration: i64, error: bool) {
+    let peer = accs.peers.entry(target).or_insert_with(|| (node_kind.clone(), Acc::default()));
+    if node_kind == "database" {
+        peer.0 = node_kind;
+    }
+    peer.1.add(duration, error);
 }
 
 pub(super) fn sketches(batch: &RecordBatch, name: &str) -> Result<Vec<Option<Vec<u8>>>> {
@@ -266,8 +274,7 @@ async fn add_peers(ctx: &SessionContext, w: Window, accs: &mut Accs) -> Result<(
             let (duration, error) = (int_at(&d, i), int_at(&e, i) > 0);
             let target = strings_at(&t, i);
             accs.edges.entry((strings_at(&s, i), target.clone(), strings_at(&k, i))).or_default().add(duration, error);
-            let peer = accs.peers.entry(target).or_insert_with(|| (strings_at(&nk, i), Acc::default()));
-            peer.1.add(duration, error);
+            add_peer(accs, target, strings_at(&nk, i), duration, error);
         }
     }
     Ok(())
@@ -308,8 +315,7 @@ fn node(service: String, kind: &str, acc: Option<&Acc>) -> Node {
 fn finish(accs: Accs) -> ServiceMap {
     let mut nodes: BTreeMap<String, Node> =
         accs.nodes.iter().map(|(name, acc)| (name.clone(), node(name.clone(), "service", Some(acc)))).collect();
-    // As in the exact plan: a peer that is also a service stays a service; `database`
-    // wins over `external` (it sorts first there, it is the only other kind here).
+    // As in the exact plan: a peer that is also a service stays a service.
     for (name, (kind, acc)) in &accs.peers {
         nodes.entry(name.clone()).or_insert_with(|| node(name.clone(), kind, Some(acc)));
     }

@@ -146,3 +146,33 @@ async fn red_series_from_buckets_equal_the_raw_series() {
     let c0 = series(ctx, window, 60 * SEC, "checkout", Some("c0"), false).await.expect("c0");
     assert_eq!(c0.buckets.iter().map(|b| b.request_count).collect::<Vec<_>>(), [0, 2, 0]);
 }
+
+#[tokio::test]
+async fn a_peer_named_with_and_without_db_system_is_one_database_node() {
+    use osprey_storage::attributes::AttrRef;
+    let call = |id: &'static str, attrs: Vec<(&'static str, AttrRef<'static>)>, start: i64| Span {
+        kind: 3,
+        attributes: attrs,
+        ..crate::test_support::span(id, "00000000000000a0", "api", start, start + 5 * MS)
+    };
+    let root = Span { kind: 2, ..crate::test_support::span("00000000000000a0", "", "api", 0, 100 * MS) };
+    let spans = vec![
+        root,
+        call("00000000000000a1", vec![("peer.service", AttrRef::Str("pg"))], MS),
+        call(
+            "00000000000000a2",
+            vec![("peer.service", AttrRef::Str("pg")), ("db.system", AttrRef::Str("postgresql"))],
+            2 * MS,
+        ),
+    ];
+    let service = service_with_rollups(vec![batch(TRACE_1, &spans)]);
+    let minute = T0 - T0.rem_euclid(60 * SEC);
+    let window = Window::new(minute, minute + 60 * SEC).expect("window");
+    let buckets = service_map(service.context(), window, None, false).await.expect("buckets");
+    let exact = exact(service.context(), window, None).await.expect("exact");
+    assert_same(&buckets, &exact);
+    let pg = exact.nodes.iter().find(|n| n.service == "pg").expect("pg node");
+    assert_eq!((pg.kind.as_str(), pg.request_count), ("database", 2));
+    let kinds: Vec<&str> = exact.edges.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["database", "external"]);
+}
