@@ -90,12 +90,17 @@ struct Cell {
 /// The `service_red` rows of `spans` (batches in the spans' physical or logical
 /// schema); `None` when there are no spans.
 pub fn derive_red(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
-    let mut cells: BTreeMap<(i64, String, String, String), Cell> = BTreeMap::new();
-    for batch in spans.iter().filter(|b| b.num_rows() > 0) {
-        let services = strings(batch, col::SERVICE_NAME)?;
-        let names = strings(batch, col::NAME)?;
-        let kinds = strings(batch, col::KIND)?;
-        let statuses = strings(batch, col::STATUS_CODE)?;
+    // The text columns of every batch first, so the cells can borrow their keys.
+    let texts = spans
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| {
+            let [s, n, k, st] = [col::SERVICE_NAME, col::NAME, col::KIND, col::STATUS_CODE].map(|c| strings(b, c));
+            Ok((b, s?, n?, k?, st?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut cells: BTreeMap<(i64, &str, &str, &str), Cell> = BTreeMap::new();
+    for (batch, services, names, kinds, statuses) in &texts {
         let starts = column(batch, col::START_TIME)?;
         let starts = starts
             .as_primitive_opt::<TimestampNanosecondType>()
@@ -104,9 +109,7 @@ pub fn derive_red(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
         let durations = durations.as_primitive::<Int64Type>();
         for row in 0..batch.num_rows() {
             let bucket = starts.value(row).div_euclid(BUCKET_NS) * BUCKET_NS;
-            let key =
-                (bucket, services.value(row).to_string(), names.value(row).to_string(), kinds.value(row).to_string());
-            let cell = cells.entry(key).or_default();
+            let cell = cells.entry((bucket, services.value(row), names.value(row), kinds.value(row))).or_default();
             let duration = durations.value(row);
             cell.requests += 1;
             cell.errors += i64::from(statuses.value(row) == "error");

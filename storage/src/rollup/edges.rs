@@ -29,8 +29,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, Int64Builder, MapArray, RecordBatch, StringArray, StringBuilder,
-    TimestampNanosecondBuilder,
+    Array, ArrayRef, AsArray, BinaryBuilder, Int64Array, Int64Builder, MapArray, RecordBatch, StringArray,
+    StringBuilder, TimestampNanosecondArray, TimestampNanosecondBuilder,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampNanosecondType};
@@ -89,7 +89,7 @@ const PROTOCOLS: [&str; 4] = ["http", "grpc", "database", "messaging"];
 
 /// The strongest protocol one span names (`None`: no hint). Producer spans (as callers)
 /// and consumer spans (as callees) are messaging whatever their attributes.
-pub fn protocol_hint(span_kind: &str, attrs: &Hints, as_callee: bool) -> Option<&'static str> {
+pub fn protocol_hint(span_kind: &str, attrs: &Hints<'_>, as_callee: bool) -> Option<&'static str> {
     let messaging_kind = if as_callee { span_kind == "consumer" } else { span_kind == "producer" };
     if attrs.messaging.is_some() || messaging_kind {
         Some("messaging")
@@ -113,19 +113,19 @@ pub fn edge_kind(caller: Option<&str>, callee: Option<&str>) -> &'static str {
     }
 }
 
-/// The protocol attributes of a span.
+/// The protocol attributes of a span, borrowed from its batch.
 #[derive(Debug, Default, Clone)]
-pub struct Hints {
-    pub messaging: Option<String>,
-    pub db: Option<String>,
+pub struct Hints<'a> {
+    pub messaging: Option<&'a str>,
+    pub db: Option<&'a str>,
     pub rpc: bool,
     pub http: bool,
-    pub peer_service: Option<String>,
-    pub server_address: Option<String>,
+    pub peer_service: Option<&'a str>,
+    pub server_address: Option<&'a str>,
 }
 
-impl Hints {
-    fn read(map: &MapArray, row: usize) -> Hints {
+impl<'a> Hints<'a> {
+    fn read(map: &'a MapArray, row: usize) -> Hints<'a> {
         let mut h = Hints::default();
         if map.is_null(row) {
             return h;
@@ -137,16 +137,16 @@ impl Hints {
         let offsets = map.value_offsets();
         let (Some(start), Some(end)) = (offsets.get(row), offsets.get(row + 1)) else { return h };
         for i in (*start as usize)..(*end as usize) {
-            let value = || (!values.is_null(i)).then(|| values.value(i).to_string());
+            let value = (!values.is_null(i)).then(|| values.value(i));
             match keys.value(i) {
-                "messaging.system" => h.messaging = value(),
+                "messaging.system" => h.messaging = value,
                 // `db.system` wins over the newer `db.system.name`, as in the query side's COALESCE.
-                "db.system" => h.db = value().or(h.db.take()),
-                "db.system.name" => h.db = h.db.take().or_else(value),
+                "db.system" => h.db = value.or(h.db),
+                "db.system.name" => h.db = h.db.or(value),
                 "rpc.system" => h.rpc = true,
                 "http.request.method" | "http.method" => h.http = true,
-                "peer.service" => h.peer_service = value(),
-                "server.address" => h.server_address = value(),
+                "peer.service" => h.peer_service = value,
+                "server.address" => h.server_address = value,
                 _ => {}
             }
         }
@@ -155,31 +155,40 @@ impl Hints {
 
     /// The name of the peer a client span calls, first present of `peer.service`,
     /// `db.system`, `messaging.system`, `server.address`.
-    pub fn peer(&self) -> Option<&str> {
-        self.peer_service
-            .as_deref()
-            .or(self.db.as_deref())
-            .or(self.messaging.as_deref())
-            .or(self.server_address.as_deref())
+    pub fn peer(&self) -> Option<&'a str> {
+        self.peer_service.or(self.db).or(self.messaging).or(self.server_address)
     }
 }
 
-/// One span, as the edge derivation needs it.
-struct SpanView {
-    trace_id: String,
-    span_id: String,
-    parent_span_id: String,
-    service: String,
-    kind: String,
+/// One span, as the edge derivation needs it, borrowed from its batch's columns.
+struct SpanView<'a> {
+    trace_id: &'a str,
+    span_id: &'a str,
+    /// Empty for a root.
+    parent_span_id: &'a str,
+    service: &'a str,
+    kind: &'a str,
     start_ns: i64,
     duration_ns: i64,
     error: bool,
-    hints: Hints,
+    hints: Hints<'a>,
 }
 
-fn read_spans(batches: &[RecordBatch]) -> Result<Vec<SpanView>> {
-    let mut out = Vec::new();
-    for batch in batches.iter().filter(|b| b.num_rows() > 0) {
+/// The columns of one span batch the derivation reads, in known types.
+struct BatchColumns {
+    trace: StringArray,
+    span: StringArray,
+    parent: StringArray,
+    service: StringArray,
+    kind: StringArray,
+    status: StringArray,
+    starts: TimestampNanosecondArray,
+    durations: Int64Array,
+    attributes: MapArray,
+}
+
+impl BatchColumns {
+    fn read(batch: &RecordBatch) -> Result<BatchColumns> {
         let text = |name: &str| -> Result<StringArray> {
             let array = cast(column(batch, name)?, &DataType::Utf8)?;
             array
@@ -187,32 +196,41 @@ fn read_spans(batches: &[RecordBatch]) -> Result<Vec<SpanView>> {
                 .cloned()
                 .ok_or_else(|| StorageError::Internal(format!("spans.{name} not text")))
         };
-        let (trace, span, parent) = (text(col::TRACE_ID)?, text(col::SPAN_ID)?, text(col::PARENT_SPAN_ID)?);
-        let (service, kind, status) = (text(col::SERVICE_NAME)?, text(col::KIND)?, text(col::STATUS_CODE)?);
         let starts = column(batch, col::START_TIME)?
             .as_primitive_opt::<TimestampNanosecondType>()
             .ok_or_else(|| StorageError::Internal("spans.start_time is not a timestamp".into()))?
             .clone();
-        let durations = cast(column(batch, col::DURATION_NS)?, &DataType::Int64)?;
-        let durations = durations.as_primitive::<Int64Type>();
+        let durations = cast(column(batch, col::DURATION_NS)?, &DataType::Int64)?.as_primitive::<Int64Type>().clone();
         let attributes = column(batch, col::ATTRIBUTES)?
             .as_map_opt()
-            .ok_or_else(|| StorageError::Internal("spans.attributes is not a map".into()))?;
-        for row in 0..batch.num_rows() {
-            out.push(SpanView {
-                trace_id: trace.value(row).to_string(),
-                span_id: span.value(row).to_string(),
-                parent_span_id: if parent.is_null(row) { String::new() } else { parent.value(row).to_string() },
-                service: service.value(row).to_string(),
-                kind: kind.value(row).to_string(),
-                start_ns: starts.value(row),
-                duration_ns: durations.value(row),
-                error: status.value(row) == "error",
-                hints: Hints::read(attributes, row),
-            });
-        }
+            .ok_or_else(|| StorageError::Internal("spans.attributes is not a map".into()))?
+            .clone();
+        Ok(BatchColumns {
+            trace: text(col::TRACE_ID)?,
+            span: text(col::SPAN_ID)?,
+            parent: text(col::PARENT_SPAN_ID)?,
+            service: text(col::SERVICE_NAME)?,
+            kind: text(col::KIND)?,
+            status: text(col::STATUS_CODE)?,
+            starts,
+            durations,
+            attributes,
+        })
     }
-    Ok(out)
+
+    fn views(&self) -> impl Iterator<Item = SpanView<'_>> {
+        (0..self.trace.len()).map(move |row| SpanView {
+            trace_id: self.trace.value(row),
+            span_id: self.span.value(row),
+            parent_span_id: if self.parent.is_null(row) { "" } else { self.parent.value(row) },
+            service: self.service.value(row),
+            kind: self.kind.value(row),
+            start_ns: self.starts.value(row),
+            duration_ns: self.durations.value(row),
+            error: self.status.value(row) == "error",
+            hints: Hints::read(&self.attributes, row),
+        })
+    }
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
@@ -228,25 +246,23 @@ struct Aggregate {
 
 /// The `service_edges` rows of one flush's spans; `None` when there are none.
 pub fn derive_edges(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
-    let spans = read_spans(spans)?;
-    let by_id: HashMap<(&str, &str), &SpanView> =
-        spans.iter().map(|s| ((s.trace_id.as_str(), s.span_id.as_str()), s)).collect();
-    let has_child: HashSet<(&str, &str)> = spans
-        .iter()
-        .filter(|s| !s.parent_span_id.is_empty())
-        .map(|s| (s.trace_id.as_str(), s.parent_span_id.as_str()))
-        .collect();
+    let columns =
+        spans.iter().filter(|b| b.num_rows() > 0).map(BatchColumns::read).collect::<Result<Vec<BatchColumns>>>()?;
+    let spans: Vec<SpanView<'_>> = columns.iter().flat_map(BatchColumns::views).collect();
+    let by_id: HashMap<(&str, &str), &SpanView<'_>> = spans.iter().map(|s| ((s.trace_id, s.span_id), s)).collect();
+    let has_child: HashSet<(&str, &str)> =
+        spans.iter().filter(|s| !s.parent_span_id.is_empty()).map(|s| (s.trace_id, s.parent_span_id)).collect();
 
-    let mut edges: BTreeMap<(i64, String, String, &'static str), Aggregate> = BTreeMap::new();
+    let mut edges: BTreeMap<(i64, &str, &str, &'static str), Aggregate> = BTreeMap::new();
     let mut rows = Rows::default();
     for s in &spans {
         let bucket = s.start_ns.div_euclid(BUCKET_NS) * BUCKET_NS;
         if !s.parent_span_id.is_empty() {
-            let callee_hint = protocol_hint(&s.kind, &s.hints, true);
-            match by_id.get(&(s.trace_id.as_str(), s.parent_span_id.as_str())) {
+            let callee_hint = protocol_hint(s.kind, &s.hints, true);
+            match by_id.get(&(s.trace_id, s.parent_span_id)) {
                 Some(parent) if parent.service != s.service => {
-                    let kind = edge_kind(protocol_hint(&parent.kind, &parent.hints, false), callee_hint);
-                    let cell = edges.entry((bucket, parent.service.clone(), s.service.clone(), kind)).or_default();
+                    let kind = edge_kind(protocol_hint(parent.kind, &parent.hints, false), callee_hint);
+                    let cell = edges.entry((bucket, parent.service, s.service, kind)).or_default();
                     cell.calls += 1;
                     cell.errors += i64::from(s.error);
                     cell.sketch.get_or_insert_with(new_sketch).add(s.duration_ns as f64);
@@ -257,14 +273,14 @@ pub fn derive_edges(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
         }
         let calls_out = s.kind == "client" || s.kind == "producer";
         if let (true, Some(peer)) = (calls_out, s.hints.peer()) {
-            if !has_child.contains(&(s.trace_id.as_str(), s.span_id.as_str())) {
+            if !has_child.contains(&(s.trace_id, s.span_id)) {
                 rows.peer(bucket, s, peer);
             }
         }
     }
     for ((bucket, source, target, kind), cell) in edges {
         let sketch = cell.sketch.unwrap_or_else(new_sketch).to_java_bytes();
-        rows.push(bucket, "edge", Some(&source), &target, Some(kind), None, (cell.calls, cell.errors));
+        rows.push(bucket, "edge", Some(source), target, Some(kind), None, (cell.calls, cell.errors));
         rows.sketch.append_value(sketch);
         rows.finish_row(None, None, None, None, None);
     }
@@ -329,18 +345,18 @@ impl Rows {
         self.callee_hint.append_option(callee_hint);
     }
 
-    fn pending(&mut self, bucket: i64, s: &SpanView, callee_hint: Option<&str>) {
-        self.push(bucket, "pending", None, &s.service, None, None, (1, i64::from(s.error)));
+    fn pending(&mut self, bucket: i64, s: &SpanView<'_>, callee_hint: Option<&str>) {
+        self.push(bucket, "pending", None, s.service, None, None, (1, i64::from(s.error)));
         self.sketch.append_null();
-        self.finish_row(Some(s.duration_ns), Some(&s.trace_id), None, Some(&s.parent_span_id), callee_hint);
+        self.finish_row(Some(s.duration_ns), Some(s.trace_id), None, Some(s.parent_span_id), callee_hint);
     }
 
-    fn peer(&mut self, bucket: i64, s: &SpanView, peer: &str) {
-        let kind = protocol_hint(&s.kind, &s.hints, false).unwrap_or("external");
+    fn peer(&mut self, bucket: i64, s: &SpanView<'_>, peer: &str) {
+        let kind = protocol_hint(s.kind, &s.hints, false).unwrap_or("external");
         let node_kind = if s.hints.db.is_some() { "database" } else { "external" };
-        self.push(bucket, "peer", Some(&s.service), peer, Some(kind), Some(node_kind), (1, i64::from(s.error)));
+        self.push(bucket, "peer", Some(s.service), peer, Some(kind), Some(node_kind), (1, i64::from(s.error)));
         self.sketch.append_null();
-        self.finish_row(Some(s.duration_ns), Some(&s.trace_id), Some(&s.span_id), None, None);
+        self.finish_row(Some(s.duration_ns), Some(s.trace_id), Some(s.span_id), None, None);
     }
 
     fn finish(mut self) -> Result<Option<RecordBatch>> {
