@@ -258,3 +258,55 @@ async fn service_map_of_a_known_workload_with_late_parents() {
     assert_eq!(status, 200, "{again}");
     assert_eq!(again, map);
 }
+
+/// The astronomy recording (real otel-demo traffic), flushed every few MB so parents and
+/// children land in different flushes: the map read from the pre-aggregated buckets has
+/// exactly the edges, counts and error counts of the exact recomputation from raw spans.
+#[tokio::test]
+async fn buckets_match_the_exact_map_on_the_astronomy_recording() {
+    use osprey_proto::ExportTraceServiceRequest;
+    use prost::Message;
+
+    let Some(records) = crate::roundtrip::corpus() else {
+        eprintln!("skipped: astronomy-oteltraces.zst not found (set OSPREY_OTEL_DEMO_DIR)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let osprey = Osprey::start(&dir.path().join("data"), &[("OSPREY_STORAGE__FLUSH__MAX_BYTES", "4000000")]).await;
+    let client = reqwest::Client::new();
+    let (mut first, mut last) = (i64::MAX, i64::MIN);
+    for record in &records {
+        let request = ExportTraceServiceRequest::decode(record.as_slice()).expect("decode");
+        for span in request.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans) {
+            let start = i64::try_from(span.start_time_unix_nano).unwrap_or(i64::MAX);
+            (first, last) = (first.min(start), last.max(start));
+        }
+        let r = client
+            .post(osprey.otlp_http("/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(record.clone())
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    // Whole minutes around the recording.
+    let (start, end) = (first.div_euclid(60_000_000_000) * 60, (last.div_euclid(60_000_000_000) + 1) * 60);
+    let url = |exact: bool| format!("/api/v1/service-map?start={start}&end={end}&exact={exact}");
+    let (status, buckets) = osprey.get_json(&url(false)).await;
+    assert_eq!(status, 200, "{buckets}");
+    let (status, exact) = osprey.get_json(&url(true)).await;
+    assert_eq!(status, 200, "{exact}");
+    let edges = |m: &Value| -> Vec<_> { m["edges"].as_array().expect("edges").iter().map(edge_row).collect() };
+    assert!(edges(&exact).len() >= 10, "the demo has a real topology: {exact}");
+    assert_eq!(edges(&buckets), edges(&exact));
+    let nodes = |m: &Value| -> Vec<(Value, Value, Value, Value)> {
+        m["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| (n["service"].clone(), n["kind"].clone(), n["request_count"].clone(), n["error_count"].clone()))
+            .collect()
+    };
+    assert_eq!(nodes(&buckets), nodes(&exact));
+}

@@ -17,7 +17,7 @@
 //!   calls to an uninstrumented peer unless some `pending` row (within the padding)
 //!   names them as its parent: that child arrived in another flush.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::prelude::{col, lit, SessionContext};
@@ -100,9 +100,7 @@ pub async fn compute(ctx: &SessionContext, window: Window) -> Result<Option<Serv
             add_raw(ctx, raw, &mut accs).await?;
         }
     }
-    add_edge_buckets(ctx, buckets, &mut accs).await?;
-    add_pending(ctx, buckets, &mut accs).await?;
-    add_peers(ctx, buckets, &mut accs).await?;
+    add_edge_table(ctx, buckets, &mut accs).await?;
     add_node_buckets(ctx, buckets, &mut accs).await?;
     Ok(Some(finish(accs)))
 }
@@ -164,24 +162,101 @@ pub(super) fn sketches(batch: &RecordBatch, name: &str) -> Result<Vec<Option<Vec
     Ok((0..binary.len()).map(|i| binary.is_valid(i).then(|| binary.value(i).to_vec())).collect())
 }
 
-const EDGE_BUCKETS: &str = "SELECT source, target, kind, call_count, error_count, duration_sketch FROM service_edges \
-    WHERE row_kind = 'edge' AND bucket_start >= $1 AND bucket_start < $2";
+/// Every `service_edges` row the window needs, in **one** scan, so they come from one
+/// snapshot: a flush between two scans could otherwise show the same span once as a
+/// memtable unit's `pending` row and again inside the flush's `edge` row. `$3`/`$4`
+/// (the padded window) bound the scan for pruning; `pending` rows of the padding only
+/// serve to tell which peers got a child.
+const EDGE_TABLE_ROWS: &str = "SELECT row_kind, bucket_start >= $1 AND bucket_start < $2 AS in_window, \
+    source, target, kind, node_kind, call_count, error_count, duration_sketch, duration_ns, trace_id, span_id, \
+    parent_span_id, callee_hint FROM service_edges WHERE bucket_start >= $3 AND bucket_start < $4 \
+    AND (row_kind = 'pending' OR (bucket_start >= $1 AND bucket_start < $2))";
 
-async fn add_edge_buckets(ctx: &SessionContext, w: Window, accs: &mut Accs) -> Result<()> {
-    for batch in run(ctx, EDGE_BUCKETS, vec![ts(w.start_ns), ts(w.end_ns)]).await? {
-        let c = Columns::new(&batch);
-        let (s, t, k) = (c.strings("source")?, c.strings("target")?, c.strings("kind")?);
-        let (calls, errors, sk) = (c.ints("call_count")?, c.ints("error_count")?, sketches(&batch, "duration_sketch")?);
-        for i in 0..batch.num_rows() {
-            let acc = accs.edges.entry((strings_at(&s, i), strings_at(&t, i), strings_at(&k, i))).or_default();
-            acc.merge(int_at(&calls, i), int_at(&errors, i), sk.get(i).and_then(|b| b.as_deref()))?;
-        }
-    }
-    Ok(())
+/// A child whose parent was not in its flush.
+struct Pending {
+    trace_id: String,
+    parent: String,
+    target: String,
+    hint: Option<String>,
+    duration: i64,
+    error: bool,
 }
 
-const PENDING: &str = "SELECT trace_id, parent_span_id, target, callee_hint, duration_ns, error_count \
-    FROM service_edges WHERE row_kind = 'pending' AND bucket_start >= $1 AND bucket_start < $2";
+/// A client span naming a peer, with no child in its flush.
+struct Peer {
+    trace_id: String,
+    span_id: String,
+    source: String,
+    target: String,
+    kind: String,
+    node_kind: String,
+    duration: i64,
+    error: bool,
+}
+
+async fn add_edge_table(ctx: &SessionContext, w: Window, accs: &mut Accs) -> Result<()> {
+    let padded = w.padded();
+    let bounds = vec![ts(w.start_ns), ts(w.end_ns), ts(padded.start_ns), ts(padded.end_ns)];
+    let mut pending = Vec::new();
+    let mut peers = Vec::new();
+    // (trace, parent span) of every pending row in the padded window.
+    let mut has_child: HashSet<(String, String)> = HashSet::new();
+    for batch in run(ctx, EDGE_TABLE_ROWS, bounds).await? {
+        let c = Columns::new(&batch);
+        let (row_kind, in_window) = (c.strings("row_kind")?, c.ints("in_window")?);
+        let (s, t, k, nk) = (c.strings("source")?, c.strings("target")?, c.strings("kind")?, c.strings("node_kind")?);
+        let (calls, errors, sk) = (c.ints("call_count")?, c.ints("error_count")?, sketches(&batch, "duration_sketch")?);
+        let (d, tr, sp, pa, h) = (
+            c.ints("duration_ns")?,
+            c.strings("trace_id")?,
+            c.strings("span_id")?,
+            c.strings("parent_span_id")?,
+            c.strings("callee_hint")?,
+        );
+        for i in 0..batch.num_rows() {
+            let inside = int_at(&in_window, i) != 0;
+            match strings_at(&row_kind, i).as_str() {
+                "edge" if inside => {
+                    let acc = accs.edges.entry((strings_at(&s, i), strings_at(&t, i), strings_at(&k, i))).or_default();
+                    acc.merge(int_at(&calls, i), int_at(&errors, i), sk.get(i).and_then(|b| b.as_deref()))?;
+                }
+                "pending" => {
+                    has_child.insert((strings_at(&tr, i), strings_at(&pa, i)));
+                    if inside {
+                        pending.push(Pending {
+                            trace_id: strings_at(&tr, i),
+                            parent: strings_at(&pa, i),
+                            target: strings_at(&t, i),
+                            hint: h.get(i).cloned().flatten(),
+                            duration: int_at(&d, i),
+                            error: int_at(&errors, i) > 0,
+                        });
+                    }
+                }
+                "peer" if inside => peers.push(Peer {
+                    trace_id: strings_at(&tr, i),
+                    span_id: strings_at(&sp, i),
+                    source: strings_at(&s, i),
+                    target: strings_at(&t, i),
+                    kind: strings_at(&k, i),
+                    node_kind: strings_at(&nk, i),
+                    duration: int_at(&d, i),
+                    error: int_at(&errors, i) > 0,
+                }),
+                _ => {}
+            }
+        }
+    }
+    // A peer some pending row names as its parent got a child in another flush.
+    for p in peers {
+        if has_child.contains(&(p.trace_id, p.span_id)) {
+            continue;
+        }
+        accs.edges.entry((p.source, p.target.clone(), p.kind)).or_default().add(p.duration, p.error);
+        add_peer(accs, p.target, p.node_kind, p.duration, p.error);
+    }
+    resolve_pending(ctx, padded, pending, accs).await
+}
 
 /// The caller-side protocol hint of a span, as `osprey_storage::rollup::edges::protocol_hint`.
 const CALLER_HINT: &str = "CASE WHEN attributes['messaging.system'] IS NOT NULL OR kind = 'producer' THEN 'messaging' \
@@ -189,46 +264,23 @@ const CALLER_HINT: &str = "CASE WHEN attributes['messaging.system'] IS NOT NULL 
     WHEN attributes['rpc.system'] IS NOT NULL THEN 'grpc' \
     WHEN COALESCE(attributes['http.request.method'], attributes['http.method']) IS NOT NULL THEN 'http' END";
 
-async fn add_pending(ctx: &SessionContext, w: Window, accs: &mut Accs) -> Result<()> {
-    struct Pending {
-        trace_id: String,
-        parent: String,
-        target: String,
-        hint: Option<String>,
-        duration: i64,
-        error: bool,
-    }
-    let mut pending = Vec::new();
-    for batch in run(ctx, PENDING, vec![ts(w.start_ns), ts(w.end_ns)]).await? {
-        let c = Columns::new(&batch);
-        let (tr, p, t, h) =
-            (c.strings("trace_id")?, c.strings("parent_span_id")?, c.strings("target")?, c.strings("callee_hint")?);
-        let (d, e) = (c.ints("duration_ns")?, c.ints("error_count")?);
-        for i in 0..batch.num_rows() {
-            pending.push(Pending {
-                trace_id: strings_at(&tr, i),
-                parent: strings_at(&p, i),
-                target: strings_at(&t, i),
-                hint: h.get(i).cloned().flatten(),
-                duration: int_at(&d, i),
-                error: int_at(&e, i) > 0,
-            });
-        }
-    }
+/// Looks the pending rows' parents up in `spans` (within `padded`) and adds the calls
+/// that cross services.
+async fn resolve_pending(ctx: &SessionContext, padded: Window, pending: Vec<Pending>, accs: &mut Accs) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
     }
-    // The parents: (trace, span) → (service, caller hint).
-    let padded = w.padded();
     let mut trace_ids: Vec<&str> = pending.iter().map(|p| p.trace_id.as_str()).collect();
     trace_ids.sort_unstable();
     trace_ids.dedup();
+    // (trace, span) → (service, caller hint).
     let mut parents: HashMap<(String, String), (String, Option<String>)> = HashMap::new();
     for chunk in trace_ids.chunks(LOOKUP_CHUNK) {
         let list = chunk.iter().map(|t| lit(*t)).collect();
         let frame = ctx
             .sql(&format!(
-                "SELECT trace_id, span_id, service_name, {CALLER_HINT} AS hint FROM spans WHERE start_time >= $1 AND start_time < $2"
+                "SELECT trace_id, span_id, service_name, {CALLER_HINT} AS hint FROM spans \
+                 WHERE start_time >= $1 AND start_time < $2"
             ))
             .await?
             .with_param_values(vec![ts(padded.start_ns), ts(padded.end_ns)])?
@@ -252,30 +304,6 @@ async fn add_pending(ctx: &SessionContext, w: Window, accs: &mut Accs) -> Result
         }
         let kind = edge_kind(caller_hint.as_deref(), p.hint.as_deref()).to_string();
         accs.edges.entry((source.clone(), p.target, kind)).or_default().add(p.duration, p.error);
-    }
-    Ok(())
-}
-
-/// Peer rows of `[$1, $2)` that no pending row within `[$3, $4)` names as its parent.
-const PEERS: &str = "SELECT source, target, kind, node_kind, duration_ns, error_count FROM service_edges peer \
-    LEFT ANTI JOIN (SELECT trace_id AS c_trace, parent_span_id AS c_parent FROM service_edges \
-    WHERE row_kind = 'pending' AND bucket_start >= $3 AND bucket_start < $4) child \
-    ON peer.trace_id = child.c_trace AND peer.span_id = child.c_parent \
-    WHERE peer.row_kind = 'peer' AND peer.bucket_start >= $1 AND peer.bucket_start < $2";
-
-async fn add_peers(ctx: &SessionContext, w: Window, accs: &mut Accs) -> Result<()> {
-    let padded = w.padded();
-    let bounds = vec![ts(w.start_ns), ts(w.end_ns), ts(padded.start_ns), ts(padded.end_ns)];
-    for batch in run(ctx, PEERS, bounds).await? {
-        let c = Columns::new(&batch);
-        let (s, t, k, nk) = (c.strings("source")?, c.strings("target")?, c.strings("kind")?, c.strings("node_kind")?);
-        let (d, e) = (c.ints("duration_ns")?, c.ints("error_count")?);
-        for i in 0..batch.num_rows() {
-            let (duration, error) = (int_at(&d, i), int_at(&e, i) > 0);
-            let target = strings_at(&t, i);
-            accs.edges.entry((strings_at(&s, i), target.clone(), strings_at(&k, i))).or_default().add(duration, error);
-            add_peer(accs, target, strings_at(&nk, i), duration, error);
-        }
     }
     Ok(())
 }
