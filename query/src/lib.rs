@@ -15,6 +15,7 @@ pub mod otlp_trace;
 pub mod page;
 pub mod search;
 pub mod service;
+pub mod service_map;
 pub mod span_rows;
 mod span_tree;
 pub mod sql;

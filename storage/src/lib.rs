@@ -15,6 +15,7 @@ pub mod flush;
 pub mod manifest;
 pub mod memtable;
 pub mod metrics;
+pub mod rollup;
 pub mod spans;
 pub mod table;
 #[cfg(test)]
@@ -45,15 +46,40 @@ use crate::wal::writer::{Shared, WalWriter};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Spans,
+    /// Derived from `spans` at flush (never in the WAL): see [`rollup`].
+    ServiceRed,
+    /// Derived from `spans` at flush (never in the WAL): see [`rollup::edges`].
+    ServiceEdges,
 }
 
 impl Table {
-    pub const ALL: [Table; 1] = [Table::Spans];
+    pub const ALL: [Table; 3] = [Table::Spans, Table::ServiceRed, Table::ServiceEdges];
+
+    /// The table a derived table is computed from (`None` for a stored table): its rows
+    /// are never appended, only derived by each flush and, for what is still in
+    /// memtables, by each scan.
+    pub fn derived_from(self) -> Option<Table> {
+        match self {
+            Table::ServiceRed | Table::ServiceEdges => Some(Table::Spans),
+            Table::Spans => None,
+        }
+    }
+
+    /// The rows of this derived table for `source` batches (of [`Self::derived_from`]).
+    pub fn derive(self, source: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+        match self {
+            Table::ServiceRed => Ok(rollup::derive_red(source)?.into_iter().collect()),
+            Table::ServiceEdges => Ok(rollup::edges::derive_edges(source)?.into_iter().collect()),
+            Table::Spans => Ok(Vec::new()),
+        }
+    }
 
     /// The SQL name and directory name of the table.
     pub fn name(self) -> &'static str {
         match self {
             Table::Spans => "spans",
+            Table::ServiceRed => "service_red",
+            Table::ServiceEdges => "service_edges",
         }
     }
 
@@ -61,6 +87,8 @@ impl Table {
     pub fn schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::schema(),
+            Table::ServiceRed => rollup::red_schema(),
+            Table::ServiceEdges => rollup::edges::edges_schema(),
         }
     }
 
@@ -69,6 +97,8 @@ impl Table {
     pub fn physical_schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::physical_schema(),
+            Table::ServiceRed => rollup::red_schema(),
+            Table::ServiceEdges => rollup::edges::edges_schema(),
         }
     }
 
@@ -76,6 +106,11 @@ impl Table {
     pub fn to_physical(self, batch: &RecordBatch) -> Result<RecordBatch> {
         match self {
             Table::Spans => spans::to_physical(batch),
+            Table::ServiceRed if batch.schema() == rollup::red_schema() => Ok(batch.clone()),
+            Table::ServiceEdges if batch.schema() == rollup::edges::edges_schema() => Ok(batch.clone()),
+            Table::ServiceRed | Table::ServiceEdges => {
+                Err(StorageError::InvalidInput(format!("batch does not match the {} schema", self.name())))
+            }
         }
     }
 
@@ -83,6 +118,8 @@ impl Table {
     pub fn virtual_inputs(self, column: &str) -> Option<[&'static str; 2]> {
         match self {
             Table::Spans => spans::physical::virtual_inputs(column),
+            Table::ServiceRed => None,
+            Table::ServiceEdges => None,
         }
     }
 
@@ -94,6 +131,9 @@ impl Table {
     pub fn code(self) -> u8 {
         match self {
             Table::Spans => 1,
+            // Never written to the WAL; a code only so every table has one.
+            Table::ServiceRed => 101,
+            Table::ServiceEdges => 102,
         }
     }
 
@@ -105,6 +145,8 @@ impl Table {
     pub fn time_column(self) -> &'static str {
         match self {
             Table::Spans => spans::col::START_TIME,
+            Table::ServiceRed => rollup::red_col::BUCKET_START,
+            Table::ServiceEdges => rollup::edges::edge_col::BUCKET_START,
         }
     }
 
@@ -112,6 +154,8 @@ impl Table {
     pub fn sort_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::START_TIME],
+            Table::ServiceRed => &[rollup::red_col::SERVICE_NAME, rollup::red_col::BUCKET_START],
+            Table::ServiceEdges => &[rollup::edges::edge_col::ROW_KIND, rollup::edges::edge_col::BUCKET_START],
         }
     }
 
@@ -119,6 +163,8 @@ impl Table {
     pub fn bloom_filter_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::SPAN_ID],
+            Table::ServiceRed => &[],
+            Table::ServiceEdges => &[],
         }
     }
 }
@@ -142,6 +188,8 @@ pub struct Storage {
     pub(crate) flush_lock: tokio::sync::Mutex<()>,
     flush_wanted: Arc<Notify>,
     closing: AtomicBool,
+    /// Derived rows of the memtables, reused between scans (`rollup::memo`).
+    pub(crate) derived_memo: rollup::memo::DerivedMemo,
 }
 
 impl std::fmt::Debug for Storage {
@@ -188,6 +236,7 @@ impl Storage {
             flush_lock: tokio::sync::Mutex::new(()),
             flush_wanted: flush_wanted.clone(),
             closing: AtomicBool::new(false),
+            derived_memo: rollup::memo::DerivedMemo::default(),
         });
         tokio::spawn(flush::run_flusher(Arc::downgrade(&storage), flush_wanted));
         tracing::info!(data_dir = %storage.data_dir.display(), "storage open");
@@ -218,6 +267,9 @@ impl Storage {
     pub async fn append(&self, table: Table, batch: RecordBatch) -> Result<()> {
         if self.is_closing() {
             return Err(StorageError::ShuttingDown);
+        }
+        if table.derived_from().is_some() {
+            return Err(StorageError::InvalidInput(format!("{} is derived from other tables", table.name())));
         }
         let batch = table
             .to_physical(&batch)
@@ -271,8 +323,23 @@ impl Storage {
 
     /// The memtable batches (in the physical schema) and Parquet files a scan of
     /// `table` reads, as one consistent cut.
+    ///
+    /// For a derived table, the memtable part is derived from the source table's
+    /// memtables, taken in the same cut as the derived files (outside the lock).
     pub fn snapshot(&self, table: Table) -> TableSnapshot {
-        self.catalog.read().snapshot(table)
+        let Some(source) = table.derived_from() else {
+            return self.catalog.read().snapshot(table);
+        };
+        let (source_batches, files) = {
+            let catalog = self.catalog.read();
+            (catalog.snapshot(source).batches, catalog.snapshot(table).files)
+        };
+        let batches = self.derived_memo.derive(table, &source_batches).unwrap_or_else(|e| {
+            // Only a schema bug can get here: serve the files rather than fail the query.
+            tracing::error!(table = table.name(), error = %e, "deriving rows from memtables failed");
+            Vec::new()
+        });
+        TableSnapshot { batches, files }
     }
 
     /// Rows of `table` in memtables (active and frozen).

@@ -7,5 +7,6 @@ mod bad_input;
 mod crash;
 mod roundtrip;
 mod search;
+mod service_map;
 mod sql;
 mod waterfall;
