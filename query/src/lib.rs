@@ -11,6 +11,7 @@ pub mod api;
 pub mod attribute_json;
 pub mod critical_path;
 pub mod error;
+pub mod flight_sql;
 pub mod page;
 pub mod service;
 pub mod span_rows;
@@ -23,6 +24,7 @@ pub mod waterfall;
 
 pub use api::router;
 pub use error::{ErrorClass, QueryError, Result};
+pub use flight_sql::FlightSqlConfig;
 pub use service::{QueryConfig, QueryService};
 pub use sql::SqlConfig;
 pub use trace_id::TraceId;

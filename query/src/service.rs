@@ -13,6 +13,7 @@ use osprey_storage::{Storage, Table};
 use serde::Deserialize;
 
 use crate::error::Result;
+use crate::flight_sql::FlightSqlConfig;
 use crate::sql::{SqlConfig, SqlEngine};
 
 /// Limits and session settings of the query side (the `query:` section of the config file).
@@ -24,13 +25,20 @@ pub struct QueryConfig {
     /// Time budget of one trace lookup; past it the request gets a timeout error.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
-    /// Limits of `POST /api/v1/sql`.
+    /// Limits of `POST /api/v1/sql` (and of Flight SQL, which runs on the same engine).
     pub sql: SqlConfig,
+    /// The Arrow Flight SQL endpoint.
+    pub flight_sql: FlightSqlConfig,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        QueryConfig { target_partitions: 2, timeout: Duration::from_secs(30), sql: SqlConfig::default() }
+        QueryConfig {
+            target_partitions: 2,
+            timeout: Duration::from_secs(30),
+            sql: SqlConfig::default(),
+            flight_sql: FlightSqlConfig::default(),
+        }
     }
 }
 
