@@ -32,3 +32,5 @@ pub use waterfall::{PlacedSpan, ServiceSummary, SpanTiming, Waterfall};
 
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod sql_fixture;
