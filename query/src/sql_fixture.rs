@@ -5,3 +5,4 @@
 
 mod dataset;
 mod logic;
+mod pruning;

@@ -11,7 +11,7 @@
 //! | E     | `5…`      | 23         | memtable          | /api/cart     | 400 / 300 / 200, + render 40   |
 //! | F     | `6…`      | 22         | memtable          | /api/checkout | 150 / 100 / 50 (error)         |
 //!
-//! Times are offsets from 2023-11-14T22:13:20Z ([`T0`]). Parquet row groups
+//! Times are offsets from 2023-11-14T22:13:20Z (`test_support::T0`). Parquet row groups
 //! hold 2 rows, so a file has several and row-group pruning shows.
 
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use osprey_storage::attributes::AttrRef;
 use osprey_storage::{Storage, StorageConfig, Table};
 use tempfile::TempDir;
 
-use crate::test_support::{batch, Span, T0};
+use crate::test_support::{batch, Span};
 use crate::{QueryConfig, QueryService};
 
 const MS: i64 = 1_000_000;
@@ -177,9 +177,4 @@ impl Fixture {
         let service = QueryService::for_storage(Arc::clone(&storage), QueryConfig::default()).expect("service");
         Fixture { service, storage, _dir: dir }
     }
-}
-
-/// Nanoseconds since the epoch of [`T0`] + `offset_s` seconds, for time predicates.
-pub fn at(offset_s: i64) -> i64 {
-    T0 + offset_s * S
 }
