@@ -90,8 +90,10 @@ impl QueryService {
         Self::from_context(Arc::new(ctx), config)
     }
 
-    /// Wraps a session prepared elsewhere; it must have a `spans` table.
+    /// Wraps a session prepared elsewhere; it must have a `spans` table. Osprey's
+    /// SQL functions ([`crate::sql::functions`]) are added to it.
     pub fn from_context(ctx: Arc<SessionContext>, config: QueryConfig) -> Result<Self> {
+        crate::sql::functions::register(&ctx);
         let sql = Arc::new(SqlEngine::new(Arc::clone(&ctx), config.sql.clone())?);
         Ok(QueryService { ctx, config, sql, storage: None })
     }

@@ -16,6 +16,7 @@
 pub mod admission;
 pub mod endpoint;
 pub mod format;
+pub mod functions;
 pub mod guard;
 
 use std::sync::Arc;
