@@ -184,3 +184,43 @@ async fn refusals_and_limits_have_the_sql_api_messages_under_grpc_codes() {
     let info = statement_info(channel, "SELECT count(*) FROM spans").await.expect("count");
     assert_eq!(info.endpoint.len(), 1);
 }
+
+/// Runs `sql` to the end with the raw Flight client.
+async fn try_statement(channel: Channel, sql: &str) -> Result<(), tonic::Status> {
+    let info = statement_info(channel.clone(), sql).await?;
+    let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+    let mut stream = FlightServiceClient::new(channel).do_get(ticket).await?.into_inner();
+    while stream.message().await?.is_some() {}
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_full_queue_is_unavailable() {
+    let config =
+        SqlConfig { max_concurrent: 1, max_queued: 0, timeout: Duration::from_secs(5), ..SqlConfig::default() };
+    let channel = start(service_with(config)).await;
+    let slow = "SELECT count(*) FROM generate_series(1, 10000) a CROSS JOIN generate_series(1, 100000000) b";
+    // Once the slow query holds the only slot (and there is no queue), others are
+    // refused. The polling queries compete for the slot too: if one of them wins
+    // it, the slow query is the one refused, and it starts again.
+    let (refused, running) = 'slow: loop {
+        let running = tokio::spawn(statement_error(channel.clone(), slow));
+        loop {
+            match try_statement(channel.clone(), "SELECT count(*) FROM spans").await {
+                Err(status) => break 'slow (status, running),
+                Ok(()) if running.is_finished() => {
+                    let lost = running.await.expect("slow query");
+                    assert_eq!(lost.code(), tonic::Code::Unavailable, "{lost:?}");
+                    continue 'slow;
+                }
+                Ok(()) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    };
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(refused.message().contains("retry later"), "{:?}", refused.message());
+    // Planning takes no slot: a bad statement is still told what is wrong.
+    let status = statement_error(channel.clone(), "SELECT nope FROM spans").await;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert_eq!(running.await.expect("slow query").code(), tonic::Code::DeadlineExceeded);
+}

@@ -137,7 +137,7 @@ impl ScalarUDFImpl for Unhex {
 fn decode_hex(text: &str, out: &mut Vec<u8>) -> Option<()> {
     out.clear();
     let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     for pair in digits.chunks_exact(2) {
