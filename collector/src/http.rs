@@ -83,6 +83,7 @@ async fn receive<S: Signal>(
         .and_then(|v| v.parse::<u64>().ok())
         .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     if declared.is_some_and(|n| n > limit) {
+        crate::payload::drain(body).await;
         return Err(CollectorError::TooLarge { limit });
     }
     let mut permits = Vec::with_capacity(2);

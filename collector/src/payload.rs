@@ -59,18 +59,47 @@ impl Compression {
     }
 }
 
-/// Reads the whole body, refusing it as soon as it passes `limit` bytes.
+/// Reads the whole body, refusing it as soon as it passes `limit` bytes (the rest is drained,
+/// see [`drain`]).
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, CollectorError> {
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| CollectorError::BodyRead(e.to_string()))?;
         if buf.len() + chunk.len() > limit {
+            let read = buf.len() + chunk.len();
+            drop(buf);
+            drain_stream(stream, read).await;
             return Err(CollectorError::TooLarge { limit });
         }
         buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
+}
+
+/// Most bytes of a refused body read and thrown away so the client can read the 413.
+pub const DRAIN_MAX_BYTES: usize = 256 << 20;
+/// Longest time spent draining a refused body.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and discards what is left of a refused body (up to [`DRAIN_MAX_BYTES`] and
+/// [`DRAIN_TIMEOUT`]; memory stays one chunk). Without it the server would answer while the
+/// client is still sending, close the connection, and most clients would report a broken pipe
+/// instead of the 413. Past the caps the connection is closed anyway.
+pub async fn drain(body: Body) {
+    drain_stream(body.into_data_stream(), 0).await;
+}
+
+async fn drain_stream(mut stream: axum::body::BodyDataStream, mut read: usize) {
+    let discard = async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            read = read.saturating_add(chunk.len());
+            if read > DRAIN_MAX_BYTES {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, discard).await;
 }
 
 /// Decompresses `body`, reading at most `limit + 1` bytes out of the decoder.

@@ -19,10 +19,12 @@ use crate::trace_id::TraceId;
 use crate::trace_response;
 
 /// The routes of the native API, ready to be merged into the server's router:
+/// - `GET /api/v1/traces`: search, see [`crate::search::endpoint::get_traces`];
 /// - `GET /api/v1/traces/{trace_id}`: the waterfall, see [`get_trace`];
 /// - `POST /api/v1/sql`: read-only SQL, see [`crate::sql::endpoint::post_sql`].
 pub fn router(service: QueryService) -> Router {
     Router::new()
+        .route("/api/v1/traces", get(crate::search::endpoint::get_traces))
         .route("/api/v1/traces/{trace_id}", get(get_trace))
         .route("/api/v1/sql", post(post_sql))
         .with_state(service)

@@ -41,6 +41,8 @@ pub enum QueryError {
     InvalidParameter { name: &'static str, reason: String },
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    #[error("invalid TraceQL query: {0}")]
+    TraceQl(String),
     #[error("trace {0} not found")]
     TraceNotFound(String),
     #[error("query timed out after {} ms", .0.as_millis())]
@@ -86,6 +88,7 @@ impl QueryError {
             QueryError::InvalidTraceId(_)
             | QueryError::InvalidParameter { .. }
             | QueryError::InvalidRequest(_)
+            | QueryError::TraceQl(_)
             | QueryError::SqlSyntax(_)
             | QueryError::SqlRefused(_)
             | QueryError::SqlTooDeep { .. }

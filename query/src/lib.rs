@@ -12,7 +12,9 @@ pub mod attribute_json;
 pub mod critical_path;
 pub mod error;
 pub mod flight_sql;
+pub mod otlp_trace;
 pub mod page;
+pub mod search;
 pub mod service;
 pub mod span_rows;
 mod span_tree;
@@ -20,6 +22,7 @@ pub mod sql;
 pub mod trace_fetch;
 pub mod trace_id;
 pub mod trace_response;
+pub mod traceql;
 pub mod waterfall;
 
 pub use api::router;

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::error::Result;
 use crate::flight_sql::FlightSqlConfig;
+use crate::search::SearchConfig;
 use crate::sql::{SqlConfig, SqlEngine};
 
 /// Limits and session settings of the query side (the `query:` section of the config file).
@@ -29,6 +30,8 @@ pub struct QueryConfig {
     pub sql: SqlConfig,
     /// The Arrow Flight SQL endpoint.
     pub flight_sql: FlightSqlConfig,
+    /// Guardrails of trace search (native, Tempo and Jaeger APIs).
+    pub search: SearchConfig,
 }
 
 impl Default for QueryConfig {
@@ -38,6 +41,7 @@ impl Default for QueryConfig {
             timeout: Duration::from_secs(30),
             sql: SqlConfig::default(),
             flight_sql: FlightSqlConfig::default(),
+            search: SearchConfig::default(),
         }
     }
 }

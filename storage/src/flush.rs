@@ -30,8 +30,8 @@ use crate::{Storage, Table};
 
 mod row_order;
 
-pub use row_order::{row_order, HourRows};
 use row_order::NANOS_PER_HOUR;
+pub use row_order::{row_order, HourRows};
 
 /// Rows gathered into one slice handed to the Parquet writer: bounds the flush's transient
 /// copy of the rows (the writer still cuts row groups at `row_group_rows`).
@@ -166,11 +166,8 @@ pub fn write_table(
     batches: &[RecordBatch],
     config: &FlushConfig,
 ) -> Result<Vec<FileEntry>> {
-    let physical = batches
-        .iter()
-        .filter(|b| b.num_rows() > 0)
-        .map(|b| table.to_physical(b))
-        .collect::<Result<Vec<_>>>()?;
+    let physical =
+        batches.iter().filter(|b| b.num_rows() > 0).map(|b| table.to_physical(b)).collect::<Result<Vec<_>>>()?;
     let order = row_order(table, &physical)?;
     let props = writer_properties_with(table, config.row_group_rows, config.zstd_level)?;
     let mut written: Vec<FileEntry> = Vec::new();
@@ -353,9 +350,9 @@ impl Storage {
 }
 
 /// Flush when the memtables hold this many bytes: `flush.max_bytes`, but at
-/// most half the memory budget so requests still fit while a flush runs.
+/// most half the admission limit so requests still fit while a flush runs.
 pub(crate) fn flush_threshold(config: &crate::StorageConfig) -> usize {
-    config.flush.max_bytes.min(config.memory_budget_bytes / 2).max(1)
+    config.flush.max_bytes.min(config.admission_limit() / 2).max(1)
 }
 
 fn remove_files(data_dir: &Path, files: &[FileEntry]) {

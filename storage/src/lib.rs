@@ -163,7 +163,7 @@ impl Storage {
             .map_err(|e| StorageError::Internal(format!("recovery task: {e}")))??;
         let Recovered { data_dir, manifest, catalog, next_segment } = recovered;
 
-        let budget = Arc::new(Budget::new(config.memory_budget_bytes));
+        let budget = Arc::new(Budget::new(config.admission_limit()));
         budget.add_memtable(catalog.active.bytes());
         catalog.export_gauges(&metrics);
         let catalog = Arc::new(RwLock::new(catalog));
