@@ -25,8 +25,9 @@ pub fn python_with(packages: &[&str], modules: &[&str]) -> PathBuf {
     let lock = File::create(dir.with_extension("lock")).expect("create the venv lock file");
     lock.lock().expect("lock the venv");
     if !imports_ok(&python, &imports) {
-        if !python.exists() {
-            run(Command::new("python3").args(["-m", "venv"]).arg(&dir), "python3 -m venv");
+        if !imports_ok(&python, "import sys") {
+            // Missing, or left broken (e.g. its base interpreter is gone): make it anew.
+            run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&dir), "python3 -m venv");
         }
         run(
             Command::new(&python)
