@@ -28,6 +28,15 @@ def main():
                 table = cur.fetch_arrow_table()
                 out["queries"].append({"columns": table.schema.names, "rows": rows(table)})
 
+            # Every column type of the table (timestamps, maps, lists of structs) reaches the client.
+            cur.execute("SELECT * FROM spans ORDER BY trace_id, span_id LIMIT 3")
+            table = cur.fetch_arrow_table()
+            out["all_columns"] = {
+                "rows": table.num_rows,
+                "types": {f.name: str(f.type) for f in table.schema},
+                "first": {k: v for k, v in table.slice(0, 1).to_pylist()[0].items() if k in ("start_time", "attributes")},
+            }
+
             try:
                 cur.execute("DROP TABLE spans")
                 cur.fetch_arrow_table()

@@ -56,6 +56,14 @@ async fn adbc_flight_sql_answers_like_the_http_api() {
     assert_eq!(adbc["queries"][1]["rows"][0][2], "/checkout/2");
     assert_eq!(adbc["queries"][3]["rows"], json!([["checkout", 3], ["frontend", 8]]));
 
+    // Every column type comes through: timestamps with their zone, attribute maps.
+    let all = &adbc["all_columns"];
+    assert_eq!(all["rows"], 3, "{all}");
+    assert_eq!(all["types"]["start_time"], "timestamp[ns, tz=UTC]", "{all}");
+    assert!(all["types"]["attributes"].as_str().unwrap_or_default().starts_with("map<string, string"), "{all}");
+    assert!(all["first"]["start_time"].as_str().unwrap_or_default().starts_with("2026-11-22 10:00:00"), "{all}");
+    assert_eq!(all["first"]["attributes"], json!([["http.route", "/frontend/0"]]), "{all}");
+
     // GetSqlInfo names the server.
     assert_eq!(adbc["vendor_name"], "osprey");
 
