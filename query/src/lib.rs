@@ -34,6 +34,6 @@ pub use trace_id::TraceId;
 pub use waterfall::{PlacedSpan, ServiceSummary, SpanTiming, Waterfall};
 
 #[cfg(test)]
-mod test_support;
-#[cfg(test)]
 mod sql_fixture;
+#[cfg(test)]
+mod test_support;
