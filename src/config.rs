@@ -120,11 +120,14 @@ impl Config {
 
     /// Rules across fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let listeners = [
+        let mut listeners = vec![
             ("server.listen", self.server.listen),
             ("collector.grpc_listen", self.collector.grpc_listen),
             ("collector.http_listen", self.collector.http_listen),
         ];
+        if self.query.flight_sql.enabled {
+            listeners.push(("query.flight_sql.listen", self.query.flight_sql.listen));
+        }
         for (i, (a, addr_a)) in listeners.iter().enumerate() {
             for (b, addr_b) in &listeners[i + 1..] {
                 if addr_a == addr_b && addr_a.port() != 0 {

@@ -104,12 +104,19 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     let grpc_listener = TcpListener::bind(config.collector.grpc_listen).await?;
     let http_listener = TcpListener::bind(config.collector.http_listen).await?;
     let api_listener = TcpListener::bind(config.server.listen).await?;
+    let flight_sql = &config.query.flight_sql;
+    let flight_listener = match flight_sql.enabled {
+        true => Some(TcpListener::bind(flight_sql.listen).await?),
+        false => None,
+    };
     tracing::info!(
         otlp_grpc = %grpc_listener.local_addr()?,
         otlp_http = %http_listener.local_addr()?,
         api = %api_listener.local_addr()?,
+        flight_sql = ?flight_listener.as_ref().and_then(|l| l.local_addr().ok()),
         "listening"
     );
+    let flight = osprey_query::flight_sql::OspreyFlightSql::new(query.clone())?;
 
     let api = osprey_query::router(query).merge(ops::router(ops::OpsState { storage: storage.clone(), registry }));
     let mut servers = tokio::task::JoinSet::new();
@@ -121,6 +128,12 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     servers.spawn(async move {
         axum::serve(api_listener, api).with_graceful_shutdown(api_shutdown).await.map_err(BoxError::from)
     });
+    if let Some(listener) = flight_listener {
+        let flight_shutdown = shutdown();
+        servers.spawn(async move {
+            osprey_query::flight_sql::serve(flight, listener, flight_shutdown).await.map_err(BoxError::from)
+        });
+    }
 
     let mut first_error = None;
     tokio::select! {

@@ -11,6 +11,7 @@ pub mod api;
 pub mod attribute_json;
 pub mod critical_path;
 pub mod error;
+pub mod flight_sql;
 pub mod otlp_trace;
 pub mod page;
 pub mod search;
@@ -28,10 +29,13 @@ pub mod waterfall;
 
 pub use api::router;
 pub use error::{ErrorClass, QueryError, Result};
+pub use flight_sql::FlightSqlConfig;
 pub use service::{QueryConfig, QueryService};
 pub use sql::SqlConfig;
 pub use trace_id::TraceId;
 pub use waterfall::{PlacedSpan, ServiceSummary, SpanTiming, Waterfall};
 
+#[cfg(test)]
+mod sql_fixture;
 #[cfg(test)]
 mod test_support;

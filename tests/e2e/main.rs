@@ -1,10 +1,12 @@
 //! End-to-end tests: the real `osprey` binary, real OTLP clients, real faults.
 
 mod harness;
+mod python_env;
 mod sdk;
 
 mod bad_input;
 mod crash;
+mod flight_sql;
 mod roundtrip;
 mod search;
 mod service_map;
