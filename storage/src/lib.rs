@@ -6,6 +6,7 @@
 //! the durability contract.
 
 pub mod attributes;
+pub mod bloom_cache;
 pub mod budget;
 pub mod catalog;
 pub mod config;
@@ -190,6 +191,8 @@ pub struct Storage {
     closing: AtomicBool,
     /// Derived rows of the memtables, reused between scans (`rollup::memo`).
     pub(crate) derived_memo: rollup::memo::DerivedMemo,
+    /// Id-column bloom filters of live files, for pruning id lookups (see [`bloom_cache`]).
+    pub(crate) blooms: bloom_cache::BloomCache,
 }
 
 impl std::fmt::Debug for Storage {
@@ -237,6 +240,7 @@ impl Storage {
             flush_wanted: flush_wanted.clone(),
             closing: AtomicBool::new(false),
             derived_memo: rollup::memo::DerivedMemo::default(),
+            blooms: bloom_cache::BloomCache::default(),
         });
         tokio::spawn(flush::run_flusher(Arc::downgrade(&storage), flush_wanted));
         tracing::info!(data_dir = %storage.data_dir.display(), "storage open");

@@ -5,6 +5,8 @@
 //! top) and used to prune:
 //! - files, by the time bounds on the table's time column (`start_time` for
 //!   spans) found in the filters, against each file's `[min_time_ns, max_time_ns]`;
+//! - files, by id equalities (`trace_id = '…'`, `IN (…)`) against the files'
+//!   bloom filters held in memory ([`crate::bloom_cache`]);
 //! - row groups, pages and rows inside the files, by handing the filters to the
 //!   Parquet source as its predicate with statistics, bloom filter and page
 //!   index pruning on and filter pushdown (late materialization) on.
@@ -79,12 +81,16 @@ impl TableProvider for StorageTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let snapshot = self.storage.snapshot(self.table);
         let bounds = TimeBounds::from_filters(self.table.time_column(), filters);
-        let files: Vec<&FileEntry> =
-            snapshot.files.iter().filter(|f| bounds.overlaps(f.min_time_ns, f.max_time_ns)).collect();
+        let in_time: Vec<FileEntry> =
+            snapshot.files.iter().filter(|f| bounds.overlaps(f.min_time_ns, f.max_time_ns)).cloned().collect();
+        let after_time = in_time.len();
+        let files = self.storage.blooms.prune(self.storage.data_dir(), self.table, in_time, filters).await;
+        let files: Vec<&FileEntry> = files.iter().collect();
         tracing::debug!(
             table = self.table.name(),
             files = snapshot.files.len(),
-            files_after_time_pruning = files.len(),
+            files_after_time_pruning = after_time,
+            files_after_id_pruning = files.len(),
             memtable_batches = snapshot.batches.len(),
             "scan"
         );
