@@ -14,6 +14,7 @@ pub mod error;
 pub mod flush;
 pub mod manifest;
 pub mod memtable;
+pub mod metric_points;
 pub mod metrics;
 pub mod spans;
 pub mod table;
@@ -41,19 +42,21 @@ use crate::manifest::Manifest;
 use crate::metrics::StorageMetrics;
 use crate::wal::writer::{Shared, WalWriter};
 
-/// The tables Osprey stores. `logs` and `metrics` arrive with their issues.
+/// The tables Osprey stores. `logs` arrives with its issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Spans,
+    Metrics,
 }
 
 impl Table {
-    pub const ALL: [Table; 1] = [Table::Spans];
+    pub const ALL: [Table; 2] = [Table::Spans, Table::Metrics];
 
     /// The SQL name and directory name of the table.
     pub fn name(self) -> &'static str {
         match self {
             Table::Spans => "spans",
+            Table::Metrics => "metrics",
         }
     }
 
@@ -61,6 +64,7 @@ impl Table {
     pub fn schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::schema(),
+            Table::Metrics => metric_points::schema(),
         }
     }
 
@@ -69,6 +73,7 @@ impl Table {
     pub fn physical_schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::physical_schema(),
+            Table::Metrics => metric_points::schema(),
         }
     }
 
@@ -76,6 +81,7 @@ impl Table {
     pub fn to_physical(self, batch: &RecordBatch) -> Result<RecordBatch> {
         match self {
             Table::Spans => spans::to_physical(batch),
+            Table::Metrics => metric_points::to_physical(batch),
         }
     }
 
@@ -83,6 +89,7 @@ impl Table {
     pub fn virtual_inputs(self, column: &str) -> Option<[&'static str; 2]> {
         match self {
             Table::Spans => spans::physical::virtual_inputs(column),
+            Table::Metrics => None,
         }
     }
 
@@ -94,6 +101,7 @@ impl Table {
     pub fn code(self) -> u8 {
         match self {
             Table::Spans => 1,
+            Table::Metrics => 3,
         }
     }
 
@@ -105,6 +113,7 @@ impl Table {
     pub fn time_column(self) -> &'static str {
         match self {
             Table::Spans => spans::col::START_TIME,
+            Table::Metrics => metric_points::col::TIME,
         }
     }
 
@@ -112,6 +121,10 @@ impl Table {
     pub fn sort_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::START_TIME],
+            Table::Metrics => {
+                use metric_points::col;
+                &[col::METRIC_NAME, col::SERVICE_NAME, col::SERIES, col::TIME]
+            }
         }
     }
 
@@ -119,6 +132,7 @@ impl Table {
     pub fn bloom_filter_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::SPAN_ID],
+            Table::Metrics => &[],
         }
     }
 }
