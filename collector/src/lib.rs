@@ -25,6 +25,7 @@ pub mod limits;
 pub mod metric_points;
 pub mod metrics;
 pub mod payload;
+pub mod scrape;
 pub mod signal;
 pub mod sink;
 
