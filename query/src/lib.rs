@@ -11,6 +11,7 @@ pub mod api;
 pub mod attribute_json;
 pub mod critical_path;
 pub mod error;
+pub mod histogram_quantile;
 pub mod page;
 pub mod service;
 pub mod span_rows;
