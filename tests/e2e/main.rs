@@ -5,6 +5,7 @@ mod sdk;
 
 mod bad_input;
 mod crash;
+mod metrics;
 mod roundtrip;
 mod sql;
 mod waterfall;

@@ -88,7 +88,11 @@ pub fn parse(text: &str) -> Result<Exposition, ParseError> {
         let line = parse_sample_line(trimmed).map_err(fail)?;
         out.sample_lines += 1;
         let (family, part) = family_of(&line.name, &types);
-        let kind = types.get(family).copied().unwrap_or(SampleType::Untyped);
+        let kind = types
+            .get(family)
+            .copied()
+            .or_else(|| openmetrics_counter(&line.name, &types))
+            .unwrap_or(SampleType::Untyped);
         match (kind, part) {
             (SampleType::Histogram | SampleType::Summary, _) => {
                 let key_label = if kind == SampleType::Histogram { "le" } else { "quantile" };
@@ -169,6 +173,13 @@ fn family_of<'a>(name: &'a str, types: &HashMap<String, SampleType>) -> (&'a str
         }
     }
     (name, Part::Whole)
+}
+
+/// OpenMetrics names a counter family without `_total` (`# TYPE requests counter`) and its
+/// sample with it (`requests_total 7`); the point keeps the sample's name, as Prometheus does.
+fn openmetrics_counter(name: &str, types: &HashMap<String, SampleType>) -> Option<SampleType> {
+    let base = name.strip_suffix("_total")?;
+    (types.get(base) == Some(&SampleType::Counter)).then_some(SampleType::Counter)
 }
 
 struct SampleLine {

@@ -96,3 +96,11 @@ fn a_hundred_thousand_series() {
     assert_eq!(e.samples.len(), 100_000);
     assert_eq!(e.samples[99_999].value, Value::Gauge(99_999.0));
 }
+
+#[test]
+fn openmetrics_counters_are_named_without_total_in_their_type_line() {
+    let e = parse("# TYPE requests counter\nrequests_total{code=\"200\"} 7\nrequests_created 1.7e9\n# EOF\n").unwrap();
+    assert_eq!(e.samples[0].name, "requests_total");
+    assert_eq!(e.samples[0].value, Value::Counter(7.0));
+    assert_eq!(e.samples[1].value, Value::Untyped(1.7e9));
+}
