@@ -12,7 +12,7 @@
 //! in time order, so `time` delta-encodes to ~1 byte and the attribute maps dictionary- and
 //! run-length-encode to almost nothing (see the bytes/point test in `tests.rs`).
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
@@ -251,33 +251,76 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
     s.filter(|s| !s.is_empty())
 }
 
-/// The `series` key: a hash of what identifies a time series besides the metric name.
+/// FNV-1a (64 bit): `series` is stored, so its hash must not change with the Rust release
+/// (std's `DefaultHasher` makes no such promise).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// The `series` key: a hash of what identifies a time series besides the metric name. Bytes
+/// are fed explicitly (not through `Hash` impls, whose byte streams std may change).
 fn series_key(scope: &PointScope<'_>, point: &PointRecord<'_>) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    scope.service_name.hash(&mut h);
+    let mut h = Fnv::default();
+    text(&mut h, scope.service_name);
     for (k, v) in scope.resource_attributes.iter().chain(&point.attributes) {
-        k.hash(&mut h);
+        text(&mut h, k);
         hash_value(v, &mut h);
     }
     h.finish()
 }
 
-fn hash_value(value: &AttrRef<'_>, h: &mut impl Hasher) {
+fn text(h: &mut Fnv, s: &str) {
+    h.write(s.as_bytes());
+    h.write(&[0xff]);
+}
+
+fn hash_value(value: &AttrRef<'_>, h: &mut Fnv) {
     match value {
-        AttrRef::Empty => 0u8.hash(h),
-        AttrRef::Str(s) => (1u8, s).hash(h),
-        AttrRef::Int(i) => (2u8, i).hash(h),
-        AttrRef::Double(d) => (3u8, d.to_bits()).hash(h),
-        AttrRef::Bool(b) => (4u8, b).hash(h),
-        AttrRef::Bytes(b) => (5u8, b).hash(h),
+        AttrRef::Empty => h.write(&[0]),
+        AttrRef::Str(s) => {
+            h.write(&[1]);
+            text(h, s);
+        }
+        AttrRef::Int(i) => {
+            h.write(&[2]);
+            h.write(&i.to_le_bytes());
+        }
+        AttrRef::Double(d) => {
+            h.write(&[3]);
+            h.write(&d.to_bits().to_le_bytes());
+        }
+        AttrRef::Bool(b) => h.write(&[4, u8::from(*b)]),
+        AttrRef::Bytes(b) => {
+            h.write(&[5]);
+            h.write(&(b.len() as u64).to_le_bytes());
+            h.write(b);
+        }
         AttrRef::Array(items) => {
-            (6u8, items.len()).hash(h);
+            h.write(&[6]);
+            h.write(&(items.len() as u64).to_le_bytes());
             items.iter().for_each(|v| hash_value(v, h));
         }
         AttrRef::KvList(kvs) => {
-            (7u8, kvs.len()).hash(h);
+            h.write(&[7]);
+            h.write(&(kvs.len() as u64).to_le_bytes());
             for (k, v) in kvs {
-                k.hash(h);
+                text(h, k);
                 hash_value(v, h);
             }
         }

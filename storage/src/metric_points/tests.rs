@@ -180,3 +180,15 @@ async fn gauges_and_counters_take_at_most_8_bytes_per_point() {
     assert!(per_point <= 8.0, "{per_point:.2} bytes/point");
     storage.close().await.expect("close");
 }
+
+#[test]
+fn the_series_key_is_stable_and_tells_series_apart() {
+    let s = scope();
+    let a = point(T0, PointData::Gauge(Number::Double(1.0)));
+    let mut b = a.clone();
+    b.attributes = vec![("http.route", AttrRef::Str("/pay"))];
+    assert_eq!(series_key(&s, &a), series_key(&s, &point(T0 + 5, PointData::Gauge(Number::Int(2)))));
+    assert_ne!(series_key(&s, &a), series_key(&s, &b));
+    // Stored on disk: a change of this value splits every series in two.
+    assert_eq!(series_key(&s, &a), 0xc7eb_b7a5_7fd3_e66c, "FNV-1a of service, then key/tag/value bytes");
+}
