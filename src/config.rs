@@ -122,11 +122,14 @@ impl Config {
 
     /// Rules across fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let listeners = [
+        let mut listeners = vec![
             ("server.listen", self.server.listen),
             ("collector.grpc_listen", self.collector.grpc_listen),
             ("collector.http_listen", self.collector.http_listen),
         ];
+        if self.query.flight_sql.enabled {
+            listeners.push(("query.flight_sql.listen", self.query.flight_sql.listen));
+        }
         for (i, (a, addr_a)) in listeners.iter().enumerate() {
             for (b, addr_b) in &listeners[i + 1..] {
                 if addr_a == addr_b && addr_a.port() != 0 {
@@ -158,9 +161,18 @@ impl Config {
             ("query.sql.max_concurrent", sql.max_concurrent),
             ("query.sql.max_depth", sql.max_depth),
             ("query.sql.parser_recursion_limit", sql.parser_recursion_limit),
+            ("query.search.max_limit", self.query.search.max_limit),
+            ("query.search.max_spss", self.query.search.max_spss),
+            ("query.search.max_candidates", self.query.search.max_candidates),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(ConfigError::Rule(format!("{name} must be positive")));
+        }
+        let search = &self.query.search;
+        if search.default_range.is_zero() || search.default_range > search.max_range {
+            return Err(ConfigError::Rule(
+                "query.search.default_range must be positive and at most query.search.max_range".into(),
+            ));
         }
         if sql.timeout.is_zero() || self.query.timeout.is_zero() {
             return Err(ConfigError::Rule("query.timeout and query.sql.timeout must be positive".into()));

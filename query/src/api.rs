@@ -19,13 +19,19 @@ use crate::trace_id::TraceId;
 use crate::trace_response;
 
 /// The routes of the native API, ready to be merged into the server's router:
+/// - `GET /api/v1/traces`: search, see [`crate::search::endpoint::get_traces`];
 /// - `GET /api/v1/traces/{trace_id}`: the waterfall, see [`get_trace`];
-/// - `POST /api/v1/sql`: read-only SQL, see [`crate::sql::endpoint::post_sql`].
+/// - `POST /api/v1/sql`: read-only SQL, see [`crate::sql::endpoint::post_sql`];
+/// - the Tempo API at the root (`/api/search`, `/api/echo`, ...), see [`crate::tempo_api`].
+/// - the service map, RED series and Jaeger's dependencies, see [`crate::service_map::api`].
 pub fn router(service: QueryService) -> Router {
     Router::new()
+        .route("/api/v1/traces", get(crate::search::endpoint::get_traces))
         .route("/api/v1/traces/{trace_id}", get(get_trace))
         .route("/api/v1/sql", post(post_sql))
-        .with_state(service)
+        .with_state(service.clone())
+        .merge(crate::tempo_api::router(service.clone()))
+        .merge(crate::service_map::api::router(service))
 }
 
 /// `GET /api/v1/traces/{trace_id}[?depth=N][&offset=O][&limit=L]`

@@ -13,6 +13,8 @@ use osprey_storage::{Storage, Table};
 use serde::Deserialize;
 
 use crate::error::Result;
+use crate::flight_sql::FlightSqlConfig;
+use crate::search::SearchConfig;
 use crate::sql::{SqlConfig, SqlEngine};
 
 /// Limits and session settings of the query side (the `query:` section of the config file).
@@ -24,13 +26,23 @@ pub struct QueryConfig {
     /// Time budget of one trace lookup; past it the request gets a timeout error.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
-    /// Limits of `POST /api/v1/sql`.
+    /// Limits of `POST /api/v1/sql` (and of Flight SQL, which runs on the same engine).
     pub sql: SqlConfig,
+    /// The Arrow Flight SQL endpoint.
+    pub flight_sql: FlightSqlConfig,
+    /// Guardrails of trace search (native, Tempo and Jaeger APIs).
+    pub search: SearchConfig,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
-        QueryConfig { target_partitions: 2, timeout: Duration::from_secs(30), sql: SqlConfig::default() }
+        QueryConfig {
+            target_partitions: 2,
+            timeout: Duration::from_secs(30),
+            sql: SqlConfig::default(),
+            flight_sql: FlightSqlConfig::default(),
+            search: SearchConfig::default(),
+        }
     }
 }
 
@@ -83,8 +95,10 @@ impl QueryService {
         Self::from_context(Arc::new(ctx), config)
     }
 
-    /// Wraps a session prepared elsewhere; it must have a `spans` table.
+    /// Wraps a session prepared elsewhere; it must have a `spans` table. Osprey's
+    /// SQL functions ([`crate::sql::functions`]) are added to it.
     pub fn from_context(ctx: Arc<SessionContext>, config: QueryConfig) -> Result<Self> {
+        crate::sql::functions::register(&ctx);
         let sql = Arc::new(SqlEngine::new(Arc::clone(&ctx), config.sql.clone())?);
         Ok(QueryService { ctx, config, sql, storage: None })
     }

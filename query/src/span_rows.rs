@@ -95,6 +95,11 @@ impl SpanRows {
             .collect()
     }
 
+    pub fn service(&self, row: usize) -> &str {
+        let (c, r) = self.at(row);
+        c.service.value(r)
+    }
+
     pub fn name(&self, row: usize) -> &str {
         let (c, r) = self.at(row);
         c.name.value(r)
@@ -155,12 +160,12 @@ impl SpanRows {
     }
 }
 
-fn opt(array: &StringArray, row: usize) -> Option<&str> {
+pub(crate) fn opt(array: &StringArray, row: usize) -> Option<&str> {
     (!array.is_null(row)).then(|| array.value(row)).filter(|s| !s.is_empty())
 }
 
 /// Indices into a list column's values for one row (empty for a NULL list).
-fn item_range(list: &ListArray, row: usize) -> std::ops::Range<usize> {
+pub(crate) fn item_range(list: &ListArray, row: usize) -> std::ops::Range<usize> {
     if list.is_null(row) {
         return 0..0;
     }
@@ -174,7 +179,7 @@ fn layout(msg: String) -> QueryError {
 
 /// A top-level column as the `spans` schema declares it (cast if the provider
 /// hands back an equivalent type, e.g. `Utf8View` from Parquet).
-fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
+pub(crate) fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
     let array = batch.column_by_name(name).ok_or_else(|| layout(format!("column {name} missing")))?;
     let schema = spans::schema();
     let want = schema.field_with_name(name)?.data_type();
@@ -185,22 +190,22 @@ fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
     }
 }
 
-fn strings(array: &ArrayRef, name: &str) -> Result<StringArray> {
+pub(crate) fn strings(array: &ArrayRef, name: &str) -> Result<StringArray> {
     array.as_string_opt::<i32>().cloned().ok_or_else(|| layout(format!("{name} is not Utf8")))
 }
 
-fn times(array: &ArrayRef, name: &str) -> Result<TimestampNanosecondArray> {
+pub(crate) fn times(array: &ArrayRef, name: &str) -> Result<TimestampNanosecondArray> {
     array
         .as_primitive_opt::<TimestampNanosecondType>()
         .cloned()
         .ok_or_else(|| layout(format!("{name} is not a ns timestamp")))
 }
 
-fn map(array: &ArrayRef, name: &str) -> Result<MapArray> {
+pub(crate) fn map(array: &ArrayRef, name: &str) -> Result<MapArray> {
     array.as_map_opt().cloned().ok_or_else(|| layout(format!("{name} is not a map")))
 }
 
-fn list(array: &ArrayRef, name: &str) -> Result<ListArray> {
+pub(crate) fn list(array: &ArrayRef, name: &str) -> Result<ListArray> {
     array.as_list_opt::<i32>().cloned().ok_or_else(|| layout(format!("{name} is not a list")))
 }
 
@@ -253,7 +258,7 @@ impl Columns {
 }
 
 /// A field of the struct items of a list column.
-fn item_field(list: &ListArray, name: &str) -> Result<ArrayRef> {
+pub(crate) fn item_field(list: &ListArray, name: &str) -> Result<ArrayRef> {
     let items = list.values().as_struct_opt().ok_or_else(|| layout("list items are not structs".to_string()))?;
     items.column_by_name(name).cloned().ok_or_else(|| layout(format!("list item field {name} missing")))
 }

@@ -17,6 +17,8 @@ fn defaults_need_no_file() {
     assert_eq!(c.server.listen.port(), 3200);
     assert_eq!(c.collector.grpc_listen.port(), 4317);
     assert_eq!(c.collector.http_listen.port(), 4318);
+    assert_eq!(c.query.flight_sql.listen.port(), 50051);
+    assert!(c.query.flight_sql.enabled);
     assert_eq!(c.storage.data_dir, PathBuf::from("./osprey-data"));
     assert!(c.storage.wal.fsync);
 }

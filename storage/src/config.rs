@@ -13,8 +13,11 @@ pub struct StorageConfig {
     /// Tenant written into partition paths (multi-tenancy arrives later). A plain name: no `/`, `\` or `=`.
     /// Default `default`.
     pub tenant: String,
-    /// One budget for in-flight requests (admission permits) plus memtables, in bytes. Past it, admission
-    /// refuses with a retryable error. A flush starts once memtables reach half of it at the latest. Default 1 GiB.
+    /// The process's memory budget, in bytes. In-flight requests (admission permits) plus memtables may use
+    /// it minus a headroom ([`StorageConfig::admission_limit`]); past that, admission refuses with a retryable
+    /// error. The headroom (a fifth of the budget, at least 64 MiB) is for what is not accounted per byte: the
+    /// flush's sort keys and write slices, decoding transients, allocator slack and the runtime. A flush starts
+    /// once memtables reach half the admission limit at the latest. Default 1 GiB.
     pub memory_budget_bytes: usize,
     /// Writes are refused while the data directory's filesystem has less free space than this
     /// (checked with `statvfs`, at most once a second). `0` disables the check. Default 512 MiB.
@@ -82,5 +85,16 @@ impl Default for WalConfig {
 impl Default for FlushConfig {
     fn default() -> Self {
         Self { max_bytes: 256 << 20, max_age: Duration::from_secs(300), row_group_rows: 65_536, zstd_level: 6 }
+    }
+}
+
+impl StorageConfig {
+    /// Bytes in-flight requests plus memtables may hold: the budget minus its headroom (a fifth,
+    /// at least 64 MiB, at most half). Measured under 2.6× overload (BENCHMARKS.md): with memtables
+    /// at the full budget, RSS was ~170 MB above it, so a fifth of the default 1 GiB covers that.
+    pub fn admission_limit(&self) -> usize {
+        let budget = self.memory_budget_bytes;
+        let headroom = (budget / 5).max(64 << 20).min(budget / 2);
+        budget - headroom
     }
 }

@@ -104,6 +104,7 @@ fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
                 (m::SUM, Encoding::BYTE_STREAM_SPLIT),
             ]
         }
+        Table::ServiceRed | Table::ServiceEdges => &[],
     }
 }
 
@@ -296,10 +297,18 @@ impl Storage {
         let data_dir = self.data_dir.clone();
         let tenant = self.config.tenant.clone();
         let flush_config = self.config.flush.clone();
+        let memtable_batches = |t: Table| -> Vec<RecordBatch> {
+            frozen.iter().filter_map(|f| f.tables.get(t)).flat_map(|m| m.batches().to_vec()).collect()
+        };
+        // Derived tables (`rollup`) get their rows from the source batches of this very
+        // flush and are published in the same manifest delta.
         let per_table: Vec<(Table, Vec<RecordBatch>)> = Table::ALL
             .iter()
-            .map(|t| (*t, frozen.iter().filter_map(|f| f.tables.get(*t)).flat_map(|m| m.batches().to_vec()).collect()))
-            .collect();
+            .map(|t| match t.derived_from() {
+                None => Ok((*t, memtable_batches(*t))),
+                Some(source) => Ok((*t, t.derive(&memtable_batches(source))?)),
+            })
+            .collect::<Result<_>>()?;
         let manifest = self.manifest.clone();
         let published = tokio::task::spawn_blocking(move || -> Result<Vec<FileEntry>> {
             let mut added = Vec::new();
@@ -326,15 +335,19 @@ impl Storage {
         {
             let mut catalog = self.catalog.write();
             catalog.publish(published.clone(), &seqs);
+            // The memtable batches the memo knows are gone (or about to be).
+            self.derived_memo.clear();
             self.budget.sub_memtable(bytes);
             catalog.export_gauges(&self.metrics);
         }
         let mut rows = 0;
         for file in &published {
-            if let Some(table) = Table::from_name(&file.table) {
+            // Derived rows were never appended: counting them would break
+            // `appended + replayed = persisted + memtable rows`.
+            if let Some(table) = Table::from_name(&file.table).filter(|t| t.derived_from().is_none()) {
                 self.metrics.rows_persisted.get_or_create(&table_label(table)).inc_by(file.rows);
+                rows += file.rows;
             }
-            rows += file.rows;
         }
         let wal_dir = self.data_dir.join(crate::wal::DIR);
         match tokio::task::spawn_blocking(move || crate::wal::delete_segments_below(&wal_dir, checkpoint)).await {
@@ -362,9 +375,9 @@ impl Storage {
 }
 
 /// Flush when the memtables hold this many bytes: `flush.max_bytes`, but at
-/// most half the memory budget so requests still fit while a flush runs.
+/// most half the admission limit so requests still fit while a flush runs.
 pub(crate) fn flush_threshold(config: &crate::StorageConfig) -> usize {
-    config.flush.max_bytes.min(config.memory_budget_bytes / 2).max(1)
+    config.flush.max_bytes.min(config.admission_limit() / 2).max(1)
 }
 
 fn remove_files(data_dir: &Path, files: &[FileEntry]) {

@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod memtable;
 pub mod metric_points;
 pub mod metrics;
+pub mod rollup;
 pub mod spans;
 pub mod table;
 #[cfg(test)]
@@ -47,16 +48,41 @@ use crate::wal::writer::{Shared, WalWriter};
 pub enum Table {
     Spans,
     Metrics,
+    /// Derived from `spans` at flush (never in the WAL): see [`rollup`].
+    ServiceRed,
+    /// Derived from `spans` at flush (never in the WAL): see [`rollup::edges`].
+    ServiceEdges,
 }
 
 impl Table {
-    pub const ALL: [Table; 2] = [Table::Spans, Table::Metrics];
+    pub const ALL: [Table; 4] = [Table::Spans, Table::Metrics, Table::ServiceRed, Table::ServiceEdges];
+
+    /// The table a derived table is computed from (`None` for a stored table): its rows
+    /// are never appended, only derived by each flush and, for what is still in
+    /// memtables, by each scan.
+    pub fn derived_from(self) -> Option<Table> {
+        match self {
+            Table::ServiceRed | Table::ServiceEdges => Some(Table::Spans),
+            Table::Spans | Table::Metrics => None,
+        }
+    }
+
+    /// The rows of this derived table for `source` batches (of [`Self::derived_from`]).
+    pub fn derive(self, source: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+        match self {
+            Table::ServiceRed => Ok(rollup::derive_red(source)?.into_iter().collect()),
+            Table::ServiceEdges => Ok(rollup::edges::derive_edges(source)?.into_iter().collect()),
+            Table::Spans | Table::Metrics => Ok(Vec::new()),
+        }
+    }
 
     /// The SQL name and directory name of the table.
     pub fn name(self) -> &'static str {
         match self {
             Table::Spans => "spans",
             Table::Metrics => "metrics",
+            Table::ServiceRed => "service_red",
+            Table::ServiceEdges => "service_edges",
         }
     }
 
@@ -65,6 +91,8 @@ impl Table {
         match self {
             Table::Spans => spans::schema(),
             Table::Metrics => metric_points::schema(),
+            Table::ServiceRed => rollup::red_schema(),
+            Table::ServiceEdges => rollup::edges::edges_schema(),
         }
     }
 
@@ -74,6 +102,8 @@ impl Table {
         match self {
             Table::Spans => spans::physical_schema(),
             Table::Metrics => metric_points::schema(),
+            Table::ServiceRed => rollup::red_schema(),
+            Table::ServiceEdges => rollup::edges::edges_schema(),
         }
     }
 
@@ -82,6 +112,11 @@ impl Table {
         match self {
             Table::Spans => spans::to_physical(batch),
             Table::Metrics => metric_points::to_physical(batch),
+            Table::ServiceRed if batch.schema() == rollup::red_schema() => Ok(batch.clone()),
+            Table::ServiceEdges if batch.schema() == rollup::edges::edges_schema() => Ok(batch.clone()),
+            Table::ServiceRed | Table::ServiceEdges => {
+                Err(StorageError::InvalidInput(format!("batch does not match the {} schema", self.name())))
+            }
         }
     }
 
@@ -90,6 +125,8 @@ impl Table {
         match self {
             Table::Spans => spans::physical::virtual_inputs(column),
             Table::Metrics => None,
+            Table::ServiceRed => None,
+            Table::ServiceEdges => None,
         }
     }
 
@@ -102,6 +139,9 @@ impl Table {
         match self {
             Table::Spans => 1,
             Table::Metrics => 3,
+            // Never written to the WAL; a code only so every table has one.
+            Table::ServiceRed => 101,
+            Table::ServiceEdges => 102,
         }
     }
 
@@ -114,6 +154,8 @@ impl Table {
         match self {
             Table::Spans => spans::col::START_TIME,
             Table::Metrics => metric_points::col::TIME,
+            Table::ServiceRed => rollup::red_col::BUCKET_START,
+            Table::ServiceEdges => rollup::edges::edge_col::BUCKET_START,
         }
     }
 
@@ -125,6 +167,8 @@ impl Table {
                 use metric_points::col;
                 &[col::METRIC_NAME, col::SERVICE_NAME, col::SERIES, col::TIME]
             }
+            Table::ServiceRed => &[rollup::red_col::SERVICE_NAME, rollup::red_col::BUCKET_START],
+            Table::ServiceEdges => &[rollup::edges::edge_col::ROW_KIND, rollup::edges::edge_col::BUCKET_START],
         }
     }
 
@@ -133,6 +177,8 @@ impl Table {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::SPAN_ID],
             Table::Metrics => &[],
+            Table::ServiceRed => &[],
+            Table::ServiceEdges => &[],
         }
     }
 }
@@ -156,6 +202,8 @@ pub struct Storage {
     pub(crate) flush_lock: tokio::sync::Mutex<()>,
     flush_wanted: Arc<Notify>,
     closing: AtomicBool,
+    /// Derived rows of the memtables, reused between scans (`rollup::memo`).
+    pub(crate) derived_memo: rollup::memo::DerivedMemo,
 }
 
 impl std::fmt::Debug for Storage {
@@ -177,7 +225,7 @@ impl Storage {
             .map_err(|e| StorageError::Internal(format!("recovery task: {e}")))??;
         let Recovered { data_dir, manifest, catalog, next_segment } = recovered;
 
-        let budget = Arc::new(Budget::new(config.memory_budget_bytes));
+        let budget = Arc::new(Budget::new(config.admission_limit()));
         budget.add_memtable(catalog.active.bytes());
         catalog.export_gauges(&metrics);
         let catalog = Arc::new(RwLock::new(catalog));
@@ -202,6 +250,7 @@ impl Storage {
             flush_lock: tokio::sync::Mutex::new(()),
             flush_wanted: flush_wanted.clone(),
             closing: AtomicBool::new(false),
+            derived_memo: rollup::memo::DerivedMemo::default(),
         });
         tokio::spawn(flush::run_flusher(Arc::downgrade(&storage), flush_wanted));
         tracing::info!(data_dir = %storage.data_dir.display(), "storage open");
@@ -232,6 +281,9 @@ impl Storage {
     pub async fn append(&self, table: Table, batch: RecordBatch) -> Result<()> {
         if self.is_closing() {
             return Err(StorageError::ShuttingDown);
+        }
+        if table.derived_from().is_some() {
+            return Err(StorageError::InvalidInput(format!("{} is derived from other tables", table.name())));
         }
         let batch = table
             .to_physical(&batch)
@@ -285,8 +337,23 @@ impl Storage {
 
     /// The memtable batches (in the physical schema) and Parquet files a scan of
     /// `table` reads, as one consistent cut.
+    ///
+    /// For a derived table, the memtable part is derived from the source table's
+    /// memtables, taken in the same cut as the derived files (outside the lock).
     pub fn snapshot(&self, table: Table) -> TableSnapshot {
-        self.catalog.read().snapshot(table)
+        let Some(source) = table.derived_from() else {
+            return self.catalog.read().snapshot(table);
+        };
+        let (source_batches, files) = {
+            let catalog = self.catalog.read();
+            (catalog.snapshot(source).batches, catalog.snapshot(table).files)
+        };
+        let batches = self.derived_memo.derive(table, &source_batches).unwrap_or_else(|e| {
+            // Only a schema bug can get here: serve the files rather than fail the query.
+            tracing::error!(table = table.name(), error = %e, "deriving rows from memtables failed");
+            Vec::new()
+        });
+        TableSnapshot { batches, files }
     }
 
     /// Rows of `table` in memtables (active and frozen).

@@ -164,7 +164,9 @@ async fn close_drains_flushes_and_refuses_new_writes() {
 async fn admission_enforces_the_memory_budget_and_disk_reserve() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = testdata::config(dir.path());
-    config.memory_budget_bytes = 1 << 20;
+    // Small budgets keep half as headroom: admission gets 1 MiB of these 2.
+    config.memory_budget_bytes = 2 << 20;
+    assert_eq!(config.admission_limit(), 1 << 20);
     let storage = Storage::open(config).await.expect("open");
     let permit = storage.admit(600 << 10).expect("fits");
     let err = storage.admit(500 << 10).expect_err("over budget");
@@ -192,8 +194,10 @@ async fn memtable_bytes_count_against_admission_until_flushed() {
     // Memtables hold physical batches (no end_time).
     let batch = Table::Spans.to_physical(&testdata::many(500, 50, T0)).expect("physical");
     let size = batch.get_array_memory_size();
-    // The flusher triggers at half the budget: keep the memtable just under it.
-    config.memory_budget_bytes = size * 2 + 2;
+    // The flusher triggers at half the admission limit (half the budget when it is this small):
+    // keep the memtable just under it.
+    config.memory_budget_bytes = (size * 2 + 2) * 2;
+    assert_eq!(config.admission_limit(), size * 2 + 2);
     let storage = Storage::open(config).await.expect("open");
     storage.append(Table::Spans, batch).await.expect("append");
     assert_eq!(storage.budget.memtable(), size);

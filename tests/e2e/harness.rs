@@ -12,6 +12,8 @@ pub struct Osprey {
     pub api: SocketAddr,
     pub grpc: SocketAddr,
     pub http: SocketAddr,
+    /// Arrow Flight SQL (gRPC).
+    pub flight: SocketAddr,
     env: Vec<(String, String)>,
     log: PathBuf,
     config: Option<PathBuf>,
@@ -31,6 +33,7 @@ impl Osprey {
             api: free_port(),
             grpc: free_port(),
             http: free_port(),
+            flight: free_port(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             log: data_dir.with_extension("log"),
             config: None,
@@ -51,6 +54,7 @@ impl Osprey {
             api,
             grpc: free_port(),
             http: free_port(),
+            flight: free_port(),
             env: Vec::new(),
             log: data_dir.with_extension("log"),
             config: Some(path),
@@ -68,6 +72,7 @@ impl Osprey {
             .env("OSPREY_SERVER__LISTEN", self.api.to_string())
             .env("OSPREY_COLLECTOR__GRPC_LISTEN", self.grpc.to_string())
             .env("OSPREY_COLLECTOR__HTTP_LISTEN", self.http.to_string())
+            .env("OSPREY_QUERY__FLIGHT_SQL__LISTEN", self.flight.to_string())
             .env("OSPREY_STORAGE__DISK_RESERVE_BYTES", "0")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

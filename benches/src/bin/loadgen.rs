@@ -50,6 +50,13 @@ struct Args {
     /// Server pid: report its CPU time and peak RSS from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Stop once this many spans were accepted (instead of after `--seconds`).
+    #[arg(long)]
+    spans: Option<u64>,
+    /// Retry a refused request (after 50 ms × attempt, up to 20 times) as OTLP exporters do,
+    /// instead of counting it as an error and moving on.
+    #[arg(long)]
+    retry: bool,
     /// Server data dir: report on-disk bytes per span (after the server has flushed).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -83,20 +90,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     });
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.seconds);
+    let deadline = match args.spans {
+        Some(_) => started + Duration::from_secs(365 * 24 * 3600),
+        None => started + Duration::from_secs(args.seconds),
+    };
+    let target_spans = args.spans.unwrap_or(u64::MAX);
     let scheduled_spans = Arc::new(AtomicU64::new(0));
 
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
         let (corpus, stats, next, scheduled) = (corpus.clone(), stats.clone(), next.clone(), scheduled_spans.clone());
         let (transport, grpc, http, rate) = (args.transport, args.grpc.clone(), args.http.clone(), args.rate);
+        let retry = args.retry;
         workers.push(tokio::spawn(async move {
             let mut grpc_client = match transport {
                 Transport::Grpc => Some(TraceServiceClient::connect(grpc).await?),
                 Transport::Http => None,
             };
             let http_client = reqwest::Client::new();
-            while Instant::now() < deadline {
+            while Instant::now() < deadline && stats.spans.load(Ordering::Relaxed) < target_spans {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let (pass, idx) = (n / corpus.len() as u64, (n % corpus.len() as u64) as usize);
                 let mut req = corpus[idx].clone();
@@ -109,18 +121,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                         + Duration::from_secs_f64(scheduled.fetch_add(spans, Ordering::Relaxed) as f64 / rate as f64);
                     tokio::time::sleep_until(due.into()).await;
                 }
-                let t0 = Instant::now();
-                let ok = match grpc_client.as_mut() {
-                    Some(c) => c.export(req).await.is_ok(),
-                    None => send_http(&http_client, &http, &req).await,
-                };
-                let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
-                stats.requests.fetch_add(1, Ordering::Relaxed);
-                if ok {
-                    stats.spans.fetch_add(spans, Ordering::Relaxed);
-                    stats.latencies_us.lock().await.push(us);
-                } else {
+                for attempt in 1..=20u64 {
+                    let t0 = Instant::now();
+                    let ok = match grpc_client.as_mut() {
+                        Some(c) => c.export(req.clone()).await.is_ok(),
+                        None => send_http(&http_client, &http, &req).await,
+                    };
+                    let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                    stats.requests.fetch_add(1, Ordering::Relaxed);
+                    if ok {
+                        stats.spans.fetch_add(spans, Ordering::Relaxed);
+                        stats.latencies_us.lock().await.push(us);
+                        break;
+                    }
                     stats.errors.fetch_add(1, Ordering::Relaxed);
+                    if !retry {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
                 }
             }
             Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
