@@ -323,3 +323,44 @@ scrape_configs:
     }
     assert!(osprey.metric("osprey_received_items_total").await > 100_000.0);
 }
+
+/// The OpenTelemetry Rust SDK records no exemplars yet, so these come as OTLP/JSON the way
+/// exporters that do (Java, Go) send them: a latency point links to its trace, and a point whose
+/// buckets do not add up is rejected alone through `partialSuccess`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exemplars_link_points_to_traces_and_invalid_points_are_rejected_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let osprey = Osprey::start(&dir.path().join("data"), &[]).await;
+    let trace = "5b8efff798038103d269b633813fc60c";
+    let body = json!({"resourceMetrics": [{
+    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "checkout"}}]},
+    "scopeMetrics": [{"metrics": [{"name": "http.server.request.duration", "unit": "s", "histogram": {
+        "aggregationTemporality": "AGGREGATION_TEMPORALITY_CUMULATIVE",
+        "dataPoints": [
+            {"startTimeUnixNano": "1795341600000000000", "timeUnixNano": "1795341660000000000",
+             "count": "3", "sum": 9.5, "bucketCounts": ["1", "1", "1"], "explicitBounds": [0.1, 1.0],
+             "exemplars": [{"timeUnixNano": "1795341650000000000", "asDouble": 9.2,
+                            "traceId": trace, "spanId": "eee19b7ec3c1b174",
+                            "filteredAttributes": [{"key": "user", "value": {"stringValue": "u1"}}]}]},
+            {"timeUnixNano": "1795341660000000000", "count": "5", "bucketCounts": ["1", "1", "1"],
+             "explicitBounds": [0.1, 1.0]}
+        ]}}]}]}]});
+    let r = reqwest::Client::new()
+        .post(osprey.otlp_http("/v1/metrics"))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST /v1/metrics");
+    assert_eq!(r.status().as_u16(), 200);
+    let reply: Value = r.json().await.expect("JSON reply");
+    assert_eq!(reply["partialSuccess"]["rejectedDataPoints"], "1", "{reply}");
+    assert!(reply["partialSuccess"]["errorMessage"].as_str().expect("message").contains("not count 5"), "{reply}");
+    let rows = sql(
+        &osprey,
+        "SELECT service_name, count, exemplars[1]['trace_id'], exemplars[1]['span_id'], exemplars[1]['value'], \
+         exemplars[1]['filtered_attributes']['user'] FROM metrics WHERE metric_name = 'http.server.request.duration'",
+    )
+    .await;
+    assert_eq!(rows, [json!(["checkout", 3, trace, "eee19b7ec3c1b174", 9.2, "u1"])]);
+}
