@@ -26,6 +26,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub collector: CollectorConfig,
     pub query: QueryConfig,
+    /// Prometheus targets to scrape, in Prometheus's own `scrape_configs` shape.
+    pub scrape_configs: Vec<osprey_collector::scrape::ScrapeConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -150,6 +152,7 @@ impl Config {
         if !(1..=22).contains(&self.storage.flush.zstd_level) {
             return Err(ConfigError::Rule("storage.flush.zstd_level must be in 1..=22".into()));
         }
+        osprey_collector::scrape::config::validate(&self.scrape_configs).map_err(ConfigError::Rule)?;
         let sql = &self.query.sql;
         let positive = [
             ("query.sql.max_rows", sql.max_rows),

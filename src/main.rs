@@ -88,9 +88,12 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     let collector = osprey_collector::Collector::new(config.collector.clone(), storage.clone())?;
     let query = osprey_query::QueryService::for_storage(storage.clone(), config.query.clone())?;
 
+    let scraper = osprey_collector::scrape::Scraper::start(&config.scrape_configs, collector.metrics_ingest())?;
+
     let mut registry = Registry::default();
     storage.register_metrics(&mut registry);
     collector.register_metrics(&mut registry);
+    scraper.register_metrics(&mut registry);
     let registry = Arc::new(registry);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -144,6 +147,7 @@ async fn serve(config: Config) -> Result<(), BoxError> {
         }
     }
     let _ = shutdown_tx.send(true);
+    scraper.stop().await;
     while let Some(result) = servers.join_next().await {
         if let Some(e) = server_error(result) {
             first_error.get_or_insert(e);

@@ -79,7 +79,7 @@ pub fn convert(
 
 type Attrs<'a> = Vec<(&'a str, osprey_storage::attributes::AttrRef<'a>)>;
 
-fn attributes_of<'a>(limiter: &mut Limiter<'_>, resource: Option<&'a Resource>) -> (Attrs<'a>, u32) {
+pub(crate) fn attributes_of<'a>(limiter: &mut Limiter<'_>, resource: Option<&'a Resource>) -> (Attrs<'a>, u32) {
     resource.map(|r| limiter.attributes(&r.attributes, r.dropped_attributes_count)).unwrap_or_default()
 }
 
@@ -88,7 +88,7 @@ fn scope_attributes_of<'a>(limiter: &mut Limiter<'_>, scope: Option<&'a Instrume
 }
 
 /// `service.name` of the resource (a non-empty string), else `unknown_service`.
-fn service_name(resource: Option<&Resource>) -> &str {
+pub(crate) fn service_name(resource: Option<&Resource>) -> &str {
     resource
         .and_then(|r| r.attributes.iter().find(|kv: &&KeyValue| kv.key == "service.name"))
         .and_then(|kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {

@@ -18,6 +18,8 @@ pub const DECODED_SIZE_FACTOR: usize = 3;
 pub enum Transport {
     Grpc,
     Http,
+    /// The Prometheus scraper ([`crate::scrape`]).
+    Scrape,
 }
 
 impl Transport {
@@ -25,6 +27,7 @@ impl Transport {
         match self {
             Transport::Grpc => "grpc",
             Transport::Http => "http",
+            Transport::Scrape => "scrape",
         }
     }
 }

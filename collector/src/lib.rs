@@ -22,8 +22,10 @@ pub mod grpc;
 pub mod http;
 pub mod ingest;
 pub mod limits;
+pub mod metric_points;
 pub mod metrics;
 pub mod payload;
+pub mod scrape;
 pub mod signal;
 pub mod sink;
 
@@ -42,6 +44,7 @@ pub use signal::Signal;
 pub use sink::{MemorySink, Sink};
 
 use crate::ingest::Ingest;
+use crate::metric_points::Metrics;
 use crate::signal::Traces;
 
 /// The OTLP receivers of every signal: cheap to clone, shared by both servers.
@@ -50,6 +53,7 @@ pub struct Collector {
     config: Arc<CollectorConfig>,
     metrics: metrics::CollectorMetrics,
     traces: Arc<Ingest<Traces>>,
+    metrics_ingest: Arc<Ingest<Metrics>>,
 }
 
 /// A server that could not run.
@@ -68,7 +72,8 @@ impl Collector {
         let metrics = metrics::CollectorMetrics::default();
         let ingest = |signal| Arc::new(Ingest::new(config.clone(), sink.clone(), metrics.clone(), signal));
         let traces = ingest(Traces::new(&config.limits));
-        Ok(Self { config: Arc::new(config), metrics, traces })
+        let metrics_ingest = Arc::new(Ingest::new(config.clone(), sink.clone(), metrics.clone(), Metrics));
+        Ok(Self { config: Arc::new(config), metrics, traces, metrics_ingest })
     }
 
     pub fn config(&self) -> &CollectorConfig {
@@ -86,18 +91,24 @@ impl Collector {
         self.metrics.register(registry);
     }
 
-    /// The gRPC routes (TraceService; the services of signals not received yet answer
-    /// `UNIMPLEMENTED`), to serve with `tonic::transport::Server` or merge.
-    pub fn grpc_routes(&self) -> tonic::service::Routes {
-        tonic::service::Routes::new(grpc::trace_service(self.traces.clone()))
+    /// The metrics receive path, shared with the Prometheus scraper (same sink and counters).
+    pub fn metrics_ingest(&self) -> Arc<Ingest<Metrics>> {
+        self.metrics_ingest.clone()
     }
 
-    /// The OTLP/HTTP router: `POST /v1/traces`; `/v1/logs` and `/v1/metrics` answer 404 until
-    /// their receivers exist.
+    /// The gRPC routes (TraceService, MetricsService; the services of signals not received yet
+    /// answer `UNIMPLEMENTED`), to serve with `tonic::transport::Server` or merge.
+    pub fn grpc_routes(&self) -> tonic::service::Routes {
+        tonic::service::Routes::new(grpc::trace_service(self.traces.clone()))
+            .add_service(grpc::metrics_service(self.metrics_ingest.clone()))
+    }
+
+    /// The OTLP/HTTP router: `POST /v1/traces`, `/v1/metrics`; `/v1/logs` answers 404 until
+    /// its receiver exists.
     pub fn http_router(&self) -> axum::Router {
         http::route("/v1/traces", self.traces.clone())
             .merge(http::not_supported("/v1/logs", "logs"))
-            .merge(http::not_supported("/v1/metrics", "metrics"))
+            .merge(http::route("/v1/metrics", self.metrics_ingest.clone()))
     }
 
     /// Serves OTLP/gRPC on `listener` until `shutdown` resolves, then drains in-flight requests.

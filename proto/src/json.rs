@@ -35,6 +35,10 @@ use serde_json::{Map, Value};
 
 use crate::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 
+pub mod metrics;
+
+pub use metrics::{decode_metrics_request, encode_metrics_response};
+
 /// Why an OTLP/JSON body could not be decoded.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid OTLP/JSON: {0}")]

@@ -12,6 +12,7 @@ pub mod attribute_json;
 pub mod critical_path;
 pub mod error;
 pub mod flight_sql;
+pub mod histogram_quantile;
 pub mod otlp_trace;
 pub mod page;
 pub mod search;

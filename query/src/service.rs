@@ -88,6 +88,7 @@ impl QueryService {
         let state =
             SessionStateBuilder::new().with_config(session).with_runtime_env(runtime).with_default_features().build();
         let ctx = SessionContext::new_with_state(state);
+        ctx.register_udf(crate::histogram_quantile::udf());
         for (table, provider) in tables {
             ctx.register_table(table.name(), provider)?;
         }

@@ -92,6 +92,18 @@ fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
             (col::START_TIME, Encoding::BYTE_STREAM_SPLIT),
             ("events.list.item.time", Encoding::BYTE_STREAM_SPLIT),
         ],
+        // Rows are sorted by series, then time: times of a series step by the scrape or export
+        // interval (delta packing makes that ~1 byte), values are floats (byte-stream split
+        // groups their sign/exponent bytes, which repeat within a series).
+        Table::Metrics => {
+            use crate::metric_points::col as m;
+            &[
+                (m::TIME, Encoding::DELTA_BINARY_PACKED),
+                (m::START_TIME, Encoding::DELTA_BINARY_PACKED),
+                (m::VALUE, Encoding::BYTE_STREAM_SPLIT),
+                (m::SUM, Encoding::BYTE_STREAM_SPLIT),
+            ]
+        }
         Table::ServiceRed | Table::ServiceEdges => &[],
     }
 }

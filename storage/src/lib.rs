@@ -15,6 +15,7 @@ pub mod error;
 pub mod flush;
 pub mod manifest;
 pub mod memtable;
+pub mod metric_points;
 pub mod metrics;
 pub mod rollup;
 pub mod spans;
@@ -43,10 +44,11 @@ use crate::manifest::Manifest;
 use crate::metrics::StorageMetrics;
 use crate::wal::writer::{Shared, WalWriter};
 
-/// The tables Osprey stores. `logs` and `metrics` arrive with their issues.
+/// The tables Osprey stores. `logs` arrives with its issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Spans,
+    Metrics,
     /// Derived from `spans` at flush (never in the WAL): see [`rollup`].
     ServiceRed,
     /// Derived from `spans` at flush (never in the WAL): see [`rollup::edges`].
@@ -54,7 +56,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 3] = [Table::Spans, Table::ServiceRed, Table::ServiceEdges];
+    pub const ALL: [Table; 4] = [Table::Spans, Table::Metrics, Table::ServiceRed, Table::ServiceEdges];
 
     /// The table a derived table is computed from (`None` for a stored table): its rows
     /// are never appended, only derived by each flush and, for what is still in
@@ -62,7 +64,7 @@ impl Table {
     pub fn derived_from(self) -> Option<Table> {
         match self {
             Table::ServiceRed | Table::ServiceEdges => Some(Table::Spans),
-            Table::Spans => None,
+            Table::Spans | Table::Metrics => None,
         }
     }
 
@@ -71,7 +73,7 @@ impl Table {
         match self {
             Table::ServiceRed => Ok(rollup::derive_red(source)?.into_iter().collect()),
             Table::ServiceEdges => Ok(rollup::edges::derive_edges(source)?.into_iter().collect()),
-            Table::Spans => Ok(Vec::new()),
+            Table::Spans | Table::Metrics => Ok(Vec::new()),
         }
     }
 
@@ -79,6 +81,7 @@ impl Table {
     pub fn name(self) -> &'static str {
         match self {
             Table::Spans => "spans",
+            Table::Metrics => "metrics",
             Table::ServiceRed => "service_red",
             Table::ServiceEdges => "service_edges",
         }
@@ -88,6 +91,7 @@ impl Table {
     pub fn schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::schema(),
+            Table::Metrics => metric_points::schema(),
             Table::ServiceRed => rollup::red_schema(),
             Table::ServiceEdges => rollup::edges::edges_schema(),
         }
@@ -98,6 +102,7 @@ impl Table {
     pub fn physical_schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::physical_schema(),
+            Table::Metrics => metric_points::schema(),
             Table::ServiceRed => rollup::red_schema(),
             Table::ServiceEdges => rollup::edges::edges_schema(),
         }
@@ -107,6 +112,7 @@ impl Table {
     pub fn to_physical(self, batch: &RecordBatch) -> Result<RecordBatch> {
         match self {
             Table::Spans => spans::to_physical(batch),
+            Table::Metrics => metric_points::to_physical(batch),
             Table::ServiceRed if batch.schema() == rollup::red_schema() => Ok(batch.clone()),
             Table::ServiceEdges if batch.schema() == rollup::edges::edges_schema() => Ok(batch.clone()),
             Table::ServiceRed | Table::ServiceEdges => {
@@ -119,6 +125,7 @@ impl Table {
     pub fn virtual_inputs(self, column: &str) -> Option<[&'static str; 2]> {
         match self {
             Table::Spans => spans::physical::virtual_inputs(column),
+            Table::Metrics => None,
             Table::ServiceRed => None,
             Table::ServiceEdges => None,
         }
@@ -132,6 +139,7 @@ impl Table {
     pub fn code(self) -> u8 {
         match self {
             Table::Spans => 1,
+            Table::Metrics => 3,
             // Never written to the WAL; a code only so every table has one.
             Table::ServiceRed => 101,
             Table::ServiceEdges => 102,
@@ -146,6 +154,7 @@ impl Table {
     pub fn time_column(self) -> &'static str {
         match self {
             Table::Spans => spans::col::START_TIME,
+            Table::Metrics => metric_points::col::TIME,
             Table::ServiceRed => rollup::red_col::BUCKET_START,
             Table::ServiceEdges => rollup::edges::edge_col::BUCKET_START,
         }
@@ -155,6 +164,10 @@ impl Table {
     pub fn sort_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::START_TIME],
+            Table::Metrics => {
+                use metric_points::col;
+                &[col::METRIC_NAME, col::SERVICE_NAME, col::SERIES, col::TIME]
+            }
             Table::ServiceRed => &[rollup::red_col::SERVICE_NAME, rollup::red_col::BUCKET_START],
             Table::ServiceEdges => &[rollup::edges::edge_col::ROW_KIND, rollup::edges::edge_col::BUCKET_START],
         }
@@ -164,6 +177,7 @@ impl Table {
     pub fn bloom_filter_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::SPAN_ID],
+            Table::Metrics => &[],
             Table::ServiceRed => &[],
             Table::ServiceEdges => &[],
         }
