@@ -85,6 +85,8 @@ fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
             (col::START_TIME, Encoding::BYTE_STREAM_SPLIT),
             ("events.list.item.time", Encoding::BYTE_STREAM_SPLIT),
         ],
+        // Log ids repeat (many lines per span), so they keep their dictionary; times as for spans.
+        Table::Logs => &[(crate::logs::col::TIME, Encoding::BYTE_STREAM_SPLIT)],
     }
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod disk;
 pub mod error;
 pub mod flush;
+pub mod logs;
 pub mod manifest;
 pub mod memtable;
 pub mod metrics;
@@ -41,19 +42,21 @@ use crate::manifest::Manifest;
 use crate::metrics::StorageMetrics;
 use crate::wal::writer::{Shared, WalWriter};
 
-/// The tables Osprey stores. `logs` and `metrics` arrive with their issues.
+/// The tables Osprey stores. `metrics` arrives with its issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Spans,
+    Logs,
 }
 
 impl Table {
-    pub const ALL: [Table; 1] = [Table::Spans];
+    pub const ALL: [Table; 2] = [Table::Spans, Table::Logs];
 
     /// The SQL name and directory name of the table.
     pub fn name(self) -> &'static str {
         match self {
             Table::Spans => "spans",
+            Table::Logs => "logs",
         }
     }
 
@@ -61,6 +64,7 @@ impl Table {
     pub fn schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::schema(),
+            Table::Logs => logs::schema(),
         }
     }
 
@@ -69,6 +73,7 @@ impl Table {
     pub fn physical_schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::physical_schema(),
+            Table::Logs => logs::schema(),
         }
     }
 
@@ -76,6 +81,7 @@ impl Table {
     pub fn to_physical(self, batch: &RecordBatch) -> Result<RecordBatch> {
         match self {
             Table::Spans => spans::to_physical(batch),
+            Table::Logs => logs::to_physical(batch),
         }
     }
 
@@ -83,6 +89,7 @@ impl Table {
     pub fn virtual_inputs(self, column: &str) -> Option<[&'static str; 2]> {
         match self {
             Table::Spans => spans::physical::virtual_inputs(column),
+            Table::Logs => None,
         }
     }
 
@@ -94,6 +101,7 @@ impl Table {
     pub fn code(self) -> u8 {
         match self {
             Table::Spans => 1,
+            Table::Logs => 2,
         }
     }
 
@@ -105,6 +113,7 @@ impl Table {
     pub fn time_column(self) -> &'static str {
         match self {
             Table::Spans => spans::col::START_TIME,
+            Table::Logs => logs::col::TIME,
         }
     }
 
@@ -112,6 +121,10 @@ impl Table {
     pub fn sort_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::START_TIME],
+            // A service's lines side by side compress better (they share templates), and a
+            // `service:` search or `service_name =` filter prunes row groups by statistics;
+            // time second keeps each service's run in time order for newest-first reads.
+            Table::Logs => &[logs::col::SERVICE_NAME, logs::col::TIME],
         }
     }
 
@@ -119,6 +132,8 @@ impl Table {
     pub fn bloom_filter_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::SPAN_ID],
+            // "The logs of this trace" (`WHERE trace_id = ...`) from SQL and the waterfall.
+            Table::Logs => &[logs::col::TRACE_ID],
         }
     }
 }
