@@ -22,6 +22,7 @@ pub mod grpc;
 pub mod http;
 pub mod ingest;
 pub mod limits;
+pub mod logs;
 pub mod metrics;
 pub mod payload;
 pub mod signal;
@@ -42,6 +43,7 @@ pub use signal::Signal;
 pub use sink::{MemorySink, Sink};
 
 use crate::ingest::Ingest;
+use crate::logs::Logs;
 use crate::signal::Traces;
 
 /// The OTLP receivers of every signal: cheap to clone, shared by both servers.
@@ -50,6 +52,7 @@ pub struct Collector {
     config: Arc<CollectorConfig>,
     metrics: metrics::CollectorMetrics,
     traces: Arc<Ingest<Traces>>,
+    logs: Arc<Ingest<Logs>>,
 }
 
 /// A server that could not run.
@@ -66,9 +69,17 @@ impl Collector {
     pub fn new(config: CollectorConfig, sink: Arc<dyn Sink>) -> Result<Self, ConfigError> {
         config.validate()?;
         let metrics = metrics::CollectorMetrics::default();
-        let ingest = |signal| Arc::new(Ingest::new(config.clone(), sink.clone(), metrics.clone(), signal));
-        let traces = ingest(Traces::new(&config.limits));
-        Ok(Self { config: Arc::new(config), metrics, traces })
+        fn ingest<S: Signal>(
+            c: &CollectorConfig,
+            sink: &Arc<dyn Sink>,
+            m: &metrics::CollectorMetrics,
+            s: S,
+        ) -> Arc<Ingest<S>> {
+            Arc::new(Ingest::new(c.clone(), sink.clone(), m.clone(), s))
+        }
+        let traces = ingest(&config, &sink, &metrics, Traces::new(&config.limits));
+        let logs = ingest(&config, &sink, &metrics, Logs);
+        Ok(Self { config: Arc::new(config), metrics, traces, logs })
     }
 
     pub fn config(&self) -> &CollectorConfig {
@@ -86,17 +97,18 @@ impl Collector {
         self.metrics.register(registry);
     }
 
-    /// The gRPC routes (TraceService; the services of signals not received yet answer
-    /// `UNIMPLEMENTED`), to serve with `tonic::transport::Server` or merge.
+    /// The gRPC routes (TraceService, LogsService; the services of signals not received yet
+    /// answer `UNIMPLEMENTED`), to serve with `tonic::transport::Server` or merge.
     pub fn grpc_routes(&self) -> tonic::service::Routes {
         tonic::service::Routes::new(grpc::trace_service(self.traces.clone()))
+            .add_service(logs::logs_service(self.logs.clone()))
     }
 
-    /// The OTLP/HTTP router: `POST /v1/traces`; `/v1/logs` and `/v1/metrics` answer 404 until
-    /// their receivers exist.
+    /// The OTLP/HTTP router: `POST /v1/traces`, `/v1/logs`; `/v1/metrics` answers 404 until
+    /// its receiver exists.
     pub fn http_router(&self) -> axum::Router {
         http::route("/v1/traces", self.traces.clone())
-            .merge(http::not_supported("/v1/logs", "logs"))
+            .merge(http::route("/v1/logs", self.logs.clone()))
             .merge(http::not_supported("/v1/metrics", "metrics"))
     }
 

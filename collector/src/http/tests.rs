@@ -321,9 +321,9 @@ async fn failed_append_is_500_and_counted() {
 }
 
 #[tokio::test]
-async fn logs_and_metrics_are_404() {
+async fn metrics_is_404() {
     let servers = Servers::start(CollectorConfig::default()).await;
-    for path in ["/v1/logs", "/v1/metrics"] {
+    for path in ["/v1/metrics"] {
         let response = reqwest::Client::new()
             .post(servers.http_url(path))
             .header("content-type", JSON)
