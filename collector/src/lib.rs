@@ -22,6 +22,7 @@ pub mod grpc;
 pub mod http;
 pub mod ingest;
 pub mod limits;
+pub mod logs;
 pub mod metric_points;
 pub mod metrics;
 pub mod payload;
@@ -44,6 +45,7 @@ pub use signal::Signal;
 pub use sink::{MemorySink, Sink};
 
 use crate::ingest::Ingest;
+use crate::logs::Logs;
 use crate::metric_points::Metrics;
 use crate::signal::Traces;
 
@@ -54,6 +56,7 @@ pub struct Collector {
     metrics: metrics::CollectorMetrics,
     traces: Arc<Ingest<Traces>>,
     metrics_ingest: Arc<Ingest<Metrics>>,
+    logs: Arc<Ingest<Logs>>,
 }
 
 /// A server that could not run.
@@ -70,10 +73,18 @@ impl Collector {
     pub fn new(config: CollectorConfig, sink: Arc<dyn Sink>) -> Result<Self, ConfigError> {
         config.validate()?;
         let metrics = metrics::CollectorMetrics::default();
-        let ingest = |signal| Arc::new(Ingest::new(config.clone(), sink.clone(), metrics.clone(), signal));
-        let traces = ingest(Traces::new(&config.limits));
-        let metrics_ingest = Arc::new(Ingest::new(config.clone(), sink.clone(), metrics.clone(), Metrics));
-        Ok(Self { config: Arc::new(config), metrics, traces, metrics_ingest })
+        fn ingest<S: Signal>(
+            c: &CollectorConfig,
+            sink: &Arc<dyn Sink>,
+            m: &metrics::CollectorMetrics,
+            s: S,
+        ) -> Arc<Ingest<S>> {
+            Arc::new(Ingest::new(c.clone(), sink.clone(), m.clone(), s))
+        }
+        let traces = ingest(&config, &sink, &metrics, Traces::new(&config.limits));
+        let logs = ingest(&config, &sink, &metrics, Logs);
+        let metrics_ingest = ingest(&config, &sink, &metrics, Metrics);
+        Ok(Self { config: Arc::new(config), metrics, traces, logs, metrics_ingest })
     }
 
     pub fn config(&self) -> &CollectorConfig {
@@ -96,18 +107,17 @@ impl Collector {
         self.metrics_ingest.clone()
     }
 
-    /// The gRPC routes (TraceService, MetricsService; the services of signals not received yet
-    /// answer `UNIMPLEMENTED`), to serve with `tonic::transport::Server` or merge.
+    /// The gRPC routes: TraceService, LogsService, MetricsService.
     pub fn grpc_routes(&self) -> tonic::service::Routes {
         tonic::service::Routes::new(grpc::trace_service(self.traces.clone()))
+            .add_service(logs::logs_service(self.logs.clone()))
             .add_service(grpc::metrics_service(self.metrics_ingest.clone()))
     }
 
-    /// The OTLP/HTTP router: `POST /v1/traces`, `/v1/metrics`; `/v1/logs` answers 404 until
-    /// its receiver exists.
+    /// The OTLP/HTTP router: `POST /v1/traces`, `/v1/logs`, `/v1/metrics`.
     pub fn http_router(&self) -> axum::Router {
         http::route("/v1/traces", self.traces.clone())
-            .merge(http::not_supported("/v1/logs", "logs"))
+            .merge(http::route("/v1/logs", self.logs.clone()))
             .merge(http::route("/v1/metrics", self.metrics_ingest.clone()))
     }
 

@@ -6,11 +6,16 @@
 //!   `ExportMetricsServiceRequest`) with the receiver rules of
 //!   `shared/api.md` (hex or base64 ids, enum integers or names, 64-bit ints as strings or
 //!   numbers, unknown fields ignored), and OTLP/JSON encoding of the response.
+//! - [`json`] also decodes `ExportLogsServiceRequest` (severity names, ids, every body type).
 //! - [`status`]: `google.rpc.Status`, the body of OTLP/HTTP error responses.
 
 pub mod json;
 pub mod status;
 
+pub use opentelemetry_proto::tonic::collector::logs::v1::{
+    logs_service_client, logs_service_server, ExportLogsPartialSuccess, ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+};
 pub use opentelemetry_proto::tonic::collector::metrics::v1::{
     metrics_service_client, metrics_service_server, ExportMetricsPartialSuccess, ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -20,6 +25,7 @@ pub use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceResponse,
 };
 pub use opentelemetry_proto::tonic::common::v1 as common;
+pub use opentelemetry_proto::tonic::logs::v1 as logs;
 pub use opentelemetry_proto::tonic::metrics::v1 as metrics;
 pub use opentelemetry_proto::tonic::resource::v1 as resource;
 pub use opentelemetry_proto::tonic::trace::v1 as trace;

@@ -105,6 +105,8 @@ fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
             ]
         }
         Table::ServiceRed | Table::ServiceEdges => &[],
+        // Log ids repeat (many lines per span), so they keep their dictionary; times as for spans.
+        Table::Logs => &[(crate::logs::col::TIME, Encoding::BYTE_STREAM_SPLIT)],
     }
 }
 

@@ -13,6 +13,7 @@ pub mod config;
 pub mod disk;
 pub mod error;
 pub mod flush;
+pub mod logs;
 pub mod manifest;
 pub mod memtable;
 pub mod metric_points;
@@ -44,10 +45,11 @@ use crate::manifest::Manifest;
 use crate::metrics::StorageMetrics;
 use crate::wal::writer::{Shared, WalWriter};
 
-/// The tables Osprey stores. `logs` arrives with its issue.
+/// The tables Osprey stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Spans,
+    Logs,
     Metrics,
     /// Derived from `spans` at flush (never in the WAL): see [`rollup`].
     ServiceRed,
@@ -56,7 +58,7 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [Table::Spans, Table::Metrics, Table::ServiceRed, Table::ServiceEdges];
+    pub const ALL: [Table; 5] = [Table::Spans, Table::Logs, Table::Metrics, Table::ServiceRed, Table::ServiceEdges];
 
     /// The table a derived table is computed from (`None` for a stored table): its rows
     /// are never appended, only derived by each flush and, for what is still in
@@ -64,7 +66,7 @@ impl Table {
     pub fn derived_from(self) -> Option<Table> {
         match self {
             Table::ServiceRed | Table::ServiceEdges => Some(Table::Spans),
-            Table::Spans | Table::Metrics => None,
+            Table::Spans | Table::Logs | Table::Metrics => None,
         }
     }
 
@@ -73,7 +75,7 @@ impl Table {
         match self {
             Table::ServiceRed => Ok(rollup::derive_red(source)?.into_iter().collect()),
             Table::ServiceEdges => Ok(rollup::edges::derive_edges(source)?.into_iter().collect()),
-            Table::Spans | Table::Metrics => Ok(Vec::new()),
+            Table::Spans | Table::Logs | Table::Metrics => Ok(Vec::new()),
         }
     }
 
@@ -81,6 +83,7 @@ impl Table {
     pub fn name(self) -> &'static str {
         match self {
             Table::Spans => "spans",
+            Table::Logs => "logs",
             Table::Metrics => "metrics",
             Table::ServiceRed => "service_red",
             Table::ServiceEdges => "service_edges",
@@ -91,6 +94,7 @@ impl Table {
     pub fn schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::schema(),
+            Table::Logs => logs::schema(),
             Table::Metrics => metric_points::schema(),
             Table::ServiceRed => rollup::red_schema(),
             Table::ServiceEdges => rollup::edges::edges_schema(),
@@ -102,6 +106,7 @@ impl Table {
     pub fn physical_schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::physical_schema(),
+            Table::Logs => logs::schema(),
             Table::Metrics => metric_points::schema(),
             Table::ServiceRed => rollup::red_schema(),
             Table::ServiceEdges => rollup::edges::edges_schema(),
@@ -112,6 +117,7 @@ impl Table {
     pub fn to_physical(self, batch: &RecordBatch) -> Result<RecordBatch> {
         match self {
             Table::Spans => spans::to_physical(batch),
+            Table::Logs => logs::to_physical(batch),
             Table::Metrics => metric_points::to_physical(batch),
             Table::ServiceRed if batch.schema() == rollup::red_schema() => Ok(batch.clone()),
             Table::ServiceEdges if batch.schema() == rollup::edges::edges_schema() => Ok(batch.clone()),
@@ -125,6 +131,7 @@ impl Table {
     pub fn virtual_inputs(self, column: &str) -> Option<[&'static str; 2]> {
         match self {
             Table::Spans => spans::physical::virtual_inputs(column),
+            Table::Logs => None,
             Table::Metrics => None,
             Table::ServiceRed => None,
             Table::ServiceEdges => None,
@@ -139,6 +146,7 @@ impl Table {
     pub fn code(self) -> u8 {
         match self {
             Table::Spans => 1,
+            Table::Logs => 2,
             Table::Metrics => 3,
             // Never written to the WAL; a code only so every table has one.
             Table::ServiceRed => 101,
@@ -154,6 +162,7 @@ impl Table {
     pub fn time_column(self) -> &'static str {
         match self {
             Table::Spans => spans::col::START_TIME,
+            Table::Logs => logs::col::TIME,
             Table::Metrics => metric_points::col::TIME,
             Table::ServiceRed => rollup::red_col::BUCKET_START,
             Table::ServiceEdges => rollup::edges::edge_col::BUCKET_START,
@@ -164,6 +173,10 @@ impl Table {
     pub fn sort_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::START_TIME],
+            // A service's lines side by side compress better (they share templates), and a
+            // `service:` search or `service_name =` filter prunes row groups by statistics;
+            // time second keeps each service's run in time order for newest-first reads.
+            Table::Logs => &[logs::col::SERVICE_NAME, logs::col::TIME],
             Table::Metrics => {
                 use metric_points::col;
                 &[col::METRIC_NAME, col::SERVICE_NAME, col::SERIES, col::TIME]
@@ -177,6 +190,8 @@ impl Table {
     pub fn bloom_filter_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::SPAN_ID],
+            // "The logs of this trace" (`WHERE trace_id = ...`) from SQL and the waterfall.
+            Table::Logs => &[logs::col::TRACE_ID],
             Table::Metrics => &[],
             Table::ServiceRed => &[],
             Table::ServiceEdges => &[],
