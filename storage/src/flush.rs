@@ -235,6 +235,12 @@ fn write_file(
         bytes,
     };
     tracing::debug!(path = %entry.path, rows = entry.rows, bytes, "parquet file written");
+    if table == Table::Logs {
+        // Derived data: a failure here is repaired on the next start or the first search.
+        if let Err(e) = crate::log_index::build(data_dir, &entry.path, std::slice::from_ref(batch)) {
+            tracing::warn!(path = %entry.path, error = %e, "log index not built; it will be rebuilt from parquet");
+        }
+    }
     Ok(entry)
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod disk;
 pub mod error;
 pub mod flush;
+pub mod log_index;
 pub mod logs;
 pub mod manifest;
 pub mod memtable;
@@ -157,6 +158,8 @@ pub struct Storage {
     pub(crate) flush_lock: tokio::sync::Mutex<()>,
     flush_wanted: Arc<Notify>,
     closing: AtomicBool,
+    /// The opened tantivy indexes of the `logs` files (see [`log_index`]).
+    pub(crate) log_indexes: Arc<log_index::LogIndexes>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -203,8 +206,13 @@ impl Storage {
             flush_lock: tokio::sync::Mutex::new(()),
             flush_wanted: flush_wanted.clone(),
             closing: AtomicBool::new(false),
+            log_indexes: Arc::new(log_index::LogIndexes::default()),
         });
         tokio::spawn(flush::run_flusher(Arc::downgrade(&storage), flush_wanted));
+        // The log index is derived data: check and repair it after start, never blocking it.
+        let (dir, indexes) = (storage.data_dir.clone(), storage.log_indexes.clone());
+        let live = storage.snapshot(Table::Logs).files;
+        tokio::task::spawn_blocking(move || log_index::repair(&dir, &live, &indexes));
         tracing::info!(data_dir = %storage.data_dir.display(), "storage open");
         Ok(storage)
     }
