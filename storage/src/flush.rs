@@ -229,6 +229,14 @@ fn write_file(
     let name = format!("{}.parquet", ulid::Ulid::new());
     let temp = dir.join(format!("{name}{TEMP_SUFFIX}"));
     let target = dir.join(&name);
+    // The log index is derived data: if it cannot be built, the file is still written, and
+    // the index is rebuilt from Parquet on the next start or the first search that needs it.
+    let mut log_index = match table {
+        Table::Logs => crate::log_index::IndexBuilder::new(data_dir, &format!("{rel_dir}/{name}"))
+            .map_err(|e| tracing::warn!(error = %e, "log index not started; it will be rebuilt from parquet"))
+            .ok(),
+        _ => None,
+    };
     let result = (|| -> Result<u64> {
         let file = File::create(&temp).map_err(|e| StorageError::io(&temp, e))?;
         let mut writer = ArrowWriter::try_new(file, table.physical_schema(), Some(props))?;
@@ -236,6 +244,10 @@ fn write_file(
             let batch = interleave_record_batch(&sources, slice)?;
             if let Some((lo, hi)) = crate::memtable::time_range(table, &batch) {
                 time_range = Some(time_range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            }
+            if let Some(Err(e)) = log_index.as_mut().map(|index| index.add(&batch)) {
+                tracing::warn!(error = %e, "log index abandoned; it will be rebuilt from parquet");
+                log_index = None;
             }
             writer.write(&batch)?;
         }
@@ -265,6 +277,9 @@ fn write_file(
         bytes,
     };
     tracing::debug!(path = %entry.path, rows = entry.rows, bytes, "parquet file written");
+    if let Some(Err(e)) = log_index.map(|index| index.finish()) {
+        tracing::warn!(path = %entry.path, error = %e, "log index not built; it will be rebuilt from parquet");
+    }
     Ok(entry)
 }
 

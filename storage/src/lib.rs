@@ -13,6 +13,7 @@ pub mod config;
 pub mod disk;
 pub mod error;
 pub mod flush;
+pub mod log_index;
 pub mod logs;
 pub mod manifest;
 pub mod memtable;
@@ -222,6 +223,8 @@ pub struct Storage {
     pub(crate) derived_memo: rollup::memo::DerivedMemo,
     /// Id-column bloom filters of live files, for pruning id lookups (see [`bloom_cache`]).
     pub(crate) blooms: bloom_cache::BloomCache,
+    /// The opened tantivy indexes of the `logs` files (see [`log_index`]).
+    pub(crate) log_indexes: Arc<log_index::LogIndexes>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -270,8 +273,15 @@ impl Storage {
             closing: AtomicBool::new(false),
             derived_memo: rollup::memo::DerivedMemo::default(),
             blooms: bloom_cache::BloomCache::default(),
+            log_indexes: Arc::new(log_index::LogIndexes::default()),
         });
+        // The log index is derived data: orphans are swept before the flusher can build one,
+        // and missing indexes are rebuilt after start, never blocking it.
+        let (dir, indexes) = (storage.data_dir.clone(), storage.log_indexes.clone());
+        let live = storage.snapshot(Table::Logs).files;
+        log_index::sweep(&dir, &live);
         tokio::spawn(flush::run_flusher(Arc::downgrade(&storage), flush_wanted));
+        tokio::task::spawn_blocking(move || log_index::repair(&dir, &live, &indexes));
         tracing::info!(data_dir = %storage.data_dir.display(), "storage open");
         Ok(storage)
     }
