@@ -10,6 +10,7 @@ mod sql_client;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use clap::Parser;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
@@ -129,6 +130,10 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     servers.spawn(async move { http.serve_http(http_listener, http_shutdown).await.map_err(BoxError::from) });
     let api_shutdown = shutdown();
     servers.spawn(async move {
+        // No Nagle: a response's last small write must not wait for the client's delayed ACK.
+        let api_listener = api_listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(api_listener, api).with_graceful_shutdown(api_shutdown).await.map_err(BoxError::from)
     });
     if let Some(listener) = flight_listener {

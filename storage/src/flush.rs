@@ -314,22 +314,29 @@ impl Storage {
         let data_dir = self.data_dir.clone();
         let tenant = self.config.tenant.clone();
         let flush_config = self.config.flush.clone();
-        let memtable_batches = |t: Table| -> Vec<RecordBatch> {
-            frozen.iter().filter_map(|f| f.tables.get(t)).flat_map(|m| m.batches().to_vec()).collect()
-        };
-        // Derived tables (`rollup`) get their rows from the source batches of this very
-        // flush and are published in the same manifest delta.
-        let per_table: Vec<(Table, Vec<RecordBatch>)> = Table::ALL
+        let sources: Vec<(Table, Vec<RecordBatch>)> = Table::ALL
             .iter()
-            .map(|t| match t.derived_from() {
-                None => Ok((*t, memtable_batches(*t))),
-                Some(source) => Ok((*t, t.derive(&memtable_batches(source))?)),
-            })
-            .collect::<Result<_>>()?;
+            .filter(|t| t.derived_from().is_none())
+            .map(|t| (*t, frozen.iter().filter_map(|f| f.tables.get(*t)).flat_map(|m| m.batches().to_vec()).collect()))
+            .collect();
         let manifest = self.manifest.clone();
+        // Everything CPU-bound runs on the blocking pool, the rollups' derivation included
+        // (it ran on an async worker and stalled the requests queued behind it).
         let published = tokio::task::spawn_blocking(move || -> Result<Vec<FileEntry>> {
+            // Derived tables (`rollup`) get their rows from the source batches of this very
+            // flush and are published in the same manifest delta.
+            let mut per_table = Vec::with_capacity(Table::ALL.len());
+            for table in Table::ALL {
+                match table.derived_from() {
+                    None => continue,
+                    Some(source) => {
+                        let batches = sources.iter().filter(|(t, _)| *t == source).flat_map(|(_, b)| b.iter());
+                        per_table.push((table, table.derive(&batches.cloned().collect::<Vec<_>>())?));
+                    }
+                }
+            }
             let mut added = Vec::new();
-            for (table, batches) in &per_table {
+            for (table, batches) in sources.iter().chain(per_table.iter()) {
                 match write_table(&data_dir, &tenant, *table, batches, &flush_config) {
                     Ok(files) => added.extend(files),
                     Err(e) => {
