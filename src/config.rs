@@ -97,7 +97,7 @@ impl Config {
         if tree.is_null() {
             tree = Value::Mapping(Mapping::new());
         }
-        let mut last_var = None;
+        let mut applied = false;
         for (var, raw) in vars {
             let Some(rest) = var.strip_prefix(ENV_PREFIX) else { continue };
             if rest.is_empty() || !rest.contains("__") {
@@ -107,14 +107,15 @@ impl Config {
             let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
             let value: Value = serde_yaml_ng::from_str(&raw).unwrap_or(Value::String(raw.clone()));
             set_path(&mut tree, &keys, value).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
-            last_var = Some(var);
+            // Checked after each variable, so an error names the variable that caused it.
+            if let Err(e) = serde_yaml_ng::from_value::<Config>(tree.clone()) {
+                return Err(ConfigError::Env { var, message: e.to_string() });
+            }
+            applied = true;
         }
-        let config: Config = serde_yaml_ng::from_value(tree).map_err(|e| match &last_var {
-            Some(var) => ConfigError::Env { var: var.clone(), message: format!("after env overrides: {e}") },
-            None => ConfigError::InvalidNoLocation {
-                path: path.map(Path::to_path_buf).unwrap_or_default(),
-                message: e.to_string(),
-            },
+        let config: Config = serde_yaml_ng::from_value(tree).map_err(|e| ConfigError::InvalidNoLocation {
+            path: path.map(Path::to_path_buf).unwrap_or_default(),
+            message: if applied { format!("after env overrides: {e}") } else { e.to_string() },
         })?;
         config.validate()?;
         Ok(config)

@@ -75,6 +75,17 @@ fn bad_env_override_names_the_variable() {
 }
 
 #[test]
+fn the_bad_one_of_several_env_overrides_is_named() {
+    let good = ("OSPREY_SERVER__LISTEN".to_string(), "127.0.0.1:3999".to_string());
+    let bad = ("OSPREY_STORAGE__FLUSH__NO_SUCH_KEY".to_string(), "1".to_string());
+    let also_good = ("OSPREY_STORAGE__FLUSH__ZSTD_LEVEL".to_string(), "3".to_string());
+    let err = Config::load(None, vec![good, bad, also_good]).expect_err("unknown key");
+    let text = err.to_string();
+    assert!(text.contains("OSPREY_STORAGE__FLUSH__NO_SUCH_KEY"), "{text}");
+    assert!(!text.contains("OSPREY_SERVER__LISTEN") && !text.contains("ZSTD_LEVEL"), "{text}");
+}
+
+#[test]
 fn clashing_listeners_are_rejected() {
     let f = file("server:\n  listen: 0.0.0.0:4317\n");
     let err = Config::load(Some(f.path()), no_env()).expect_err("clash");
