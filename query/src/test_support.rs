@@ -7,9 +7,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
-use osprey_storage::Table;
 use osprey_storage::attributes::AttrRef;
 use osprey_storage::spans::{schema, SpanEventRecord, SpanLinkRecord, SpanRecord, SpanScope, SpansBuilder};
+use osprey_storage::Table;
 use tower::ServiceExt as _;
 
 use crate::{router, QueryConfig, QueryService};

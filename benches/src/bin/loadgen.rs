@@ -61,6 +61,12 @@ struct Args {
     /// processor does (512 by default). The recorded corpus has requests of up to ~8k spans (5 MB).
     #[arg(long)]
     max_batch_spans: Option<usize>,
+    /// Spread the data over this many hours back from now: pass `p` of the corpus is shifted
+    /// back by `p × spread_step_minutes` (modulo the spread), so a long replay fills a whole day.
+    #[arg(long)]
+    spread_hours: Option<u64>,
+    #[arg(long, default_value_t = 10)]
+    spread_step_minutes: u64,
     /// Write one line per acknowledged request: send time (ms since start), latency (µs), spans.
     #[arg(long)]
     latency_log: Option<PathBuf>,
@@ -120,6 +126,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let (corpus, stats, next, scheduled) = (corpus.clone(), stats.clone(), next.clone(), scheduled_spans.clone());
         let (transport, grpc, http, rate) = (args.transport, args.grpc.clone(), args.http.clone(), args.rate);
         let retry = args.retry;
+        let spread_ns: Option<(u64, u64)> =
+            args.spread_hours.map(|h| (h.max(1) * 3_600_000_000_000, args.spread_step_minutes * 60_000_000_000));
         workers.push(tokio::spawn(async move {
             let mut grpc_client = match transport {
                 Transport::Grpc => Some(TraceServiceClient::connect(grpc).await?),
@@ -131,7 +139,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 let (pass, idx) = (n / corpus.len() as u64, (n % corpus.len() as u64) as usize);
                 let mut req = corpus[idx].clone();
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-                Rewriter::new(pass, corpus_start, now).apply(&mut req);
+                let target_start = match spread_ns {
+                    Some((spread, step)) => now.saturating_sub(pass.saturating_mul(step) % spread),
+                    None => now,
+                };
+                Rewriter::new(pass, corpus_start, target_start).apply(&mut req);
                 let spans = span_count(&req) as u64;
                 if rate > 0 {
                     // Fixed-rate schedule: this request may start once the spans before it are due.
