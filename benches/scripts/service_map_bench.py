@@ -44,9 +44,11 @@ def main():
     for label, hours in (("24 h", 24), ("1 h", 1)):
         start = end - hours * 3600
         url = f"{api}/api/v1/service-map?start={start}&end={end}"
-        body = requests.get(url).json()
+        first = requests.get(url, timeout=120)
+        body = first.json() if first.ok else {}
         calls = {(e["source"], e["target"]): e["call_count"] for e in body.get("edges", [])}
-        o = timed(lambda: requests.get(url).raise_for_status(), args.queries)
+        statuses = []
+        o = timed(lambda: statuses.append(requests.get(url, timeout=120).status_code), args.queries)
         dq = (
             f"SELECT p.service_name, c.service_name, count(*) AS calls, "
             f"sum(CASE WHEN c.status_code = 'error' THEN 1 ELSE 0 END) AS errors, "
@@ -65,6 +67,7 @@ def main():
             f"   duckdb self-join p50 {statistics.median(d):9.1f} ms"
             f"   ratio(p50) {statistics.median(d) / statistics.median(o):6.1f}x"
             f"   edges osprey {len(calls)} duckdb {len(duck_calls)}, same call count on {same}"
+            f"   osprey statuses {sorted(set(statuses))}"
         )
 
 

@@ -23,7 +23,8 @@ use crate::trace_response;
 /// - `GET /api/v1/traces/{trace_id}`: the waterfall, see [`get_trace`];
 /// - `POST /api/v1/sql`: read-only SQL, see [`crate::sql::endpoint::post_sql`];
 /// - the Tempo API at the root (`/api/search`, `/api/echo`, ...), see [`crate::tempo_api`].
-/// - the service map, RED series and Jaeger's dependencies, see [`crate::service_map::api`].
+/// - the service map, RED series and Jaeger's dependencies, see [`crate::service_map::api`];
+/// - `GET /api/v1/logs`: full-text log search, see [`crate::log_search`].
 pub fn router(service: QueryService) -> Router {
     Router::new()
         .route("/api/v1/traces", get(crate::search::endpoint::get_traces))
@@ -31,6 +32,7 @@ pub fn router(service: QueryService) -> Router {
         .route("/api/v1/sql", post(post_sql))
         .with_state(service.clone())
         .merge(crate::tempo_api::router(service.clone()))
+        .merge(crate::log_search::router(service.clone()))
         .merge(crate::service_map::api::router(service))
 }
 

@@ -80,6 +80,9 @@ pub enum QueryError {
     Layout(String),
     #[error("trace assembly failed: {0}")]
     Task(String),
+    /// A route that needs the storage engine on a service built without it (tests over MemTables).
+    #[error("{0} needs the storage engine")]
+    NoStorage(&'static str),
 }
 
 impl QueryError {
@@ -106,7 +109,9 @@ impl QueryError {
                 StorageClass::NotFound => ErrorClass::NotFound,
                 StorageClass::Overloaded | StorageClass::Internal => ErrorClass::Internal,
             },
-            QueryError::Arrow(_) | QueryError::Layout(_) | QueryError::Task(_) => ErrorClass::Internal,
+            QueryError::Arrow(_) | QueryError::Layout(_) | QueryError::Task(_) | QueryError::NoStorage(_) => {
+                ErrorClass::Internal
+            }
         }
     }
 
