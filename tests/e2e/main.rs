@@ -7,6 +7,7 @@ mod sdk;
 mod bad_input;
 mod crash;
 mod flight_sql;
+mod logs;
 mod metrics;
 mod roundtrip;
 mod search;
