@@ -16,7 +16,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use cli::{Cli, Command, ConfigCommand};
+use cli::{Cli, Command, ConfigCommand, IndexCommand};
 use config::Config;
 
 /// jemalloc instead of glibc malloc: RSS stays near what the memory budget accounts for
@@ -67,6 +67,26 @@ fn main() -> ExitCode {
             }
         }
         Command::Sql(args) => sql_client::main(&args),
+        Command::Index(IndexCommand::Rebuild(args)) => {
+            let data_dir = match (args.data_dir, Config::load(args.config.as_deref(), std::env::vars())) {
+                (Some(dir), _) => dir,
+                (None, Ok(config)) => config.storage.data_dir,
+                (None, Err(e)) => {
+                    eprintln!("osprey: invalid configuration: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match osprey_storage::log_index::rebuild_all(&data_dir) {
+                Ok((files, rows)) => {
+                    println!("rebuilt the log index of {files} files ({rows} rows) in {}", data_dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("osprey index rebuild: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Config(ConfigCommand::Check { file }) => match Config::load(Some(&file), std::env::vars()) {
             Ok(_) => {
                 println!("{}: ok", file.display());

@@ -10,6 +10,7 @@ pub mod bloom_cache;
 pub mod budget;
 pub mod catalog;
 pub mod config;
+pub mod dir_lock;
 pub mod disk;
 pub mod error;
 pub mod flush;
@@ -225,6 +226,8 @@ pub struct Storage {
     pub(crate) blooms: bloom_cache::BloomCache,
     /// The opened tantivy indexes of the `logs` files (see [`log_index`]).
     pub(crate) log_indexes: Arc<log_index::LogIndexes>,
+    /// This process's claim on the data directory (see [`dir_lock`]).
+    _lock: dir_lock::DirLock,
 }
 
 impl std::fmt::Debug for Storage {
@@ -244,7 +247,7 @@ impl Storage {
         let recovered = tokio::task::spawn_blocking(move || recover(&recovery_config, &recovery_metrics))
             .await
             .map_err(|e| StorageError::Internal(format!("recovery task: {e}")))??;
-        let Recovered { data_dir, manifest, catalog, next_segment } = recovered;
+        let Recovered { lock, data_dir, manifest, catalog, next_segment } = recovered;
 
         let budget = Arc::new(Budget::new(config.admission_limit()));
         budget.add_memtable(catalog.active.bytes());
@@ -274,6 +277,7 @@ impl Storage {
             derived_memo: rollup::memo::DerivedMemo::default(),
             blooms: bloom_cache::BloomCache::default(),
             log_indexes: Arc::new(log_index::LogIndexes::default()),
+            _lock: lock,
         });
         // The log index is derived data: orphans are swept before the flusher can build one,
         // and missing indexes are rebuilt after start, never blocking it.
@@ -416,6 +420,7 @@ fn validate(config: &StorageConfig) -> Result<()> {
 }
 
 struct Recovered {
+    lock: dir_lock::DirLock,
     data_dir: PathBuf,
     manifest: Manifest,
     catalog: Catalog,
@@ -428,6 +433,7 @@ struct Recovered {
 fn recover(config: &StorageConfig, metrics: &StorageMetrics) -> Result<Recovered> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| StorageError::io(&config.data_dir, e))?;
     let data_dir = std::fs::canonicalize(&config.data_dir).map_err(|e| StorageError::io(&config.data_dir, e))?;
+    let lock = dir_lock::DirLock::acquire(&data_dir)?;
     let manifest = Manifest::open(&data_dir)?;
     let tables: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
     let orphans = manifest::remove_orphans(&data_dir, &tables, &manifest.state().files)?;
@@ -445,7 +451,7 @@ fn recover(config: &StorageConfig, metrics: &StorageMetrics) -> Result<Recovered
         next_segment = replayed.next_segment,
         "wal replayed"
     );
-    Ok(Recovered { data_dir, manifest, catalog, next_segment: replayed.next_segment })
+    Ok(Recovered { lock, data_dir, manifest, catalog, next_segment: replayed.next_segment })
 }
 
 #[cfg(test)]

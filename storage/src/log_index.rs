@@ -307,9 +307,16 @@ pub fn repair(data_dir: &Path, live: &[FileEntry], indexes: &LogIndexes) {
     }
 }
 
-/// `osprey index rebuild`: recreates the index of every live logs file of the data directory
-/// (run it with Osprey stopped). Returns (files, rows).
+/// `osprey index rebuild`: recreates the index of every live logs file of the data directory.
+/// Holds the directory's lock, so it refuses to run beside a running Osprey. Returns (files, rows).
 pub fn rebuild_all(data_dir: &Path) -> Result<(usize, usize)> {
+    if !data_dir.join(crate::manifest::DIR).is_dir() {
+        return Err(StorageError::InvalidInput(format!(
+            "{} is not an Osprey data directory (no manifest)",
+            data_dir.display()
+        )));
+    }
+    let _lock = crate::dir_lock::DirLock::acquire(data_dir)?;
     let manifest = crate::manifest::Manifest::open(data_dir)?;
     let live: Vec<FileEntry> =
         manifest.state().files.values().filter(|f| f.table == crate::Table::Logs.name()).cloned().collect();

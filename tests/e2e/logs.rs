@@ -279,6 +279,28 @@ async fn acknowledged_logs_survive_kill_9_and_a_lost_index() {
     assert!(total >= acked.len() * LOGS_PER_BATCH, "{total} < {}", acked.len() * LOGS_PER_BATCH);
     assert_eq!(total % LOGS_PER_BATCH, 0, "a request lands whole or not at all: {total}");
 
+    // `osprey index rebuild` refuses while Osprey runs (one process per data directory)...
+    let data_dir = osprey.data_dir.clone();
+    let rebuild = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_osprey"))
+            .args(["index", "rebuild", "--data-dir"])
+            .arg(&data_dir)
+            .output()
+            .expect("run osprey index rebuild")
+    };
+    let refused = rebuild();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("in use by another Osprey process"), "{refused:?}");
+    // ...and recreates every index from Parquet once it is stopped.
+    osprey.kill9();
+    let done = rebuild();
+    assert!(done.status.success(), "{done:?}");
+    assert!(String::from_utf8_lossy(&done.stdout).contains("rebuilt the log index of"), "{done:?}");
+    osprey.restart().await;
+    for n in acked.iter().step_by(5) {
+        check(search(&osprey, &format!("batch:b{n}"), "&limit=1").await["total"].clone(), *n);
+    }
+
     // The index is derived: delete it while stopped, and search answers the same after start.
     osprey.kill9();
     std::fs::remove_dir_all(&index_dir).expect("remove the log index");
