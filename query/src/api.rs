@@ -69,9 +69,16 @@ pub async fn get_trace(
     // Assembly is CPU work proportional to the trace: keep it off the async workers.
     let row_count = rows.len();
     let id = trace_id.clone();
-    let body = tokio::task::spawn_blocking(move || trace_response::render(&id, &rows, &page))
-        .await
-        .map_err(|e| QueryError::Task(e.to_string()))??;
+    let storage = service.storage().cloned();
+    let body = tokio::task::spawn_blocking(move || {
+        let log_counts = match storage {
+            Some(storage) => log_counts(&storage, &id, &rows)?,
+            None => Default::default(),
+        };
+        trace_response::render(&id, &rows, &page, &log_counts)
+    })
+    .await
+    .map_err(|e| QueryError::Task(e.to_string()))??;
 
     tracing::debug!(
         trace_id = %trace_id,
@@ -82,6 +89,20 @@ pub async fn get_trace(
         "trace served"
     );
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Logs per span of the trace, from logs stamped within an hour of the trace's spans (a log
+/// is written while its span runs; the margin covers clock skew and late batch exports).
+fn log_counts(
+    storage: &osprey_storage::Storage,
+    id: &TraceId,
+    rows: &SpanRows,
+) -> Result<std::collections::BTreeMap<String, u64>> {
+    const MARGIN_NS: i64 = 3_600_000_000_000;
+    let timings = rows.timings();
+    let start = timings.iter().map(|t| t.start_unix_nano).min().unwrap_or(0);
+    let end = timings.iter().map(|t| t.end_unix_nano).max().unwrap_or(0);
+    Ok(storage.log_counts_by_span(id.as_str(), start.saturating_sub(MARGIN_NS), end.saturating_add(MARGIN_NS))?)
 }
 
 #[cfg(test)]

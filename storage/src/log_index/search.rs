@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::interleave_record_batch;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
 use tantivy::collector::DocSetCollector;
@@ -109,6 +109,44 @@ impl Storage {
         let refs: Vec<&RecordBatch> = sources.iter().collect();
         Ok(interleave_record_batch(&refs, &indices)?)
     }
+
+    /// How many logs each span of a trace emitted (`span_id` hex → count; logs without a span
+    /// id are not counted), from logs with `start_ns <= time <= end_ns`. For the waterfall's
+    /// `log_count`: an index term lookup per file, then only the `span_id` column of the hits.
+    pub fn log_counts_by_span(&self, trace_id_hex: &str, start_ns: i64, end_ns: i64) -> Result<BTreeMap<String, u64>> {
+        let query = super::query::parse(&format!("trace_id:{trace_id_hex}"))
+            .map_err(|e| StorageError::InvalidInput(format!("trace id {trace_id_hex:?}: {e}")))?;
+        let found = self.search_logs(&query, start_ns, end_ns)?;
+        let mut counts = BTreeMap::new();
+        let mut count = |span: Option<&str>| {
+            if let Some(span) = span.filter(|s| !s.is_empty()) {
+                *counts.entry(span.to_string()).or_insert(0u64) += 1;
+            }
+        };
+        let mut file_rows: BTreeMap<Arc<str>, Vec<usize>> = BTreeMap::new();
+        for hit in &found.hits {
+            match &hit.source {
+                Source::Memtable(i) => {
+                    let batch = found.batches.get(*i).ok_or_else(|| StorageError::Internal("hit batch".into()))?;
+                    count(LogRows::new(batch)?.span_id(hit.row));
+                }
+                Source::File(path) => file_rows.entry(path.clone()).or_default().push(hit.row),
+            }
+        }
+        for (path, mut rows) in file_rows {
+            rows.sort_unstable();
+            rows.dedup();
+            let batch = read_rows_of(&self.data_dir.join(&*path), &rows, Some(crate::logs::col::SPAN_ID))?;
+            let column = batch.columns().first().ok_or_else(|| StorageError::Internal("span_id not read".into()))?;
+            let spans = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
+            let spans =
+                spans.as_string_opt::<i32>().ok_or_else(|| StorageError::Internal("span_id is not text".into()))?;
+            for span in spans.iter() {
+                count(span);
+            }
+        }
+        Ok(counts)
+    }
 }
 
 fn search_file(
@@ -142,8 +180,17 @@ fn search_file(
 
 /// The rows `rows` (sorted, distinct) of a Parquet file, in order.
 fn read_rows(path: &std::path::Path, rows: &[usize]) -> Result<RecordBatch> {
+    read_rows_of(path, rows, None)
+}
+
+/// The selected rows of a logs Parquet file, all columns or only `column`.
+fn read_rows_of(path: &std::path::Path, rows: &[usize], column: Option<&str>) -> Result<RecordBatch> {
     let file = std::fs::File::open(path).map_err(|e| StorageError::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    if let Some(column) = column {
+        let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), [column]);
+        builder = builder.with_projection(mask);
+    }
     let mut selectors = Vec::new();
     let mut next = 0;
     for &row in rows {
@@ -153,8 +200,9 @@ fn read_rows(path: &std::path::Path, rows: &[usize]) -> Result<RecordBatch> {
         selectors.push(RowSelector::select(1));
         next = row + 1;
     }
-    let schema = builder.schema().clone();
     let reader = builder.with_row_selection(RowSelection::from(selectors)).build()?;
+    // The reader's schema is the projected one (the builder's is the whole file's).
+    let schema = arrow::record_batch::RecordBatchReader::schema(&reader);
     let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(arrow::compute::concat_batches(&schema, &batches)?)
 }

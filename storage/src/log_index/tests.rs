@@ -167,3 +167,21 @@ async fn storage_searches_memtable_then_parquet_with_the_same_answers() {
     let again = storage.search_logs(&query, i64::MIN, i64::MAX).expect("search rebuilt");
     assert_eq!(again.hits.len(), 4);
 }
+
+#[tokio::test]
+async fn log_counts_by_span_from_memtable_and_parquet() {
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let dir = tempfile::tempdir().expect("dir");
+    let storage = crate::Storage::open(crate::testdata::config(dir.path())).await.expect("open");
+    // sample_logs: log i has trace [i+1; 16] and span [i+1; 8]; add a second log to span 3 of trace 3.
+    storage.append(crate::Table::Logs, sample_logs()).await.expect("append");
+    let trace = hex(&[3u8; 16]);
+    let span = hex(&[3u8; 8]);
+    let want: std::collections::BTreeMap<String, u64> = [(span.clone(), 1)].into();
+    assert_eq!(storage.log_counts_by_span(&trace, i64::MIN, i64::MAX).expect("memtable"), want);
+    storage.flush().await.expect("flush");
+    storage.append(crate::Table::Logs, sample_logs()).await.expect("append again");
+    let want: std::collections::BTreeMap<String, u64> = [(span, 2)].into();
+    assert_eq!(storage.log_counts_by_span(&trace, i64::MIN, i64::MAX).expect("file + memtable"), want);
+    assert!(storage.log_counts_by_span(&hex(&[99u8; 16]), i64::MIN, i64::MAX).expect("none").is_empty());
+}
