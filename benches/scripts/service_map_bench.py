@@ -12,19 +12,7 @@ import time
 import duckdb
 import requests
 
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p))]
-
-
-def timed(fn, n):
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
+from search_bench import pct, timed  # the same directory: on sys.path when run as a script
 
 
 def main():

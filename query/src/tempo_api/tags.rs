@@ -112,17 +112,7 @@ pub async fn field_values(
 ) -> Result<Vec<TagValue>> {
     let keyword = |values: &[&str]| values.iter().map(|v| TagValue { kind: "keyword", value: v.to_string() }).collect();
     let text_column = |expr: Expr, filter: Option<Expr>| async move {
-        let batches = spans(ctx, window, filter)
-            .await?
-            .select(vec![expr.alias("v")])?
-            .filter(col("v").is_not_null())?
-            .aggregate(vec![col("v")], vec![])?
-            .sort(vec![col("v").sort(true, false)])?
-            .limit(0, Some(limit))?
-            .collect()
-            .await?;
-        let values = texts(&batches, 0)?;
-        Ok::<_, QueryError>(values.into_iter().map(|value| TagValue { kind: "string", value }).collect())
+        distinct_text(spans(ctx, window, filter).await?, expr, limit).await
     };
     let root = || {
         let parent = col(spans_col::PARENT_SPAN_ID);
@@ -176,11 +166,13 @@ async fn rollup_values(ctx: &SessionContext, column: &str, window: TimeWindow, l
     let in_buckets = col(red_col::BUCKET_START)
         .gt_eq(timestamp(first_bucket))
         .and(col(red_col::BUCKET_START).lt_eq(timestamp(window.end_ns)));
-    let batches = ctx
-        .table(Table::ServiceRed.name())
-        .await?
-        .filter(in_buckets)?
-        .select(vec![col(column).alias("v")])?
+    distinct_text(ctx.table(Table::ServiceRed.name()).await?.filter(in_buckets)?, col(column), limit).await
+}
+
+/// The distinct non-null values of `expr` over `rows`, sorted, at most `limit`, as string tags.
+async fn distinct_text(rows: datafusion::dataframe::DataFrame, expr: Expr, limit: usize) -> Result<Vec<TagValue>> {
+    let batches = rows
+        .select(vec![expr.alias("v")])?
         .filter(col("v").is_not_null())?
         .aggregate(vec![col("v")], vec![])?
         .sort(vec![col("v").sort(true, false)])?
