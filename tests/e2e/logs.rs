@@ -313,3 +313,69 @@ async fn acknowledged_logs_survive_kill_9_and_a_lost_index() {
     }
     assert_eq!(search(&osprey, "fraud", "&limit=1").await["total"], total);
 }
+
+/// Bad input on the logs path: what is cut is counted, what is refused is a clear 400, and
+/// logs accepted before are still there.
+#[tokio::test]
+async fn bad_logs_are_cut_or_refused_and_accepted_ones_stay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let osprey = Osprey::start(&dir.path().join("data"), &[]).await;
+    let provider = SdkLoggerProvider::builder().build();
+    let plain = |body: &'static str| Line {
+        body,
+        severity: Severity::Info,
+        severity_text: "INFO",
+        attributes: vec![],
+        span: None,
+    };
+    let proto = log_exporter(&osprey, Transport::HttpProto, "bad-input");
+    send_logs(&proto, &[record(&provider, &plain("accepted before the bad ones"))]).await.expect("ack");
+
+    // A 10 MB body: accepted, cut to `limits.max_log_body_bytes` (1 MiB), counted.
+    let mut huge = record(&provider, &plain(""));
+    huge.set_body(AnyValue::from(format!("hugebody {}", "x".repeat(10 << 20))));
+    send_logs(&proto, &[huge]).await.expect("a 10 MB body is accepted, truncated");
+    assert_eq!(osprey.metric("osprey_limited_values_total").await, 1.0);
+    let body = search(&osprey, "hugebody", "").await;
+    assert_eq!(body["total"], 1);
+    assert_eq!(body["hits"][0]["body"].as_str().map(str::len), Some(1 << 20));
+
+    // A kvlist body nested 20 deep: accepted whole, searchable as JSON text.
+    let nest = |levels: usize| {
+        let mut v = AnyValue::from("deepleaf".to_string());
+        for i in 0..levels {
+            v = AnyValue::Map(Box::new([(opentelemetry::Key::from(format!("k{i}")), v)].into_iter().collect()));
+        }
+        v
+    };
+    let mut nested = record(&provider, &plain(""));
+    nested.set_body(nest(20));
+    send_logs(&proto, &[nested]).await.expect("a 20-deep body is accepted");
+    let body = search(&osprey, "deepleaf", "").await;
+    assert_eq!(body["total"], 1, "{body}");
+    assert!(body["hits"][0]["body"].as_str().unwrap_or("").starts_with("{\"k19\":{\"k18\":"), "{body}");
+    // 150 deep is past the decoders' recursion limits (prost's 100 messages, serde_json's 128
+    // levels): the request is refused whole with a 400 over both encodings, never a crash.
+    for transport in [Transport::HttpProto, Transport::HttpJson] {
+        let mut nested = record(&provider, &plain(""));
+        nested.set_body(nest(150));
+        let refused = send_logs(&log_exporter(&osprey, transport, "bad-input"), &[nested]).await;
+        assert!(refused.as_ref().is_err_and(|e| e.contains("400")), "{transport:?}: {refused:?}");
+    }
+
+    // Invalid UTF-8 in a protobuf string (a log body of bytes ff fe): 400, nothing stored.
+    let body: Vec<u8> = vec![0x0A, 0x0A, 0x12, 0x08, 0x12, 0x06, 0x2A, 0x04, 0x0A, 0x02, 0xFF, 0xFE];
+    let r = reqwest::Client::new()
+        .post(osprey.otlp_http("/v1/logs"))
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status().as_u16(), 400);
+
+    // Everything accepted is there; the refused ones are not.
+    let all = search(&osprey, "", "").await;
+    assert_eq!(all["total"], 3, "{all}");
+    assert_eq!(search(&osprey, "accepted", "").await["total"], 1);
+}
