@@ -89,6 +89,7 @@ impl QueryService {
             SessionStateBuilder::new().with_config(session).with_runtime_env(runtime).with_default_features().build();
         let ctx = SessionContext::new_with_state(state);
         ctx.register_udf(crate::histogram_quantile::udf());
+        ctx.register_udf(osprey_storage::log_index::predicate::udf());
         for (table, provider) in tables {
             ctx.register_table(table.name(), provider)?;
         }

@@ -20,6 +20,7 @@
 //! index rebuild` recreates all. Unflushed logs are searched by [`matcher`] on the memtables.
 
 pub mod matcher;
+pub mod predicate;
 pub mod query;
 pub mod rows;
 pub mod search;

@@ -149,7 +149,7 @@ impl Storage {
     }
 }
 
-fn search_file(
+pub(crate) fn search_file(
     index: &OpenIndex,
     file: &FileEntry,
     query: &LogQuery,
