@@ -12,7 +12,8 @@
 //! | F     | `6…`      | 22         | memtable          | /api/checkout | 150 / 100 / 50 (error)         |
 //!
 //! Times are offsets from 2023-11-14T22:13:20Z (`test_support::T0`). Parquet row groups
-//! hold 2 rows, so a file has several and row-group pruning shows.
+//! hold 2 rows, so a file has several and row-group pruning shows. Each trace also has logs
+//! (see [`logs`]), flushed and in the memtable like its spans.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use osprey_storage::attributes::AttrRef;
 use osprey_storage::{Storage, StorageConfig, Table};
 use tempfile::TempDir;
 
-use crate::test_support::{batch, Span};
+use crate::test_support::{batch, Span, T0};
 use crate::{QueryConfig, QueryService};
 
 const MS: i64 = 1_000_000;
@@ -146,6 +147,38 @@ fn trace(t: &TraceSpec) -> arrow::array::RecordBatch {
     batch(leak(trace_id(t.n)), &spans)
 }
 
+/// The logs of a trace: the frontend's "GET <route> served" in the root span, and the
+/// payment's "charged order ORD-0000n" (INFO) or "card declined for order ORD-0000n" (ERROR)
+/// in the payment span, 1 ms after each span starts.
+fn logs(t: &TraceSpec) -> arrow::array::RecordBatch {
+    use osprey_storage::logs::{LogRecord, LogScope, LogsBuilder};
+    let trace = hex::decode(trace_id(t.n)).expect("hex");
+    let mut builder = LogsBuilder::new();
+    let mut add = |service: &str, span: u8, at: i64, error: bool, body: String| {
+        let span_id = hex::decode(span_id(t.n, span)).expect("hex");
+        let record = LogRecord {
+            time_unix_nano: T0 + at + MS,
+            trace_id: &trace,
+            span_id: &span_id,
+            severity_number: if error { 17 } else { 9 },
+            severity_text: Some(if error { "ERROR" } else { "INFO" }),
+            body: AttrRef::Str(&body),
+            attributes: vec![("order.id", AttrRef::Int(i64::from(t.n)))],
+            ..Default::default()
+        };
+        builder.append(&LogScope { service_name: service, ..Default::default() }, &record).expect("log");
+    };
+    add("frontend", 1, t.start, false, format!("GET {} served", t.route));
+    if t.ms.2.is_some() {
+        let body = match t.payment_error {
+            true => format!("card declined for order ORD-0000{}", t.n),
+            false => format!("charged order ORD-0000{}", t.n),
+        };
+        add("payment", 3, t.start + 2 * MS, t.payment_error, body);
+    }
+    builder.finish().expect("logs batch")
+}
+
 /// Storage on a temp dir holding the dataset, and a query service over it.
 pub struct Fixture {
     pub service: QueryService,
@@ -166,11 +199,13 @@ impl Fixture {
         for group in [&TRACES[0..2], &TRACES[2..4]] {
             for t in group {
                 storage.append(Table::Spans, trace(t)).await.expect("append");
+                storage.append(Table::Logs, logs(t)).await.expect("append logs");
             }
             storage.flush().await.expect("flush");
         }
         for t in &TRACES[4..] {
             storage.append(Table::Spans, trace(t)).await.expect("append");
+            storage.append(Table::Logs, logs(t)).await.expect("append logs");
         }
         assert_eq!(storage.snapshot(Table::Spans).files.len(), 3, "three Parquet files");
         assert_eq!(storage.memtable_rows(Table::Spans), 7, "traces E and F in the memtable");
