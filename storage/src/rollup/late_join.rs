@@ -382,7 +382,7 @@ pub fn recover(data_dir: &Path, files: &[FileEntry], late_join: &mut LateJoin) {
         })
         .collect();
     // Oldest first, as they were absorbed.
-    recent.sort_by(|a, b| b.0.cmp(&a.0));
+    recent.sort_by_key(|(age, _)| std::cmp::Reverse(*age));
     let mut reloaded = 0;
     for (age, file) in recent {
         let open = read_open(&data_dir.join(&file.path));
