@@ -28,15 +28,25 @@ def main():
     r = requests.post(f"{api}/api/v1/sql", json={"sql": "SELECT count(*), min(start_time), max(start_time) FROM spans"})
     r.raise_for_status()
     print("spans stored, first, last:", r.json()["rows"][0])
-    end = int(time.time()) + 60
+    base = int(time.time()) + 60
+    # Query i ends 37 s × i before the first: windows land anywhere relative to minute buckets
+    # (the sub-minute head and tail are computed from raw spans) and to the replay's clumps.
+    ends = [base - 37 * i for i in range(args.queries)]
     for label, hours in (("24 h", 24), ("1 h", 1)):
+        end = base
         start = end - hours * 3600
         url = f"{api}/api/v1/service-map?start={start}&end={end}"
         first = requests.get(url, timeout=120)
         body = first.json() if first.ok else {}
         calls = {(e["source"], e["target"]): e["call_count"] for e in body.get("edges", [])}
         statuses = []
-        o = timed(lambda: statuses.append(requests.get(url, timeout=120).status_code), args.queries)
+        windows = iter(ends)
+
+        def one():
+            e = next(windows)
+            statuses.append(requests.get(f"{api}/api/v1/service-map?start={e - hours * 3600}&end={e}", timeout=120).status_code)
+
+        o = timed(one, args.queries)
         dq = (
             f"SELECT p.service_name, c.service_name, count(*) AS calls, "
             f"sum(CASE WHEN c.status_code = 'error' THEN 1 ELSE 0 END) AS errors, "

@@ -2,3 +2,4 @@
 //! replay rewriter used by the load generator and the criterion benches.
 
 pub mod corpus;
+pub mod process;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
+use osprey_benches::process;
 use osprey_benches::corpus::{min_start, read_requests, span_count, split_request, Rewriter};
 use osprey_proto::trace_service_client::TraceServiceClient;
 use osprey_proto::ExportTraceServiceRequest;
@@ -103,7 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     eprintln!("corpus: {} requests, {corpus_spans} spans", corpus.len());
     let corpus_start = min_start(&corpus);
 
-    let cpu_before = args.server_pid.map(proc_cpu_seconds).transpose()?;
+    let cpu_before = args.server_pid.map(process::cpu_seconds).transpose()?;
     let stats = Arc::new(Stats {
         spans: AtomicU64::new(0),
         requests: AtomicU64::new(0),
@@ -211,11 +212,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         small.len()
     );
     if let (Some(pid), Some(before)) = (args.server_pid, cpu_before) {
-        let cpu = proc_cpu_seconds(pid)? - before;
+        let cpu = process::cpu_seconds(pid)? - before;
         println!("server_cpu_s          {cpu:.2}");
         println!("server_cpu_s_per_Mspan {:.2}", cpu / (spans as f64 / 1e6));
         println!("spans_per_cpu_s       {:.0}", spans as f64 / cpu);
-        println!("server_peak_rss_mb    {:.1}", proc_peak_rss_kb(pid)? as f64 / 1024.0);
+        println!("server_peak_rss_mb    {:.1}", process::peak_rss_kb(pid)? as f64 / 1024.0);
     }
     if let Some(dir) = &args.data_dir {
         let bytes = dir_bytes(&dir.join("spans"))?;
@@ -231,25 +232,6 @@ async fn send_http(client: &reqwest::Client, url: &str, req: &ExportTraceService
         Ok(r) => r.status().is_success(),
         Err(_) => false,
     }
-}
-
-fn proc_cpu_seconds(pid: u32) -> std::io::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    Ok(ticks / 100.0)
-}
-
-fn proc_peak_rss_kb(pid: u32) -> std::io::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    Ok(status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0))
 }
 
 fn dir_bytes(dir: &std::path::Path) -> std::io::Result<u64> {

@@ -58,6 +58,12 @@ impl Acc {
         Ok(())
     }
 
+    fn merge_acc(&mut self, other: &Acc) -> Result<()> {
+        self.calls += other.calls;
+        self.errors += other.errors;
+        self.sketch.merge(&other.sketch).map_err(|e| QueryError::Layout(format!("sketches do not merge: {e}")))
+    }
+
     pub fn quantile(&self, q: f64) -> Option<i64> {
         self.sketch.quantile(q).ok().flatten().map(|v| v.round() as i64)
     }
@@ -69,6 +75,26 @@ struct Accs {
     nodes: BTreeMap<String, Acc>,
     /// Virtual nodes: peer name → (node kind, calls into it).
     peers: BTreeMap<String, (String, Acc)>,
+}
+
+impl Accs {
+    /// Adds another part's calls and requests to these.
+    fn absorb(&mut self, other: Accs) -> Result<()> {
+        for (key, acc) in other.edges {
+            self.edges.entry(key).or_default().merge_acc(&acc)?;
+        }
+        for (key, acc) in other.nodes {
+            self.nodes.entry(key).or_default().merge_acc(&acc)?;
+        }
+        for (name, (kind, acc)) in other.peers {
+            let peer = self.peers.entry(name).or_insert_with(|| (kind.clone(), Acc::default()));
+            if kind == "database" {
+                peer.0 = kind;
+            }
+            peer.1.merge_acc(&acc)?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether the session has the pre-aggregated tables (it does when built over storage).
@@ -87,14 +113,35 @@ pub async fn compute(ctx: &SessionContext, window: Window) -> Result<Option<Serv
         return Ok(None);
     }
     let buckets = Window::new(aligned_start, aligned_end)?;
-    let mut accs = Accs::default();
-    for raw in [Window::new(window.start_ns, aligned_start)?, Window::new(aligned_end, window.end_ns)?] {
-        if raw.start_ns < raw.end_ns {
-            add_raw(ctx, raw, &mut accs).await?;
+    // The parts are independent: run them at once (the raw head and tail, which read
+    // spans, cost the most).
+    let raw = |w: Window| async move {
+        let mut accs = Accs::default();
+        if w.start_ns < w.end_ns {
+            add_raw(ctx, w, &mut accs).await?;
         }
+        Ok::<Accs, QueryError>(accs)
+    };
+    let edges = async {
+        let mut accs = Accs::default();
+        add_edge_table(ctx, buckets, &mut accs).await?;
+        Ok::<Accs, QueryError>(accs)
+    };
+    let nodes = async {
+        let mut accs = Accs::default();
+        add_node_buckets(ctx, buckets, &mut accs).await?;
+        Ok::<Accs, QueryError>(accs)
+    };
+    let (head, tail, edges, nodes) = tokio::try_join!(
+        raw(Window::new(window.start_ns, aligned_start)?),
+        raw(Window::new(aligned_end, window.end_ns)?),
+        edges,
+        nodes
+    )?;
+    let mut accs = head;
+    for part in [tail, edges, nodes] {
+        accs.absorb(part)?;
     }
-    add_edge_table(ctx, buckets, &mut accs).await?;
-    add_node_buckets(ctx, buckets, &mut accs).await?;
     Ok(Some(finish(accs)))
 }
 
