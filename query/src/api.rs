@@ -21,13 +21,15 @@ use crate::trace_response;
 /// The routes of the native API, ready to be merged into the server's router:
 /// - `GET /api/v1/traces`: search, see [`crate::search::endpoint::get_traces`];
 /// - `GET /api/v1/traces/{trace_id}`: the waterfall, see [`get_trace`];
-/// - `POST /api/v1/sql`: read-only SQL, see [`crate::sql::endpoint::post_sql`].
+/// - `POST /api/v1/sql`: read-only SQL, see [`crate::sql::endpoint::post_sql`];
+/// - the Jaeger-compatible API under `/jaeger/api`, see [`crate::jaeger`].
 pub fn router(service: QueryService) -> Router {
     Router::new()
         .route("/api/v1/traces", get(crate::search::endpoint::get_traces))
         .route("/api/v1/traces/{trace_id}", get(get_trace))
         .route("/api/v1/sql", post(post_sql))
-        .with_state(service)
+        .with_state(service.clone())
+        .merge(crate::jaeger::router(service))
 }
 
 /// `GET /api/v1/traces/{trace_id}[?depth=N][&offset=O][&limit=L]`

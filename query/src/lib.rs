@@ -11,6 +11,7 @@ pub mod api;
 pub mod attribute_json;
 pub mod critical_path;
 pub mod error;
+pub mod jaeger;
 pub mod otlp_trace;
 pub mod page;
 pub mod search;
