@@ -20,6 +20,16 @@ pub enum Command {
     Config(ConfigCommand),
     /// Run read-only SQL on a running Osprey (POST /api/v1/sql) and print the answer.
     Sql(SqlArgs),
+    /// The full-text index of the logs (derived data).
+    #[command(subcommand)]
+    Index(IndexCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Recreate the tantivy index of every logs Parquet file from the Parquet itself. Run it with
+    /// Osprey stopped (it refuses while the data directory is in use).
+    Rebuild(ServeArgs),
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub collector: CollectorConfig,
     pub query: QueryConfig,
+    /// Prometheus targets to scrape, in Prometheus's own `scrape_configs` shape.
+    pub scrape_configs: Vec<osprey_collector::scrape::ScrapeConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,7 +97,7 @@ impl Config {
         if tree.is_null() {
             tree = Value::Mapping(Mapping::new());
         }
-        let mut last_var = None;
+        let mut applied = false;
         for (var, raw) in vars {
             let Some(rest) = var.strip_prefix(ENV_PREFIX) else { continue };
             if rest.is_empty() || !rest.contains("__") {
@@ -105,14 +107,15 @@ impl Config {
             let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
             let value: Value = serde_yaml_ng::from_str(&raw).unwrap_or(Value::String(raw.clone()));
             set_path(&mut tree, &keys, value).map_err(|message| ConfigError::Env { var: var.clone(), message })?;
-            last_var = Some(var);
+            // Checked after each variable, so an error names the variable that caused it.
+            if let Err(e) = serde_yaml_ng::from_value::<Config>(tree.clone()) {
+                return Err(ConfigError::Env { var, message: e.to_string() });
+            }
+            applied = true;
         }
-        let config: Config = serde_yaml_ng::from_value(tree).map_err(|e| match &last_var {
-            Some(var) => ConfigError::Env { var: var.clone(), message: format!("after env overrides: {e}") },
-            None => ConfigError::InvalidNoLocation {
-                path: path.map(Path::to_path_buf).unwrap_or_default(),
-                message: e.to_string(),
-            },
+        let config: Config = serde_yaml_ng::from_value(tree).map_err(|e| ConfigError::InvalidNoLocation {
+            path: path.map(Path::to_path_buf).unwrap_or_default(),
+            message: if applied { format!("after env overrides: {e}") } else { e.to_string() },
         })?;
         config.validate()?;
         Ok(config)
@@ -120,11 +123,14 @@ impl Config {
 
     /// Rules across fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let listeners = [
+        let mut listeners = vec![
             ("server.listen", self.server.listen),
             ("collector.grpc_listen", self.collector.grpc_listen),
             ("collector.http_listen", self.collector.http_listen),
         ];
+        if self.query.flight_sql.enabled {
+            listeners.push(("query.flight_sql.listen", self.query.flight_sql.listen));
+        }
         for (i, (a, addr_a)) in listeners.iter().enumerate() {
             for (b, addr_b) in &listeners[i + 1..] {
                 if addr_a == addr_b && addr_a.port() != 0 {
@@ -147,6 +153,7 @@ impl Config {
         if !(1..=22).contains(&self.storage.flush.zstd_level) {
             return Err(ConfigError::Rule("storage.flush.zstd_level must be in 1..=22".into()));
         }
+        osprey_collector::scrape::config::validate(&self.scrape_configs).map_err(ConfigError::Rule)?;
         let sql = &self.query.sql;
         let positive = [
             ("query.sql.max_rows", sql.max_rows),

@@ -10,12 +10,13 @@ mod sql_client;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use clap::Parser;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use cli::{Cli, Command, ConfigCommand};
+use cli::{Cli, Command, ConfigCommand, IndexCommand};
 use config::Config;
 
 /// jemalloc instead of glibc malloc: RSS stays near what the memory budget accounts for
@@ -66,6 +67,26 @@ fn main() -> ExitCode {
             }
         }
         Command::Sql(args) => sql_client::main(&args),
+        Command::Index(IndexCommand::Rebuild(args)) => {
+            let data_dir = match (args.data_dir, Config::load(args.config.as_deref(), std::env::vars())) {
+                (Some(dir), _) => dir,
+                (None, Ok(config)) => config.storage.data_dir,
+                (None, Err(e)) => {
+                    eprintln!("osprey: invalid configuration: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match osprey_storage::log_index::rebuild_all(&data_dir) {
+                Ok((files, rows)) => {
+                    println!("rebuilt the log index of {files} files ({rows} rows) in {}", data_dir.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("osprey index rebuild: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Config(ConfigCommand::Check { file }) => match Config::load(Some(&file), std::env::vars()) {
             Ok(_) => {
                 println!("{}: ok", file.display());
@@ -88,9 +109,12 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     let collector = osprey_collector::Collector::new(config.collector.clone(), storage.clone())?;
     let query = osprey_query::QueryService::for_storage(storage.clone(), config.query.clone())?;
 
+    let scraper = osprey_collector::scrape::Scraper::start(&config.scrape_configs, collector.metrics_ingest())?;
+
     let mut registry = Registry::default();
     storage.register_metrics(&mut registry);
     collector.register_metrics(&mut registry);
+    scraper.register_metrics(&mut registry);
     let registry = Arc::new(registry);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -104,12 +128,19 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     let grpc_listener = TcpListener::bind(config.collector.grpc_listen).await?;
     let http_listener = TcpListener::bind(config.collector.http_listen).await?;
     let api_listener = TcpListener::bind(config.server.listen).await?;
+    let flight_sql = &config.query.flight_sql;
+    let flight_listener = match flight_sql.enabled {
+        true => Some(TcpListener::bind(flight_sql.listen).await?),
+        false => None,
+    };
     tracing::info!(
         otlp_grpc = %grpc_listener.local_addr()?,
         otlp_http = %http_listener.local_addr()?,
         api = %api_listener.local_addr()?,
+        flight_sql = ?flight_listener.as_ref().and_then(|l| l.local_addr().ok()),
         "listening"
     );
+    let flight = osprey_query::flight_sql::OspreyFlightSql::new(query.clone())?;
 
     let api = osprey_query::router(query).merge(ops::router(ops::OpsState { storage: storage.clone(), registry }));
     let mut servers = tokio::task::JoinSet::new();
@@ -119,8 +150,18 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     servers.spawn(async move { http.serve_http(http_listener, http_shutdown).await.map_err(BoxError::from) });
     let api_shutdown = shutdown();
     servers.spawn(async move {
+        // No Nagle: a response's last small write must not wait for the client's delayed ACK.
+        let api_listener = api_listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(api_listener, api).with_graceful_shutdown(api_shutdown).await.map_err(BoxError::from)
     });
+    if let Some(listener) = flight_listener {
+        let flight_shutdown = shutdown();
+        servers.spawn(async move {
+            osprey_query::flight_sql::serve(flight, listener, flight_shutdown).await.map_err(BoxError::from)
+        });
+    }
 
     let mut first_error = None;
     tokio::select! {
@@ -131,6 +172,7 @@ async fn serve(config: Config) -> Result<(), BoxError> {
         }
     }
     let _ = shutdown_tx.send(true);
+    scraper.stop().await;
     while let Some(result) = servers.join_next().await {
         if let Some(e) = server_error(result) {
             first_error.get_or_insert(e);

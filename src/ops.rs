@@ -33,13 +33,20 @@ async fn index() -> Json<serde_json::Value> {
         "version": env!("CARGO_PKG_VERSION"),
         "endpoints": {
             "GET /api/v1/traces/{trace_id}": "trace waterfall (depth-first spans, offsets, self time, critical path)",
+            "GET /api/v1/traces": "trace search: service, operation, tags, q (TraceQL), durations, status, time range",
+            "GET /api/v1/logs": "log search: q (terms, \"phrases\", AND/OR/NOT, field:value), start, end, limit, offset",
+            "POST /api/v1/sql": "read-only SQL over spans, logs, metrics, service_red, service_edges (JSON, CSV, Arrow)",
+            "GET /api/v1/service-map": "services and calls between them, with RED per node and edge",
+            "GET /api/v1/red": "rate, errors, duration series of a service or operation",
+            "GET /api/search, /api/traces/{id}, /api/v2/...": "the Tempo HTTP API (Grafana's Tempo data source)",
+            "GET /jaeger/api/dependencies": "service dependencies in Jaeger's shape",
             "GET /healthz": "liveness",
             "GET /readyz": "readiness: WAL replayed and writes accepted",
             "GET /metrics": "Osprey's own counters, Prometheus text format",
         },
         "ingest": {
-            "otlp_grpc": "TraceService/Export on the collector's gRPC port (default 4317)",
-            "otlp_http": "POST /v1/traces on the collector's HTTP port (default 4318), protobuf or JSON, gzip or zstd",
+            "otlp_grpc": "TraceService, LogsService, MetricsService Export on the collector's gRPC port (default 4317)",
+            "otlp_http": "POST /v1/traces, /v1/logs, /v1/metrics on the collector's HTTP port (default 4318), protobuf or JSON, gzip or zstd",
         },
     }))
 }

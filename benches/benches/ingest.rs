@@ -7,6 +7,8 @@
 //! - convert: OTLP → Arrow `spans` batch (validation, limits, typed attributes)
 //! - wal: append + fsync through the real storage engine (sequential, and 32 in flight to show group commit)
 //! - parquet: sort + encode one flush's worth of spans (zstd, bloom filters, page index)
+//! - rollups: derive `service_red` and `service_edges` from the same spans, as each flush does
+//!   (issue 7: its cost against the whole ingest path's CPU per span)
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -114,6 +116,13 @@ fn stages(c: &mut Criterion) {
             writer.write(&sorted).expect("write");
             writer.close().expect("close");
             std::hint::black_box(out.len())
+        })
+    });
+    group.bench_function("rollups_derive", |b| {
+        b.iter(|| {
+            let red = Table::ServiceRed.derive(&batches).expect("service_red");
+            let edges = Table::ServiceEdges.derive(&batches).expect("service_edges");
+            std::hint::black_box((red.len(), edges.len()))
         })
     });
     group.finish();

@@ -44,6 +44,38 @@ pub fn span_count(req: &ExportTraceServiceRequest) -> usize {
     req.resource_spans.iter().flat_map(|rs| &rs.scope_spans).map(|ss| ss.spans.len()).sum()
 }
 
+/// Splits a request into requests of at most `max_spans` spans each (resource and scope kept),
+/// the way an SDK's batch processor caps its exports (`max_export_batch_size`, 512 by default).
+pub fn split_request(req: &ExportTraceServiceRequest, max_spans: usize) -> Vec<ExportTraceServiceRequest> {
+    let max_spans = max_spans.max(1);
+    let mut out: Vec<ExportTraceServiceRequest> = Vec::new();
+    let mut room = 0;
+    for rs in &req.resource_spans {
+        for ss in &rs.scope_spans {
+            for chunk in ss.spans.chunks(max_spans) {
+                let mut remaining = chunk;
+                while !remaining.is_empty() {
+                    if room == 0 {
+                        out.push(ExportTraceServiceRequest::default());
+                        room = max_spans;
+                    }
+                    let (now, later) = remaining.split_at(remaining.len().min(room));
+                    room -= now.len();
+                    remaining = later;
+                    let Some(current) = out.last_mut() else { break };
+                    let mut rs_part = rs.clone();
+                    rs_part.scope_spans = vec![ss.clone()];
+                    if let Some(scope) = rs_part.scope_spans.first_mut() {
+                        scope.spans = now.to_vec();
+                    }
+                    current.resource_spans.push(rs_part);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Earliest span start in a set of requests (0 if none).
 pub fn min_start(reqs: &[ExportTraceServiceRequest]) -> u64 {
     reqs.iter()

@@ -40,6 +40,9 @@ pub struct LimitsConfig {
     pub max_spans_per_trace: u32,
     /// How many recent traces `max_spans_per_trace` remembers (memory is about 40 bytes each).
     pub max_tracked_traces: usize,
+    /// Longest string or bytes log body kept, in bytes; longer bodies are truncated (strings at
+    /// a UTF-8 character boundary) and counted, not rejected.
+    pub max_log_body_bytes: usize,
 }
 
 impl Default for CollectorConfig {
@@ -62,6 +65,7 @@ impl Default for LimitsConfig {
             max_value_depth: 32,
             max_spans_per_trace: 100_000,
             max_tracked_traces: 100_000,
+            max_log_body_bytes: 1024 * 1024,
         }
     }
 }
@@ -86,6 +90,9 @@ impl CollectorConfig {
         }
         if limits.max_spans_per_trace == 0 || limits.max_tracked_traces == 0 {
             return Err(ConfigError("limits.max_spans_per_trace and max_tracked_traces must be positive".into()));
+        }
+        if limits.max_log_body_bytes == 0 {
+            return Err(ConfigError("limits.max_log_body_bytes must be positive".into()));
         }
         Ok(())
     }

@@ -77,18 +77,21 @@ pub fn convert(
     Ok(out)
 }
 
-type Attrs<'a> = Vec<(&'a str, osprey_storage::attributes::AttrRef<'a>)>;
+pub(crate) type Attrs<'a> = Vec<(&'a str, osprey_storage::attributes::AttrRef<'a>)>;
 
-fn attributes_of<'a>(limiter: &mut Limiter<'_>, resource: Option<&'a Resource>) -> (Attrs<'a>, u32) {
+pub(crate) fn attributes_of<'a>(limiter: &mut Limiter<'_>, resource: Option<&'a Resource>) -> (Attrs<'a>, u32) {
     resource.map(|r| limiter.attributes(&r.attributes, r.dropped_attributes_count)).unwrap_or_default()
 }
 
-fn scope_attributes_of<'a>(limiter: &mut Limiter<'_>, scope: Option<&'a InstrumentationScope>) -> (Attrs<'a>, u32) {
+pub(crate) fn scope_attributes_of<'a>(
+    limiter: &mut Limiter<'_>,
+    scope: Option<&'a InstrumentationScope>,
+) -> (Attrs<'a>, u32) {
     scope.map(|s| limiter.attributes(&s.attributes, s.dropped_attributes_count)).unwrap_or_default()
 }
 
 /// `service.name` of the resource (a non-empty string), else `unknown_service`.
-fn service_name(resource: Option<&Resource>) -> &str {
+pub(crate) fn service_name(resource: Option<&Resource>) -> &str {
     resource
         .and_then(|r| r.attributes.iter().find(|kv: &&KeyValue| kv.key == "service.name"))
         .and_then(|kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
@@ -157,7 +160,7 @@ fn nanos(t: u64) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
 }
 
-fn is_zero(id: &[u8]) -> bool {
+pub(crate) fn is_zero(id: &[u8]) -> bool {
     id.iter().all(|b| *b == 0)
 }
 

@@ -17,8 +17,11 @@ use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use http::HeaderValue;
+use osprey_proto::metrics_service_server::{MetricsService, MetricsServiceServer};
 use osprey_proto::trace_service_server::{TraceService, TraceServiceServer};
-use osprey_proto::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use osprey_proto::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message as _;
 use tonic::codec::CompressionEncoding;
 use tonic::server::NamedService;
@@ -26,6 +29,7 @@ use tonic::{Request, Response, Status};
 
 use crate::error::CollectorError;
 use crate::ingest::{Ingest, Transport};
+use crate::metric_points::Metrics;
 use crate::signal::{Signal, Traces};
 
 /// The gRPC service of one signal.
@@ -85,6 +89,28 @@ impl TraceService for Receiver<Traces> {
 pub fn trace_service(ingest: Arc<Ingest<Traces>>) -> RequestFailures<TraceServiceServer<Receiver<Traces>>, Traces> {
     let limit = ingest.config.max_request_bytes;
     let server = TraceServiceServer::new(Receiver::new(ingest.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(limit);
+    RequestFailures::new(server, ingest)
+}
+
+#[tonic::async_trait]
+impl MetricsService for Receiver<Metrics> {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        Receiver::export(self, request).await
+    }
+}
+
+/// The metrics service, configured like [`trace_service`].
+pub fn metrics_service(
+    ingest: Arc<Ingest<Metrics>>,
+) -> RequestFailures<MetricsServiceServer<Receiver<Metrics>>, Metrics> {
+    let limit = ingest.config.max_request_bytes;
+    let server = MetricsServiceServer::new(Receiver::new(ingest.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(limit);

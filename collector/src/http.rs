@@ -1,6 +1,5 @@
 //! The OTLP/HTTP receiver: `POST /v1/traces` (protobuf or JSON, identity, gzip or zstd), and
-//! the same for every other [`Signal`] routed with [`route`]. A signal without a receiver
-//! answers 404 saying it is not supported yet ([`not_supported`]).
+//! the same for every other [`Signal`] routed with [`route`] (`/v1/logs`, `/v1/metrics`).
 //!
 //! Flow: media type and compression checked → memory admitted (from `Content-Length` when
 //! given, before reading) → body read with a cap → decompressed with a bounded reader →
@@ -12,7 +11,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, post};
+use axum::routing::post;
 use axum::Router;
 use http::{header, HeaderMap, StatusCode};
 use prost::Message as _;
@@ -26,17 +25,6 @@ use crate::sink::Permit;
 /// `POST /v1/<signal>` served by `ingest`, to merge into the OTLP/HTTP port's router.
 pub fn route<S: Signal>(path: &str, ingest: Arc<Ingest<S>>) -> Router {
     Router::new().route(path, post(export::<S>)).layer(DefaultBodyLimit::disable()).with_state(ingest)
-}
-
-/// `path` answering 404 "not supported" to any method: for a signal without a receiver.
-pub fn not_supported(path: &str, signal: &'static str) -> Router {
-    Router::new().route(
-        path,
-        any(move |headers: HeaderMap| async move {
-            let encoding = BodyEncoding::from_headers(&headers).unwrap_or(BodyEncoding::Protobuf);
-            CollectorError::SignalNotSupported(signal).to_http(encoding, 0)
-        }),
-    )
 }
 
 async fn export<S: Signal>(State(ingest): State<Arc<Ingest<S>>>, headers: HeaderMap, body: Body) -> Response {

@@ -18,6 +18,8 @@ pub const DECODED_SIZE_FACTOR: usize = 3;
 pub enum Transport {
     Grpc,
     Http,
+    /// The Prometheus scraper ([`crate::scrape`]).
+    Scrape,
 }
 
 impl Transport {
@@ -25,6 +27,7 @@ impl Transport {
         match self {
             Transport::Grpc => "grpc",
             Transport::Http => "http",
+            Transport::Scrape => "scrape",
         }
     }
 }
@@ -90,6 +93,7 @@ impl<S: Signal> Ingest<S> {
         self.metrics.limited(S::NAME, "attributes_per_item", limits.dropped_attributes);
         self.metrics.limited(S::NAME, "value_depth", limits.cut_subtrees);
         self.metrics.limited(S::NAME, "spans_per_trace", limits.spans_over_trace_limit);
+        self.metrics.limited(S::NAME, "log_body_bytes", limits.truncated_log_bodies);
         let partial = if conversion.rejected() > 0 {
             let error_message = conversion.error_message(S::ITEMS);
             tracing::info!(signal = S::NAME, transport = t, received = conversion.received, rejected = conversion.rejected(), message = %error_message, "OTLP request partially accepted");

@@ -21,6 +21,8 @@ pub struct LimitCounts {
     pub cut_subtrees: u64,
     /// Spans rejected past `max_spans_per_trace`.
     pub spans_over_trace_limit: u64,
+    /// Log bodies truncated to `max_log_body_bytes`.
+    pub truncated_log_bodies: u64,
 }
 
 /// Converts OTLP attributes to [`AttrRef`]s, applying the value limits.

@@ -1,4 +1,4 @@
-//! OTLP/JSON for traces.
+//! OTLP/JSON for traces and logs (the logs walk is in [`logs`]).
 //!
 //! ## Decoding: normalize, then deserialize
 //! `opentelemetry-proto`'s serde support (feature `with-serde`) was written for its own
@@ -34,6 +34,13 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use crate::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+
+pub mod metrics;
+
+pub use metrics::{decode_metrics_request, encode_metrics_response};
+mod logs;
+
+pub use logs::{decode_logs_request, encode_logs_response};
 
 /// Why an OTLP/JSON body could not be decoded.
 #[derive(Debug, thiserror::Error)]

@@ -22,13 +22,19 @@ use crate::trace_response;
 /// - `GET /api/v1/traces`: search, see [`crate::search::endpoint::get_traces`];
 /// - `GET /api/v1/traces/{trace_id}`: the waterfall, see [`get_trace`];
 /// - `POST /api/v1/sql`: read-only SQL, see [`crate::sql::endpoint::post_sql`];
-/// - the Jaeger-compatible API under `/jaeger/api`, see [`crate::jaeger`].
+/// - the Tempo API at the root (`/api/search`, `/api/echo`, ...), see [`crate::tempo_api`].
+/// - the service map, RED series and Jaeger's dependencies, see [`crate::service_map::api`];
+/// - `GET /api/v1/logs`: full-text log search, see [`crate::log_search`];
+/// - the Jaeger-compatible API under `/jaeger/api` and `/jaeger/api/v3`, see [`crate::jaeger`].
 pub fn router(service: QueryService) -> Router {
     Router::new()
         .route("/api/v1/traces", get(crate::search::endpoint::get_traces))
         .route("/api/v1/traces/{trace_id}", get(get_trace))
         .route("/api/v1/sql", post(post_sql))
         .with_state(service.clone())
+        .merge(crate::tempo_api::router(service.clone()))
+        .merge(crate::log_search::router(service.clone()))
+        .merge(crate::service_map::api::router(service.clone()))
         .merge(crate::jaeger::router(service))
 }
 
@@ -65,9 +71,16 @@ pub async fn get_trace(
     // Assembly is CPU work proportional to the trace: keep it off the async workers.
     let row_count = rows.len();
     let id = trace_id.clone();
-    let body = tokio::task::spawn_blocking(move || trace_response::render(&id, &rows, &page))
-        .await
-        .map_err(|e| QueryError::Task(e.to_string()))??;
+    let storage = service.storage().cloned();
+    let body = tokio::task::spawn_blocking(move || {
+        let log_counts = match storage {
+            Some(storage) => log_counts(&storage, &id, &rows)?,
+            None => Default::default(),
+        };
+        trace_response::render(&id, &rows, &page, &log_counts)
+    })
+    .await
+    .map_err(|e| QueryError::Task(e.to_string()))??;
 
     tracing::debug!(
         trace_id = %trace_id,
@@ -78,6 +91,20 @@ pub async fn get_trace(
         "trace served"
     );
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Logs per span of the trace, from logs stamped within an hour of the trace's spans (a log
+/// is written while its span runs; the margin covers clock skew and late batch exports).
+fn log_counts(
+    storage: &osprey_storage::Storage,
+    id: &TraceId,
+    rows: &SpanRows,
+) -> Result<std::collections::BTreeMap<String, u64>> {
+    const MARGIN_NS: i64 = 3_600_000_000_000;
+    let timings = rows.timings();
+    let start = timings.iter().map(|t| t.start_unix_nano).min().unwrap_or(0);
+    let end = timings.iter().map(|t| t.end_unix_nano).max().unwrap_or(0);
+    Ok(storage.log_counts_by_span(id.as_str(), start.saturating_sub(MARGIN_NS), end.saturating_add(MARGIN_NS))?)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Query errors, and their mapping to HTTP: the one place where a [`QueryError`]
-//! becomes a status code and a `{"error": "<message>"}` body.
+//! Query errors, and their mapping to HTTP and gRPC (Flight SQL): the one place
+//! where a [`QueryError`] becomes a status code and a `{"error": "<message>"}`
+//! body, or a `tonic::Status` with the same message.
 
 use std::time::Duration;
 
@@ -79,6 +80,9 @@ pub enum QueryError {
     Layout(String),
     #[error("trace assembly failed: {0}")]
     Task(String),
+    /// A route that needs the storage engine on a service built without it (tests over MemTables).
+    #[error("{0} needs the storage engine")]
+    NoStorage(&'static str),
 }
 
 impl QueryError {
@@ -105,7 +109,9 @@ impl QueryError {
                 StorageClass::NotFound => ErrorClass::NotFound,
                 StorageClass::Overloaded | StorageClass::Internal => ErrorClass::Internal,
             },
-            QueryError::Arrow(_) | QueryError::Layout(_) | QueryError::Task(_) => ErrorClass::Internal,
+            QueryError::Arrow(_) | QueryError::Layout(_) | QueryError::Task(_) | QueryError::NoStorage(_) => {
+                ErrorClass::Internal
+            }
         }
     }
 
@@ -154,6 +160,36 @@ impl IntoResponse for QueryError {
             return (status, [(header::RETRY_AFTER, RETRY_AFTER_SECS.to_string())], body).into_response();
         }
         (status, body).into_response()
+    }
+}
+
+/// Flight SQL answers with the same messages as the HTTP API, under the gRPC
+/// code of the same class: a refused statement is `InvalidArgument`, the
+/// timeout `DeadlineExceeded`, the memory pool and row cap `ResourceExhausted`,
+/// a full queue `Unavailable` (gRPC's code for "retry later").
+impl From<QueryError> for tonic::Status {
+    fn from(e: QueryError) -> Self {
+        let class = e.class();
+        let code = match class {
+            ErrorClass::BadRequest
+            | ErrorClass::TooLarge
+            | ErrorClass::NotAcceptable
+            | ErrorClass::UnsupportedMediaType => tonic::Code::InvalidArgument,
+            ErrorClass::NotFound => tonic::Code::NotFound,
+            ErrorClass::Timeout => tonic::Code::DeadlineExceeded,
+            ErrorClass::LimitExceeded => tonic::Code::ResourceExhausted,
+            ErrorClass::Overloaded => tonic::Code::Unavailable,
+            ErrorClass::Internal => tonic::Code::Internal,
+        };
+        let message = e.to_string();
+        match class {
+            ErrorClass::Internal => tracing::error!(error = %message, ?code, "flight sql query failed"),
+            ErrorClass::Timeout | ErrorClass::LimitExceeded | ErrorClass::Overloaded => {
+                tracing::warn!(error = %message, ?code, "flight sql query stopped by a limit")
+            }
+            _ => tracing::debug!(error = %message, ?code, "flight sql query rejected"),
+        }
+        tonic::Status::new(code, message)
     }
 }
 

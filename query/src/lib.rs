@@ -11,14 +11,19 @@ pub mod api;
 pub mod attribute_json;
 pub mod critical_path;
 pub mod error;
+pub mod flight_sql;
+pub mod histogram_quantile;
 pub mod jaeger;
+pub mod log_search;
 pub mod otlp_trace;
 pub mod page;
 pub mod search;
 pub mod service;
+pub mod service_map;
 pub mod span_rows;
 mod span_tree;
 pub mod sql;
+pub mod tempo_api;
 pub mod trace_fetch;
 pub mod trace_id;
 pub mod trace_response;
@@ -27,10 +32,13 @@ pub mod waterfall;
 
 pub use api::router;
 pub use error::{ErrorClass, QueryError, Result};
+pub use flight_sql::FlightSqlConfig;
 pub use service::{QueryConfig, QueryService};
 pub use sql::SqlConfig;
 pub use trace_id::TraceId;
 pub use waterfall::{PlacedSpan, ServiceSummary, SpanTiming, Waterfall};
 
+#[cfg(test)]
+mod sql_fixture;
 #[cfg(test)]
 mod test_support;

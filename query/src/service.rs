@@ -13,6 +13,7 @@ use osprey_storage::{Storage, Table};
 use serde::Deserialize;
 
 use crate::error::Result;
+use crate::flight_sql::FlightSqlConfig;
 use crate::search::SearchConfig;
 use crate::sql::{SqlConfig, SqlEngine};
 
@@ -25,8 +26,10 @@ pub struct QueryConfig {
     /// Time budget of one trace lookup; past it the request gets a timeout error.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
-    /// Limits of `POST /api/v1/sql`.
+    /// Limits of `POST /api/v1/sql` (and of Flight SQL, which runs on the same engine).
     pub sql: SqlConfig,
+    /// The Arrow Flight SQL endpoint.
+    pub flight_sql: FlightSqlConfig,
     /// Guardrails of trace search (native, Tempo and Jaeger APIs).
     pub search: SearchConfig,
 }
@@ -37,6 +40,7 @@ impl Default for QueryConfig {
             target_partitions: 2,
             timeout: Duration::from_secs(30),
             sql: SqlConfig::default(),
+            flight_sql: FlightSqlConfig::default(),
             search: SearchConfig::default(),
         }
     }
@@ -84,14 +88,18 @@ impl QueryService {
         let state =
             SessionStateBuilder::new().with_config(session).with_runtime_env(runtime).with_default_features().build();
         let ctx = SessionContext::new_with_state(state);
+        ctx.register_udf(crate::histogram_quantile::udf());
+        ctx.register_udf(osprey_storage::log_index::predicate::udf());
         for (table, provider) in tables {
             ctx.register_table(table.name(), provider)?;
         }
         Self::from_context(Arc::new(ctx), config)
     }
 
-    /// Wraps a session prepared elsewhere; it must have a `spans` table.
+    /// Wraps a session prepared elsewhere; it must have a `spans` table. Osprey's
+    /// SQL functions ([`crate::sql::functions`]) are added to it.
     pub fn from_context(ctx: Arc<SessionContext>, config: QueryConfig) -> Result<Self> {
+        crate::sql::functions::register(&ctx);
         let sql = Arc::new(SqlEngine::new(Arc::clone(&ctx), config.sql.clone())?);
         Ok(QueryService { ctx, config, sql, storage: None })
     }

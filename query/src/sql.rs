@@ -16,6 +16,7 @@
 pub mod admission;
 pub mod endpoint;
 pub mod format;
+pub mod functions;
 pub mod guard;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SQLOptions, SessionContext};
 use datafusion::sql::parser::Statement;
 use futures::StreamExt as _;
@@ -131,20 +133,12 @@ impl SqlEngine {
         let statement = check_on_large_stack(sql, self.config.guard_limits()).await?;
         let timeout = self.config.timeout;
         let engine = Arc::clone(self);
-        let task = self.runtime.handle()?.spawn(async move {
-            let _slot = engine.admission.admit(timeout).await?;
-            engine.execute(statement).await
-        });
-        let abort = AbortOnDrop(task.abort_handle());
-        let (schema, batches, row_count) = match tokio::time::timeout(timeout, task).await {
-            Ok(Ok(result)) => result?,
-            Ok(Err(join_error)) => return Err(QueryError::Task(format!("the SQL query task failed: {join_error}"))),
-            Err(_elapsed) => {
-                tracing::warn!(text_bytes, timeout_ms = timeout.as_millis() as u64, "sql query timed out");
-                return Err(QueryError::SqlTimeout(timeout));
-            }
-        };
-        drop(abort);
+        let (schema, batches, row_count) = self
+            .in_task(text_bytes, async move {
+                let _slot = engine.admission.admit(timeout).await?;
+                engine.execute(statement).await
+            })
+            .await?;
         let elapsed = started.elapsed();
         tracing::debug!(
             text_bytes,
@@ -156,10 +150,49 @@ impl SqlEngine {
         Ok(SqlResult { schema, batches, row_count, elapsed })
     }
 
-    async fn execute(&self, statement: Statement) -> Result<(SchemaRef, Vec<RecordBatch>, usize)> {
+    /// The schema of a statement's result without running it: the same guard and
+    /// planning as [`Self::run`], under the same timeout, but no slot (planning
+    /// reads no data). Flight SQL answers `GetFlightInfo` with it.
+    pub async fn describe(self: &Arc<Self>, sql: String) -> Result<SchemaRef> {
+        let text_bytes = sql.len();
+        let statement = check_on_large_stack(sql, self.config.guard_limits()).await?;
+        let engine = Arc::clone(self);
+        self.in_task(text_bytes, async move {
+            let (_, plan) = engine.plan(statement).await?;
+            Ok(Arc::clone(plan.schema().inner()))
+        })
+        .await
+    }
+
+    /// Runs `work` as a task on the SQL runtime under the query timeout.
+    async fn in_task<T: Send + 'static>(
+        &self,
+        text_bytes: usize,
+        work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let timeout = self.config.timeout;
+        let task = self.runtime.handle()?.spawn(work);
+        let _abort = AbortOnDrop(task.abort_handle());
+        match tokio::time::timeout(timeout, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join_error)) => Err(QueryError::Task(format!("the SQL query task failed: {join_error}"))),
+            Err(_elapsed) => {
+                tracing::warn!(text_bytes, timeout_ms = timeout.as_millis() as u64, "sql query timed out");
+                Err(QueryError::SqlTimeout(timeout))
+            }
+        }
+    }
+
+    /// A read-only logical plan of `statement`, on a per-query copy of the session.
+    async fn plan(&self, statement: Statement) -> Result<(SessionState, LogicalPlan)> {
         let state = self.query_state()?;
         let plan = state.statement_to_plan(statement).await.map_err(|e| self.error(e))?;
         read_only().verify_plan(&plan).map_err(|e| self.error(e))?;
+        Ok((state, plan))
+    }
+
+    async fn execute(&self, statement: Statement) -> Result<(SchemaRef, Vec<RecordBatch>, usize)> {
+        let (state, plan) = self.plan(statement).await?;
         let mut stream = DataFrame::new(state, plan).execute_stream().await.map_err(|e| self.error(e))?;
         let schema = stream.schema();
         let mut batches = Vec::new();

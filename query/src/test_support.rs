@@ -5,9 +5,11 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use osprey_storage::attributes::AttrRef;
 use osprey_storage::spans::{schema, SpanEventRecord, SpanLinkRecord, SpanRecord, SpanScope, SpansBuilder};
+use osprey_storage::Table;
 use tower::ServiceExt as _;
 
 use crate::{router, QueryConfig, QueryService};
@@ -94,11 +96,19 @@ pub fn batch(trace: &str, spans: &[Span]) -> RecordBatch {
     builder.finish().expect("finish")
 }
 
-/// A query service over a `MemTable` holding `batches` (one partition each).
+/// A query service over a `MemTable` holding `batches` (one partition each), with the
+/// tables derived from spans (`service_red`, `service_edges`) derived from them as a flush would.
 pub fn service(batches: Vec<RecordBatch>) -> QueryService {
+    let mut tables: Vec<(Table, Arc<dyn TableProvider>)> = Vec::new();
+    for derived in [Table::ServiceRed, Table::ServiceEdges] {
+        let rows = derived.derive(&batches).expect("derive");
+        let table = MemTable::try_new(derived.schema(), vec![rows]).expect("derived memtable");
+        tables.push((derived, Arc::new(table)));
+    }
     let partitions = batches.into_iter().map(|b| vec![b]).collect();
     let table = MemTable::try_new(schema(), partitions).expect("memtable");
-    QueryService::with_config(Arc::new(table), QueryConfig::default()).expect("service")
+    tables.push((Table::Spans, Arc::new(table)));
+    QueryService::with_tables(tables, QueryConfig::default()).expect("service")
 }
 
 /// `GET uri` through the router; the status and the JSON body.

@@ -40,6 +40,8 @@ struct SpanJson<'a> {
     duration_ns: i64,
     self_time_ns: i64,
     depth: u32,
+    /// Logs this span emitted (`GET /api/v1/logs?q=trace_id:<id>` lists them).
+    log_count: u64,
     #[serde(serialize_with = "attributes")]
     attributes: Attributes,
     #[serde(serialize_with = "attributes")]
@@ -69,9 +71,15 @@ fn attributes<S: serde::Serializer>(attrs: &Attributes, serializer: S) -> Result
     AttributeMap(attrs).serialize(serializer)
 }
 
-/// Assembles the trace in `rows` and renders the requested page as JSON.
-/// `rows` must not be empty (a missing trace is a 404 before this).
-pub fn render(trace_id: &TraceId, rows: &SpanRows, page: &Page) -> Result<Vec<u8>> {
+/// Assembles the trace in `rows` and renders the requested page as JSON, with each span's
+/// `log_count` from `log_counts` (span id → logs). `rows` must not be empty (a missing trace
+/// is a 404 before this).
+pub fn render(
+    trace_id: &TraceId,
+    rows: &SpanRows,
+    page: &Page,
+    log_counts: &std::collections::BTreeMap<String, u64>,
+) -> Result<Vec<u8>> {
     let timings = rows.timings();
     let waterfall = Waterfall::build(&timings);
     let (selected, page_info) = page.select(&waterfall.spans);
@@ -92,6 +100,7 @@ pub fn render(trace_id: &TraceId, rows: &SpanRows, page: &Page) -> Result<Vec<u8
             duration_ns: timing.duration_ns(),
             self_time_ns: placed.self_time_ns,
             depth: placed.depth,
+            log_count: log_counts.get(timing.span_id).copied().unwrap_or(0),
             attributes: rows.attributes(row)?,
             resource_attributes: rows.resource_attributes(row)?,
             events: rows

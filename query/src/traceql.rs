@@ -48,8 +48,17 @@ pub struct Query {
     pub condition: TraceCondition,
 }
 
+/// Longest TraceQL text accepted (a query is text from the network).
+pub const MAX_QUERY_BYTES: usize = 16 << 10;
+
 /// Parses `text`; a 400 naming the position and what was expected on error.
 pub fn parse(text: &str) -> Result<Query> {
+    if text.len() > MAX_QUERY_BYTES {
+        return Err(QueryError::TraceQl(format!(
+            "the query is {} bytes, more than the limit of {MAX_QUERY_BYTES}",
+            text.len()
+        )));
+    }
     let pipeline = parser::parse(text).map_err(|e| e.into_query_error(text))?;
     let program = Program::new(&pipeline);
     for i in 0..program.leaves.len() {
@@ -81,6 +90,17 @@ pub struct MatchedSpan {
     pub attributes: Vec<(String, AttrValue)>,
 }
 
+/// What a TraceQL search found, and how much it looked at.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Newest first.
+    pub traces: Vec<TraceMatch>,
+    /// Candidate traces fetched and evaluated.
+    pub inspected_traces: usize,
+    /// Their spans.
+    pub inspected_spans: usize,
+}
+
 /// Searches with a TraceQL query, default `spss`.
 pub async fn search(
     service: &QueryService,
@@ -90,7 +110,7 @@ pub async fn search(
     filter: Option<TraceCondition>,
 ) -> Result<Vec<TraceMatch>> {
     let spss = service.config().search.default_spss;
-    search_spss(service, text, window, limit, spss, filter).await
+    Ok(search_spss(service, text, window, limit, spss, filter).await?.traces)
 }
 
 /// Searches with a TraceQL query (and an optional classic filter that must hold
@@ -102,7 +122,7 @@ pub async fn search_spss(
     limit: usize,
     spss: usize,
     filter: Option<TraceCondition>,
-) -> Result<Vec<TraceMatch>> {
+) -> Result<Outcome> {
     let query = parse(text)?;
     let timeout = service.config().timeout;
     tokio::time::timeout(timeout, run(service, &query, window, limit, spss, filter))
@@ -117,7 +137,7 @@ async fn run(
     limit: usize,
     spss: usize,
     filter: Option<TraceCondition>,
-) -> Result<Vec<TraceMatch>> {
+) -> Result<Outcome> {
     let ctx = service.context();
     let exact = query.program.is_exact();
     let candidates = if exact { limit } else { service.config().search.max_candidates.max(limit) };
@@ -135,7 +155,9 @@ async fn run(
     let rows = SpanRows::new(&candidates.batches)?;
     let mut by_trace: Vec<Vec<usize>> = vec![Vec::new(); candidates.traces.len()];
     for (row, span) in candidates.spans.iter().enumerate() {
-        by_trace[span.trace].push(row);
+        if let Some(rows) = by_trace.get_mut(span.trace) {
+            rows.push(row);
+        }
     }
     let mut out = Vec::new();
     // Summaries are newest first: the first `limit` matches are the answer.
@@ -143,22 +165,24 @@ async fn run(
         if out.len() >= limit {
             break;
         }
-        let spans = eval::TraceSpans::new(std::mem::take(&mut by_trace[trace]), &candidates.spans);
+        let rows_of_trace = by_trace.get_mut(trace).map(std::mem::take).unwrap_or_default();
+        let spans = eval::TraceSpans::new(rows_of_trace, &candidates.spans);
         let matched = spans.eval(&query.program.set, &leaves);
         if matched.is_empty() {
             continue;
         }
         let mut ordered: Vec<usize> = matched.iter().copied().collect();
-        ordered.sort_by_key(|&r| (candidates.spans[r].start, r));
+        ordered.sort_by_key(|&r| (candidates.spans.get(r).map_or(0, |s| s.start), r));
         let listed = ordered
             .iter()
             .take(spss)
-            .map(|&r| matched_span(&rows, &candidates.spans[r], r, &query.program.reported))
+            .filter_map(|&r| Some((r, candidates.spans.get(r)?)))
+            .map(|(r, info)| matched_span(&rows, info, r, &query.program.reported))
             .collect::<Result<Vec<_>>>()?;
         out.push(TraceMatch { summary: summary.clone(), spans: listed, matched: matched.len() });
     }
     tracing::debug!(candidates = ids.len(), exact, matched = out.len(), "TraceQL search served");
-    Ok(out)
+    Ok(Outcome { traces: out, inspected_traces: candidates.traces.len(), inspected_spans: candidates.spans.len() })
 }
 
 fn matched_span(rows: &SpanRows, info: &eval::SpanInfo, row: usize, reported: &[Field]) -> Result<MatchedSpan> {
@@ -190,5 +214,7 @@ fn matched_span(rows: &SpanRows, info: &eval::SpanInfo, row: usize, reported: &[
     })
 }
 
+#[cfg(test)]
+pub(crate) mod fixture;
 #[cfg(test)]
 mod tests;

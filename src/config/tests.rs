@@ -17,6 +17,8 @@ fn defaults_need_no_file() {
     assert_eq!(c.server.listen.port(), 3200);
     assert_eq!(c.collector.grpc_listen.port(), 4317);
     assert_eq!(c.collector.http_listen.port(), 4318);
+    assert_eq!(c.query.flight_sql.listen.port(), 50051);
+    assert!(c.query.flight_sql.enabled);
     assert_eq!(c.storage.data_dir, PathBuf::from("./osprey-data"));
     assert!(c.storage.wal.fsync);
 }
@@ -70,6 +72,17 @@ fn bad_env_override_names_the_variable() {
     let env = vec![("OSPREY_STORAGE__MEMORY_BUDGET_BYTES".to_string(), "many".to_string())];
     let err = Config::load(None, env).expect_err("bad env");
     assert!(err.to_string().contains("OSPREY_STORAGE__MEMORY_BUDGET_BYTES"), "{err}");
+}
+
+#[test]
+fn the_bad_one_of_several_env_overrides_is_named() {
+    let good = ("OSPREY_SERVER__LISTEN".to_string(), "127.0.0.1:3999".to_string());
+    let bad = ("OSPREY_STORAGE__FLUSH__NO_SUCH_KEY".to_string(), "1".to_string());
+    let also_good = ("OSPREY_STORAGE__FLUSH__ZSTD_LEVEL".to_string(), "3".to_string());
+    let err = Config::load(None, vec![good, bad, also_good]).expect_err("unknown key");
+    let text = err.to_string();
+    assert!(text.contains("OSPREY_STORAGE__FLUSH__NO_SUCH_KEY"), "{text}");
+    assert!(!text.contains("OSPREY_SERVER__LISTEN") && !text.contains("ZSTD_LEVEL"), "{text}");
 }
 
 #[test]

@@ -150,6 +150,20 @@ impl AttributesBuilder {
     }
 }
 
+/// The text form of one value (`None` for `Empty`) and its type signature: the
+/// encoding of a single typed value, e.g. a log body.
+pub fn value_text(value: &AttrRef<'_>) -> (Option<String>, String) {
+    let mut text = String::new();
+    let mut sig = String::new();
+    let present = write_value(value, &mut text, &mut sig);
+    (present.then_some(text), sig)
+}
+
+/// Reads back one value written by [`value_text`].
+pub fn read_value(text: Option<&str>, sig: &str) -> Result<AttrValue, StorageError> {
+    Signature { bytes: sig.as_bytes(), pos: 0 }.read_top(text)
+}
+
 /// Writes the text form of `value` into `text` (returns false for `Empty`, which
 /// is NULL) and its type code into `sig`.
 fn write_value(value: &AttrRef<'_>, text: &mut String, sig: &mut String) -> bool {

@@ -15,7 +15,7 @@ pub struct StorageConfig {
     pub tenant: String,
     /// The process's memory budget, in bytes. In-flight requests (admission permits) plus memtables may use
     /// it minus a headroom ([`StorageConfig::admission_limit`]); past that, admission refuses with a retryable
-    /// error. The headroom (a fifth of the budget, at least 64 MiB) is for what is not accounted per byte: the
+    /// error. The headroom (a quarter of the budget, at least 64 MiB) is for what is not accounted per byte: the
     /// flush's sort keys and write slices, decoding transients, allocator slack and the runtime. A flush starts
     /// once memtables reach half the admission limit at the latest. Default 1 GiB.
     pub memory_budget_bytes: usize,
@@ -89,12 +89,13 @@ impl Default for FlushConfig {
 }
 
 impl StorageConfig {
-    /// Bytes in-flight requests plus memtables may hold: the budget minus its headroom (a fifth,
-    /// at least 64 MiB, at most half). Measured under 2.6× overload (BENCHMARKS.md): with memtables
-    /// at the full budget, RSS was ~170 MB above it, so a fifth of the default 1 GiB covers that.
+    /// Bytes in-flight requests plus memtables may hold: the budget minus its headroom (a quarter,
+    /// at least 64 MiB, at most half). Measured (BENCHMARKS.md): with memtables at the full budget,
+    /// RSS under 2× overload was ~170–210 MB above it; with a fifth as headroom peak RSS came within
+    /// 2 % of the default 1 GiB, and once 0.3 % over it, so the headroom is a quarter.
     pub fn admission_limit(&self) -> usize {
         let budget = self.memory_budget_bytes;
-        let headroom = (budget / 5).max(64 << 20).min(budget / 2);
+        let headroom = (budget / 4).max(64 << 20).min(budget / 2);
         budget - headroom
     }
 }

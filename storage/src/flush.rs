@@ -92,6 +92,21 @@ fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
             (col::START_TIME, Encoding::BYTE_STREAM_SPLIT),
             ("events.list.item.time", Encoding::BYTE_STREAM_SPLIT),
         ],
+        // Rows are sorted by series, then time: times of a series step by the scrape or export
+        // interval (delta packing makes that ~1 byte), values are floats (byte-stream split
+        // groups their sign/exponent bytes, which repeat within a series).
+        Table::Metrics => {
+            use crate::metric_points::col as m;
+            &[
+                (m::TIME, Encoding::DELTA_BINARY_PACKED),
+                (m::START_TIME, Encoding::DELTA_BINARY_PACKED),
+                (m::VALUE, Encoding::BYTE_STREAM_SPLIT),
+                (m::SUM, Encoding::BYTE_STREAM_SPLIT),
+            ]
+        }
+        Table::ServiceRed | Table::ServiceEdges => &[],
+        // Log ids repeat (many lines per span), so they keep their dictionary; times as for spans.
+        Table::Logs => &[(crate::logs::col::TIME, Encoding::BYTE_STREAM_SPLIT)],
     }
 }
 
@@ -214,6 +229,14 @@ fn write_file(
     let name = format!("{}.parquet", ulid::Ulid::new());
     let temp = dir.join(format!("{name}{TEMP_SUFFIX}"));
     let target = dir.join(&name);
+    // The log index is derived data: if it cannot be built, the file is still written, and
+    // the index is rebuilt from Parquet on the next start or the first search that needs it.
+    let mut log_index = match table {
+        Table::Logs => crate::log_index::IndexBuilder::new(data_dir, &format!("{rel_dir}/{name}"))
+            .map_err(|e| tracing::warn!(error = %e, "log index not started; it will be rebuilt from parquet"))
+            .ok(),
+        _ => None,
+    };
     let result = (|| -> Result<u64> {
         let file = File::create(&temp).map_err(|e| StorageError::io(&temp, e))?;
         let mut writer = ArrowWriter::try_new(file, table.physical_schema(), Some(props))?;
@@ -221,6 +244,10 @@ fn write_file(
             let batch = interleave_record_batch(&sources, slice)?;
             if let Some((lo, hi)) = crate::memtable::time_range(table, &batch) {
                 time_range = Some(time_range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+            }
+            if let Some(Err(e)) = log_index.as_mut().map(|index| index.add(&batch)) {
+                tracing::warn!(error = %e, "log index abandoned; it will be rebuilt from parquet");
+                log_index = None;
             }
             writer.write(&batch)?;
         }
@@ -250,6 +277,9 @@ fn write_file(
         bytes,
     };
     tracing::debug!(path = %entry.path, rows = entry.rows, bytes, "parquet file written");
+    if let Some(Err(e)) = log_index.map(|index| index.finish()) {
+        tracing::warn!(path = %entry.path, error = %e, "log index not built; it will be rebuilt from parquet");
+    }
     Ok(entry)
 }
 
@@ -284,14 +314,29 @@ impl Storage {
         let data_dir = self.data_dir.clone();
         let tenant = self.config.tenant.clone();
         let flush_config = self.config.flush.clone();
-        let per_table: Vec<(Table, Vec<RecordBatch>)> = Table::ALL
+        let sources: Vec<(Table, Vec<RecordBatch>)> = Table::ALL
             .iter()
+            .filter(|t| t.derived_from().is_none())
             .map(|t| (*t, frozen.iter().filter_map(|f| f.tables.get(*t)).flat_map(|m| m.batches().to_vec()).collect()))
             .collect();
         let manifest = self.manifest.clone();
+        // Everything CPU-bound runs on the blocking pool, the rollups' derivation included
+        // (it ran on an async worker and stalled the requests queued behind it).
         let published = tokio::task::spawn_blocking(move || -> Result<Vec<FileEntry>> {
+            // Derived tables (`rollup`) get their rows from the source batches of this very
+            // flush and are published in the same manifest delta.
+            let mut per_table = Vec::with_capacity(Table::ALL.len());
+            for table in Table::ALL {
+                match table.derived_from() {
+                    None => continue,
+                    Some(source) => {
+                        let batches = sources.iter().filter(|(t, _)| *t == source).flat_map(|(_, b)| b.iter());
+                        per_table.push((table, table.derive(&batches.cloned().collect::<Vec<_>>())?));
+                    }
+                }
+            }
             let mut added = Vec::new();
-            for (table, batches) in &per_table {
+            for (table, batches) in sources.iter().chain(per_table.iter()) {
                 match write_table(&data_dir, &tenant, *table, batches, &flush_config) {
                     Ok(files) => added.extend(files),
                     Err(e) => {
@@ -314,15 +359,19 @@ impl Storage {
         {
             let mut catalog = self.catalog.write();
             catalog.publish(published.clone(), &seqs);
+            // The memtable batches the memo knows are gone (or about to be).
+            self.derived_memo.clear();
             self.budget.sub_memtable(bytes);
             catalog.export_gauges(&self.metrics);
         }
         let mut rows = 0;
         for file in &published {
-            if let Some(table) = Table::from_name(&file.table) {
+            // Derived rows were never appended: counting them would break
+            // `appended + replayed = persisted + memtable rows`.
+            if let Some(table) = Table::from_name(&file.table).filter(|t| t.derived_from().is_none()) {
                 self.metrics.rows_persisted.get_or_create(&table_label(table)).inc_by(file.rows);
+                rows += file.rows;
             }
-            rows += file.rows;
         }
         let wal_dir = self.data_dir.join(crate::wal::DIR);
         match tokio::task::spawn_blocking(move || crate::wal::delete_segments_below(&wal_dir, checkpoint)).await {

@@ -6,15 +6,21 @@
 //! the durability contract.
 
 pub mod attributes;
+pub mod bloom_cache;
 pub mod budget;
 pub mod catalog;
 pub mod config;
+pub mod dir_lock;
 pub mod disk;
 pub mod error;
 pub mod flush;
+pub mod log_index;
+pub mod logs;
 pub mod manifest;
 pub mod memtable;
+pub mod metric_points;
 pub mod metrics;
+pub mod rollup;
 pub mod spans;
 pub mod table;
 #[cfg(test)]
@@ -41,19 +47,48 @@ use crate::manifest::Manifest;
 use crate::metrics::StorageMetrics;
 use crate::wal::writer::{Shared, WalWriter};
 
-/// The tables Osprey stores. `logs` and `metrics` arrive with their issues.
+/// The tables Osprey stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Spans,
+    Logs,
+    Metrics,
+    /// Derived from `spans` at flush (never in the WAL): see [`rollup`].
+    ServiceRed,
+    /// Derived from `spans` at flush (never in the WAL): see [`rollup::edges`].
+    ServiceEdges,
 }
 
 impl Table {
-    pub const ALL: [Table; 1] = [Table::Spans];
+    pub const ALL: [Table; 5] = [Table::Spans, Table::Logs, Table::Metrics, Table::ServiceRed, Table::ServiceEdges];
+
+    /// The table a derived table is computed from (`None` for a stored table): its rows
+    /// are never appended, only derived by each flush and, for what is still in
+    /// memtables, by each scan.
+    pub fn derived_from(self) -> Option<Table> {
+        match self {
+            Table::ServiceRed | Table::ServiceEdges => Some(Table::Spans),
+            Table::Spans | Table::Logs | Table::Metrics => None,
+        }
+    }
+
+    /// The rows of this derived table for `source` batches (of [`Self::derived_from`]).
+    pub fn derive(self, source: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+        match self {
+            Table::ServiceRed => Ok(rollup::derive_red(source)?.into_iter().collect()),
+            Table::ServiceEdges => Ok(rollup::edges::derive_edges(source)?.into_iter().collect()),
+            Table::Spans | Table::Logs | Table::Metrics => Ok(Vec::new()),
+        }
+    }
 
     /// The SQL name and directory name of the table.
     pub fn name(self) -> &'static str {
         match self {
             Table::Spans => "spans",
+            Table::Logs => "logs",
+            Table::Metrics => "metrics",
+            Table::ServiceRed => "service_red",
+            Table::ServiceEdges => "service_edges",
         }
     }
 
@@ -61,6 +96,10 @@ impl Table {
     pub fn schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::schema(),
+            Table::Logs => logs::schema(),
+            Table::Metrics => metric_points::schema(),
+            Table::ServiceRed => rollup::red_schema(),
+            Table::ServiceEdges => rollup::edges::edges_schema(),
         }
     }
 
@@ -69,6 +108,10 @@ impl Table {
     pub fn physical_schema(self) -> arrow::datatypes::SchemaRef {
         match self {
             Table::Spans => spans::physical_schema(),
+            Table::Logs => logs::schema(),
+            Table::Metrics => metric_points::schema(),
+            Table::ServiceRed => rollup::red_schema(),
+            Table::ServiceEdges => rollup::edges::edges_schema(),
         }
     }
 
@@ -76,6 +119,13 @@ impl Table {
     pub fn to_physical(self, batch: &RecordBatch) -> Result<RecordBatch> {
         match self {
             Table::Spans => spans::to_physical(batch),
+            Table::Logs => logs::to_physical(batch),
+            Table::Metrics => metric_points::to_physical(batch),
+            Table::ServiceRed if batch.schema() == rollup::red_schema() => Ok(batch.clone()),
+            Table::ServiceEdges if batch.schema() == rollup::edges::edges_schema() => Ok(batch.clone()),
+            Table::ServiceRed | Table::ServiceEdges => {
+                Err(StorageError::InvalidInput(format!("batch does not match the {} schema", self.name())))
+            }
         }
     }
 
@@ -83,6 +133,10 @@ impl Table {
     pub fn virtual_inputs(self, column: &str) -> Option<[&'static str; 2]> {
         match self {
             Table::Spans => spans::physical::virtual_inputs(column),
+            Table::Logs => None,
+            Table::Metrics => None,
+            Table::ServiceRed => None,
+            Table::ServiceEdges => None,
         }
     }
 
@@ -94,6 +148,11 @@ impl Table {
     pub fn code(self) -> u8 {
         match self {
             Table::Spans => 1,
+            Table::Logs => 2,
+            Table::Metrics => 3,
+            // Never written to the WAL; a code only so every table has one.
+            Table::ServiceRed => 101,
+            Table::ServiceEdges => 102,
         }
     }
 
@@ -105,6 +164,10 @@ impl Table {
     pub fn time_column(self) -> &'static str {
         match self {
             Table::Spans => spans::col::START_TIME,
+            Table::Logs => logs::col::TIME,
+            Table::Metrics => metric_points::col::TIME,
+            Table::ServiceRed => rollup::red_col::BUCKET_START,
+            Table::ServiceEdges => rollup::edges::edge_col::BUCKET_START,
         }
     }
 
@@ -112,6 +175,16 @@ impl Table {
     pub fn sort_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::START_TIME],
+            // A service's lines side by side compress better (they share templates), and a
+            // `service:` search or `service_name =` filter prunes row groups by statistics;
+            // time second keeps each service's run in time order for newest-first reads.
+            Table::Logs => &[logs::col::SERVICE_NAME, logs::col::TIME],
+            Table::Metrics => {
+                use metric_points::col;
+                &[col::METRIC_NAME, col::SERVICE_NAME, col::SERIES, col::TIME]
+            }
+            Table::ServiceRed => &[rollup::red_col::SERVICE_NAME, rollup::red_col::BUCKET_START],
+            Table::ServiceEdges => &[rollup::edges::edge_col::ROW_KIND, rollup::edges::edge_col::BUCKET_START],
         }
     }
 
@@ -119,6 +192,11 @@ impl Table {
     pub fn bloom_filter_columns(self) -> &'static [&'static str] {
         match self {
             Table::Spans => &[spans::col::TRACE_ID, spans::col::SPAN_ID],
+            // "The logs of this trace" (`WHERE trace_id = ...`) from SQL and the waterfall.
+            Table::Logs => &[logs::col::TRACE_ID],
+            Table::Metrics => &[],
+            Table::ServiceRed => &[],
+            Table::ServiceEdges => &[],
         }
     }
 }
@@ -142,6 +220,14 @@ pub struct Storage {
     pub(crate) flush_lock: tokio::sync::Mutex<()>,
     flush_wanted: Arc<Notify>,
     closing: AtomicBool,
+    /// Derived rows of the memtables, reused between scans (`rollup::memo`).
+    pub(crate) derived_memo: rollup::memo::DerivedMemo,
+    /// Id-column bloom filters of live files, for pruning id lookups (see [`bloom_cache`]).
+    pub(crate) blooms: bloom_cache::BloomCache,
+    /// The opened tantivy indexes of the `logs` files (see [`log_index`]).
+    pub(crate) log_indexes: Arc<log_index::LogIndexes>,
+    /// This process's claim on the data directory (see [`dir_lock`]).
+    _lock: dir_lock::DirLock,
 }
 
 impl std::fmt::Debug for Storage {
@@ -161,7 +247,7 @@ impl Storage {
         let recovered = tokio::task::spawn_blocking(move || recover(&recovery_config, &recovery_metrics))
             .await
             .map_err(|e| StorageError::Internal(format!("recovery task: {e}")))??;
-        let Recovered { data_dir, manifest, catalog, next_segment } = recovered;
+        let Recovered { lock, data_dir, manifest, catalog, next_segment } = recovered;
 
         let budget = Arc::new(Budget::new(config.admission_limit()));
         budget.add_memtable(catalog.active.bytes());
@@ -188,8 +274,18 @@ impl Storage {
             flush_lock: tokio::sync::Mutex::new(()),
             flush_wanted: flush_wanted.clone(),
             closing: AtomicBool::new(false),
+            derived_memo: rollup::memo::DerivedMemo::default(),
+            blooms: bloom_cache::BloomCache::default(),
+            log_indexes: Arc::new(log_index::LogIndexes::default()),
+            _lock: lock,
         });
+        // The log index is derived data: orphans are swept before the flusher can build one,
+        // and missing indexes are rebuilt after start, never blocking it.
+        let (dir, indexes) = (storage.data_dir.clone(), storage.log_indexes.clone());
+        let live = storage.snapshot(Table::Logs).files;
+        log_index::sweep(&dir, &live);
         tokio::spawn(flush::run_flusher(Arc::downgrade(&storage), flush_wanted));
+        tokio::task::spawn_blocking(move || log_index::repair(&dir, &live, &indexes));
         tracing::info!(data_dir = %storage.data_dir.display(), "storage open");
         Ok(storage)
     }
@@ -218,6 +314,9 @@ impl Storage {
     pub async fn append(&self, table: Table, batch: RecordBatch) -> Result<()> {
         if self.is_closing() {
             return Err(StorageError::ShuttingDown);
+        }
+        if table.derived_from().is_some() {
+            return Err(StorageError::InvalidInput(format!("{} is derived from other tables", table.name())));
         }
         let batch = table
             .to_physical(&batch)
@@ -271,8 +370,23 @@ impl Storage {
 
     /// The memtable batches (in the physical schema) and Parquet files a scan of
     /// `table` reads, as one consistent cut.
+    ///
+    /// For a derived table, the memtable part is derived from the source table's
+    /// memtables, taken in the same cut as the derived files (outside the lock).
     pub fn snapshot(&self, table: Table) -> TableSnapshot {
-        self.catalog.read().snapshot(table)
+        let Some(source) = table.derived_from() else {
+            return self.catalog.read().snapshot(table);
+        };
+        let (source_batches, files) = {
+            let catalog = self.catalog.read();
+            (catalog.snapshot(source).batches, catalog.snapshot(table).files)
+        };
+        let batches = self.derived_memo.derive(table, &source_batches).unwrap_or_else(|e| {
+            // Only a schema bug can get here: serve the files rather than fail the query.
+            tracing::error!(table = table.name(), error = %e, "deriving rows from memtables failed");
+            Vec::new()
+        });
+        TableSnapshot { batches, files }
     }
 
     /// Rows of `table` in memtables (active and frozen).
@@ -306,6 +420,7 @@ fn validate(config: &StorageConfig) -> Result<()> {
 }
 
 struct Recovered {
+    lock: dir_lock::DirLock,
     data_dir: PathBuf,
     manifest: Manifest,
     catalog: Catalog,
@@ -318,6 +433,7 @@ struct Recovered {
 fn recover(config: &StorageConfig, metrics: &StorageMetrics) -> Result<Recovered> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| StorageError::io(&config.data_dir, e))?;
     let data_dir = std::fs::canonicalize(&config.data_dir).map_err(|e| StorageError::io(&config.data_dir, e))?;
+    let lock = dir_lock::DirLock::acquire(&data_dir)?;
     let manifest = Manifest::open(&data_dir)?;
     let tables: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
     let orphans = manifest::remove_orphans(&data_dir, &tables, &manifest.state().files)?;
@@ -335,7 +451,7 @@ fn recover(config: &StorageConfig, metrics: &StorageMetrics) -> Result<Recovered
         next_segment = replayed.next_segment,
         "wal replayed"
     );
-    Ok(Recovered { data_dir, manifest, catalog, next_segment: replayed.next_segment })
+    Ok(Recovered { lock, data_dir, manifest, catalog, next_segment: replayed.next_segment })
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! top) and used to prune:
 //! - files, by the time bounds on the table's time column (`start_time` for
 //!   spans) found in the filters, against each file's `[min_time_ns, max_time_ns]`;
+//! - files, by id equalities (`trace_id = '…'`, `IN (…)`) against the files'
+//!   bloom filters held in memory ([`crate::bloom_cache`]);
 //! - row groups, pages and rows inside the files, by handing the filters to the
 //!   Parquet source as its predicate with statistics, bloom filter and page
 //!   index pruning on and filter pushdown (late materialization) on.
@@ -17,17 +19,18 @@
 
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::parquet::{CachedParquetFileReaderFactory, ParquetRowSelection};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::Result as DfResult;
+use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::{utils::conjunction, Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_expr::expressions::Column;
@@ -36,6 +39,7 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::log_index::predicate;
 use crate::manifest::FileEntry;
 use crate::{Storage, Table};
 
@@ -67,7 +71,15 @@ impl TableProvider for StorageTable {
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // `matches(body, …)` on logs is answered whole by the scan (the index and the matcher);
+        // everything else is also re-checked above the scan.
+        Ok(filters
+            .iter()
+            .map(|f| match self.table == Table::Logs && predicate::query_of(f).is_some() {
+                true => TableProviderFilterPushDown::Exact,
+                false => TableProviderFilterPushDown::Inexact,
+            })
+            .collect())
     }
 
     async fn scan(
@@ -79,30 +91,53 @@ impl TableProvider for StorageTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let snapshot = self.storage.snapshot(self.table);
         let bounds = TimeBounds::from_filters(self.table.time_column(), filters);
-        let files: Vec<&FileEntry> =
-            snapshot.files.iter().filter(|f| bounds.overlaps(f.min_time_ns, f.max_time_ns)).collect();
+        let in_time: Vec<FileEntry> =
+            snapshot.files.iter().filter(|f| bounds.overlaps(f.min_time_ns, f.max_time_ns)).cloned().collect();
+        let after_time = in_time.len();
+        let mut files = self.storage.blooms.prune(self.storage.data_dir(), self.table, in_time, filters).await;
+        let mut batches = snapshot.batches;
+        // Full-text filters on logs: only the matching rows of the memtables and of the files.
+        let text_query = match self.table {
+            Table::Logs => predicate::combined(filters).map_err(|e| DataFusionError::Plan(e.to_string()))?,
+            _ => None,
+        };
+        let mut access_plans = None;
+        if let Some(query) = &text_query {
+            batches = batches.iter().map(|b| keep_matching(b, query)).collect::<DfResult<_>>()?;
+            let (storage, candidates, query) = (self.storage.clone(), files.clone(), query.clone());
+            let plans = tokio::task::spawn_blocking(move || predicate::file_selections(&storage, &candidates, &query))
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            files.retain(|f| plans.contains_key(&f.path));
+            access_plans = Some(plans);
+        }
+        let files: Vec<&FileEntry> = files.iter().collect();
         tracing::debug!(
             table = self.table.name(),
             files = snapshot.files.len(),
-            files_after_time_pruning = files.len(),
-            memtable_batches = snapshot.batches.len(),
+            files_after_time_pruning = after_time,
+            files_after_id_pruning = files.len(),
+            memtable_batches = batches.len(),
             "scan"
         );
         let partitions = state.config().target_partitions().max(1);
         let columns = ScanColumns::new(self.table, &self.schema, &self.physical, projection)?;
         let projection = Some(&columns.physical);
-        // Filters naming a virtual column cannot be evaluated on the files.
+        // Filters naming a virtual column cannot be evaluated on the files, nor can `matches`
+        // (the access plans above apply it).
         let stored_filters: Vec<Expr> = filters
             .iter()
             .filter(|f| f.column_refs().iter().all(|c| self.table.virtual_inputs(&c.name).is_none()))
+            .filter(|f| predicate::query_of(f).is_none())
             .cloned()
             .collect();
 
         let mut inputs: Vec<Arc<dyn ExecutionPlan>> = Vec::new();
-        if !snapshot.batches.is_empty() || files.is_empty() {
-            let mut parts: Vec<Vec<_>> = vec![Vec::new(); partitions.min(snapshot.batches.len()).max(1)];
+        if !batches.is_empty() || files.is_empty() {
+            let mut parts: Vec<Vec<_>> = vec![Vec::new(); partitions.min(batches.len()).max(1)];
             let n = parts.len();
-            for (i, batch) in snapshot.batches.into_iter().enumerate() {
+            for (i, batch) in batches.into_iter().enumerate() {
                 parts[i % n].push(batch);
             }
             let memory =
@@ -110,7 +145,9 @@ impl TableProvider for StorageTable {
             inputs.push(DataSourceExec::from_data_source(memory));
         }
         if !files.is_empty() {
-            inputs.push(self.parquet_scan(state, &files, projection, &stored_filters, limit, partitions)?);
+            let scan =
+                self.parquet_scan(state, &files, projection, &stored_filters, limit, partitions, access_plans)?;
+            inputs.push(scan);
         }
         let union = UnionExec::try_new(inputs)?;
         match columns.computed {
@@ -120,7 +157,20 @@ impl TableProvider for StorageTable {
     }
 }
 
+/// The rows of a memtable batch of `logs` that `query` matches.
+fn keep_matching(batch: &RecordBatch, query: &crate::log_index::query::LogQuery) -> DfResult<RecordBatch> {
+    let rows = crate::log_index::rows::LogRows::new(batch).map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let mut keep = vec![false; batch.num_rows()];
+    for row in crate::log_index::matcher::matching_rows(&rows, query, (i64::MIN, i64::MAX)) {
+        if let Some(k) = keep.get_mut(row) {
+            *k = true;
+        }
+    }
+    Ok(arrow::compute::filter_record_batch(batch, &arrow::array::BooleanArray::from(keep))?)
+}
+
 impl StorageTable {
+    #[allow(clippy::too_many_arguments)]
     fn parquet_scan(
         &self,
         state: &dyn Session,
@@ -129,6 +179,7 @@ impl StorageTable {
         filters: &[Expr],
         limit: Option<usize>,
         partitions: usize,
+        mut access_plans: Option<std::collections::BTreeMap<String, ParquetRowSelection>>,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let url = ObjectStoreUrl::local_filesystem();
         let store = state.runtime_env().object_store(&url)?;
@@ -149,7 +200,11 @@ impl StorageTable {
         let n = groups.len();
         for (i, file) in files.iter().enumerate() {
             let path = self.storage.data_dir().join(&file.path);
-            groups[i % n].push(PartitionedFile::new(path.to_string_lossy().into_owned(), file.bytes));
+            let mut part = PartitionedFile::new(path.to_string_lossy().into_owned(), file.bytes);
+            if let Some(plan) = access_plans.as_mut().and_then(|plans| plans.remove(&file.path)) {
+                part = part.with_extension(plan);
+            }
+            groups[i % n].push(part);
         }
         let config = FileScanConfigBuilder::new(url, Arc::new(source))
             .with_file_groups(groups.into_iter().map(FileGroup::new).collect())

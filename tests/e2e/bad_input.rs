@@ -62,15 +62,17 @@ async fn bad_requests_get_clear_errors_and_the_server_keeps_serving() {
     assert_eq!(post(&osprey, b"hello".to_vec(), "text/plain", None).await.0, 415);
     // Empty request: success.
     assert_eq!(post(&osprey, Vec::new(), proto, None).await.0, 200);
-    // Logs and metrics are not accepted yet, and say so instead of pretending.
-    let r = reqwest::Client::new()
-        .post(osprey.otlp_http("/v1/logs"))
-        .header("content-type", proto)
-        .body(Vec::new())
-        .send()
-        .await
-        .expect("POST /v1/logs");
-    assert_eq!(r.status().as_u16(), 404);
+    // Logs and metrics share the receive path: an empty request is a success there too.
+    for path in ["/v1/logs", "/v1/metrics"] {
+        let r = reqwest::Client::new()
+            .post(osprey.otlp_http(path))
+            .header("content-type", proto)
+            .body(Vec::new())
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status().as_u16(), 200, "{path}");
+    }
 
     // Still serving: a real SDK export lands and is queryable.
     let trace = 0x1234_5678_9abc_def0_u128;

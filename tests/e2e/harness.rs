@@ -12,8 +12,11 @@ pub struct Osprey {
     pub api: SocketAddr,
     pub grpc: SocketAddr,
     pub http: SocketAddr,
+    /// Arrow Flight SQL (gRPC).
+    pub flight: SocketAddr,
     env: Vec<(String, String)>,
     log: PathBuf,
+    config: Option<PathBuf>,
 }
 
 fn free_port() -> SocketAddr {
@@ -30,8 +33,31 @@ impl Osprey {
             api: free_port(),
             grpc: free_port(),
             http: free_port(),
+            flight: free_port(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             log: data_dir.with_extension("log"),
+            config: None,
+        };
+        o.spawn().await;
+        o
+    }
+
+    /// Starts Osprey with a config file holding `yaml` (env settings still override it), where
+    /// `{api}` stands for the API address (e.g. for Osprey to scrape itself).
+    pub async fn start_with_config(data_dir: &Path, yaml: &str) -> Osprey {
+        let path = data_dir.with_extension("yaml");
+        let api = free_port();
+        std::fs::write(&path, yaml.replace("{api}", &api.to_string())).expect("write config file");
+        let mut o = Osprey {
+            child: None,
+            data_dir: data_dir.to_path_buf(),
+            api,
+            grpc: free_port(),
+            http: free_port(),
+            flight: free_port(),
+            env: Vec::new(),
+            log: data_dir.with_extension("log"),
+            config: Some(path),
         };
         o.spawn().await;
         o
@@ -46,6 +72,7 @@ impl Osprey {
             .env("OSPREY_SERVER__LISTEN", self.api.to_string())
             .env("OSPREY_COLLECTOR__GRPC_LISTEN", self.grpc.to_string())
             .env("OSPREY_COLLECTOR__HTTP_LISTEN", self.http.to_string())
+            .env("OSPREY_QUERY__FLIGHT_SQL__LISTEN", self.flight.to_string())
             .env("OSPREY_STORAGE__DISK_RESERVE_BYTES", "0")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -53,6 +80,9 @@ impl Osprey {
             .stderr(log);
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        if let Some(config) = &self.config {
+            cmd.arg("--config").arg(config);
         }
         self.child = Some(cmd.spawn().expect("spawn osprey"));
         self.wait_ready().await;

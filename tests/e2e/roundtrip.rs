@@ -16,7 +16,7 @@ use prost::Message;
 
 use crate::harness::Osprey;
 
-fn corpus() -> Option<Vec<Vec<u8>>> {
+pub(crate) fn corpus() -> Option<Vec<Vec<u8>>> {
     let path = std::env::var_os("OSPREY_OTEL_DEMO_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/otel-demo"))

@@ -16,13 +16,13 @@ use crate::harness::Osprey;
 use crate::sdk::{exporter, hex_trace, send, SpanSpec, Transport};
 
 /// (service, number of traces, spans per trace); each trace has its own id.
-const SENT: [(&str, u128, u64); 3] = [("frontend", 4, 3), ("checkout", 3, 2), ("payment", 2, 1)];
+pub(crate) const SENT: [(&str, u128, u64); 3] = [("frontend", 4, 3), ("checkout", 3, 2), ("payment", 2, 1)];
 
-fn trace_id(service_index: usize, trace: u128) -> u128 {
+pub(crate) fn trace_id(service_index: usize, trace: u128) -> u128 {
     0x5a00_0000_0000_0000_0000_0000_0000_0000 + ((service_index as u128) << 32) + trace + 1
 }
 
-async fn send_all(osprey: &Osprey) {
+pub(crate) async fn send_all(osprey: &Osprey) {
     for (i, (service, traces, spans)) in SENT.iter().enumerate() {
         let mut batch = Vec::new();
         for t in 0..*traces {
@@ -83,7 +83,7 @@ async fn sql(osprey: &Osprey, sql: &str, accept: &str) -> Answer {
     Answer { status, content_type, body: r.bytes().await.expect("body").to_vec() }
 }
 
-async fn ok_json(osprey: &Osprey, query: &str) -> Value {
+pub(crate) async fn ok_json(osprey: &Osprey, query: &str) -> Value {
     let answer = sql(osprey, query, "application/json").await;
     assert_eq!(answer.status, 200, "{query}: {}", answer.text());
     answer.json()

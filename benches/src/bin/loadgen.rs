@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
-use osprey_benches::corpus::{min_start, read_requests, span_count, Rewriter};
+use osprey_benches::corpus::{min_start, read_requests, span_count, split_request, Rewriter};
 use osprey_proto::trace_service_client::TraceServiceClient;
 use osprey_proto::ExportTraceServiceRequest;
 use prost::Message;
@@ -57,6 +57,19 @@ struct Args {
     /// instead of counting it as an error and moving on.
     #[arg(long)]
     retry: bool,
+    /// Split the corpus's requests into requests of at most this many spans, as an SDK's batch
+    /// processor does (512 by default). The recorded corpus has requests of up to ~8k spans (5 MB).
+    #[arg(long)]
+    max_batch_spans: Option<usize>,
+    /// Spread the data over this many hours back from now: pass `p` of the corpus is shifted
+    /// back by `p × spread_step_minutes` (modulo the spread), so a long replay fills a whole day.
+    #[arg(long)]
+    spread_hours: Option<u64>,
+    #[arg(long, default_value_t = 10)]
+    spread_step_minutes: u64,
+    /// Write one line per acknowledged request: send time (ms since start), latency (µs), spans.
+    #[arg(long)]
+    latency_log: Option<PathBuf>,
     /// Server data dir: report on-disk bytes per span (after the server has flushed).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -67,7 +80,13 @@ struct Stats {
     requests: AtomicU64,
     errors: AtomicU64,
     latencies_us: Mutex<Vec<u32>>,
+    /// Latencies of requests of at most [`SMALL_REQUEST_SPANS`] spans (an SDK's default batch).
+    small_latencies_us: Mutex<Vec<u32>>,
+    /// (send time in ms since start, latency in µs, spans) per acknowledged request.
+    log: Mutex<Vec<(u64, u32, u64)>>,
 }
+
+const SMALL_REQUEST_SPANS: u64 = 512;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -75,6 +94,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut corpus = Vec::new();
     for f in &args.file {
         corpus.extend(read_requests(f)?);
+    }
+    if let Some(max) = args.max_batch_spans {
+        corpus = corpus.iter().flat_map(|r| split_request(r, max)).collect();
     }
     let corpus = Arc::new(corpus);
     let corpus_spans: usize = corpus.iter().map(span_count).sum();
@@ -87,6 +109,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         requests: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         latencies_us: Mutex::new(Vec::new()),
+        small_latencies_us: Mutex::new(Vec::new()),
+        log: Mutex::new(Vec::new()),
     });
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -102,6 +126,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let (corpus, stats, next, scheduled) = (corpus.clone(), stats.clone(), next.clone(), scheduled_spans.clone());
         let (transport, grpc, http, rate) = (args.transport, args.grpc.clone(), args.http.clone(), args.rate);
         let retry = args.retry;
+        let spread_ns: Option<(u64, u64)> =
+            args.spread_hours.map(|h| (h.max(1) * 3_600_000_000_000, args.spread_step_minutes * 60_000_000_000));
         workers.push(tokio::spawn(async move {
             let mut grpc_client = match transport {
                 Transport::Grpc => Some(TraceServiceClient::connect(grpc).await?),
@@ -113,7 +139,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 let (pass, idx) = (n / corpus.len() as u64, (n % corpus.len() as u64) as usize);
                 let mut req = corpus[idx].clone();
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-                Rewriter::new(pass, corpus_start, now).apply(&mut req);
+                let target_start = match spread_ns {
+                    Some((spread, step)) => now.saturating_sub(pass.saturating_mul(step) % spread),
+                    None => now,
+                };
+                Rewriter::new(pass, corpus_start, target_start).apply(&mut req);
                 let spans = span_count(&req) as u64;
                 if rate > 0 {
                     // Fixed-rate schedule: this request may start once the spans before it are due.
@@ -132,6 +162,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     if ok {
                         stats.spans.fetch_add(spans, Ordering::Relaxed);
                         stats.latencies_us.lock().await.push(us);
+                        let sent_ms = t0.duration_since(started).as_millis() as u64;
+                        stats.log.lock().await.push((sent_ms, us, spans));
+                        if spans <= SMALL_REQUEST_SPANS {
+                            stats.small_latencies_us.lock().await.push(us);
+                        }
                         break;
                     }
                     stats.errors.fetch_add(1, Ordering::Relaxed);
@@ -151,8 +186,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let spans = stats.spans.load(Ordering::Relaxed);
     let mut lat = stats.latencies_us.lock().await.clone();
     lat.sort_unstable();
-    let pct =
-        |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    if let Some(path) = &args.latency_log {
+        let lines: String = stats.log.lock().await.iter().map(|(t, us, spans)| format!("{t} {us} {spans}\n")).collect();
+        std::fs::write(path, lines)?;
+    }
+    let mut small = stats.small_latencies_us.lock().await.clone();
+    small.sort_unstable();
+    let pct_of = |lat: &[u32], p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0)
+    };
+    let pct = |p: f64| pct_of(&lat, p);
 
     println!("accepted_spans        {spans}");
     println!("elapsed_s             {elapsed:.2}");
@@ -161,6 +204,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!("errors                {}", stats.errors.load(Ordering::Relaxed));
     println!("ack_p50_ms            {:.2}", pct(0.50) as f64 / 1000.0);
     println!("ack_p99_ms            {:.2}", pct(0.99) as f64 / 1000.0);
+    println!("ack_max_ms            {:.2}", pct(1.0) as f64 / 1000.0);
+    println!(
+        "ack_p99_ms_small      {:.2} (requests of <= {SMALL_REQUEST_SPANS} spans: {})",
+        pct_of(&small, 0.99) as f64 / 1000.0,
+        small.len()
+    );
     if let (Some(pid), Some(before)) = (args.server_pid, cpu_before) {
         let cpu = proc_cpu_seconds(pid)? - before;
         println!("server_cpu_s          {cpu:.2}");

@@ -127,18 +127,6 @@ async fn undecodable_protobuf_is_invalid_argument() {
 }
 
 #[tokio::test]
-async fn metrics_and_logs_services_are_unimplemented() {
-    let servers = Servers::start(CollectorConfig::default()).await;
-    for path in [
-        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-    ] {
-        let status = raw_call(&servers, path, Vec::new()).await.unwrap_err();
-        assert_eq!(status.code(), Code::Unimplemented, "{path}");
-    }
-}
-
-#[tokio::test]
 async fn shuts_down_gracefully() {
     let sink = crate::MemorySink::new();
     let collector = crate::Collector::new(CollectorConfig::default(), sink).unwrap();

@@ -321,22 +321,6 @@ async fn failed_append_is_500_and_counted() {
 }
 
 #[tokio::test]
-async fn logs_and_metrics_are_404() {
-    let servers = Servers::start(CollectorConfig::default()).await;
-    for path in ["/v1/logs", "/v1/metrics"] {
-        let response = reqwest::Client::new()
-            .post(servers.http_url(path))
-            .header("content-type", JSON)
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 404, "{path}");
-        assert!(json_body(response).await["message"].as_str().unwrap().contains("not supported yet"));
-    }
-}
-
-#[tokio::test]
 async fn received_equals_accepted_plus_rejected() {
     let mut config = CollectorConfig::default();
     config.limits.max_spans_per_trace = 2;

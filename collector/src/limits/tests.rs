@@ -8,6 +8,7 @@ fn limits() -> LimitsConfig {
         max_value_depth: 3,
         max_spans_per_trace: 3,
         max_tracked_traces: 4,
+        max_log_body_bytes: 100,
     }
 }
 

@@ -327,6 +327,7 @@ async fn thousand_span_trace_timing() {
     let rows = crate::span_rows::SpanRows::new(&[batch(TRACE, &spans)]).expect("rows");
     let id = crate::TraceId::parse(TRACE).expect("id");
     let started = std::time::Instant::now();
-    let body = crate::trace_response::render(&id, &rows, &crate::page::Page::default()).expect("render");
+    let body =
+        crate::trace_response::render(&id, &rows, &crate::page::Page::default(), &Default::default()).expect("render");
     println!("assembly + JSON only: {:?} ({} bytes)", started.elapsed(), body.len());
 }

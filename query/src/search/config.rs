@@ -30,6 +30,9 @@ pub struct SearchConfig {
     /// intrinsics): the newest this many traces with a span matching some filter
     /// are fetched and evaluated exactly.
     pub max_candidates: usize,
+    /// Most tag names or values one tag lookup returns (Tempo API); a larger
+    /// `limit` is clamped to it (Grafana asks for 5000).
+    pub max_tag_values: usize,
 }
 
 impl Default for SearchConfig {
@@ -42,6 +45,7 @@ impl Default for SearchConfig {
             default_spss: 3,
             max_spss: 100,
             max_candidates: 5000,
+            max_tag_values: 10_000,
         }
     }
 }

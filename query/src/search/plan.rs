@@ -15,6 +15,7 @@
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
+use datafusion::dataframe::DataFrame;
 use datafusion::functions_aggregate::expr_fn::{bool_or, min};
 use datafusion::prelude::{col, lit, Expr, SessionContext};
 use osprey_storage::spans::col as spans_col;
@@ -47,6 +48,25 @@ pub async fn find_trace_ids(
     condition: Option<&TraceCondition>,
     limit: usize,
 ) -> Result<Vec<String>> {
+    let batches = find_plan(ctx, window, condition, limit).await?.collect().await?;
+    let mut ids = Vec::new();
+    for batch in &batches {
+        let first = batch.columns().first().ok_or_else(|| QueryError::Layout("no trace_id column".into()))?;
+        let column = arrow::compute::cast(first, &DataType::Utf8)?;
+        let column =
+            column.as_string_opt::<i32>().ok_or_else(|| QueryError::Layout("trace_id is not text".to_string()))?;
+        ids.extend(column.iter().flatten().map(str::to_string));
+    }
+    Ok(ids)
+}
+
+/// The plan of step 1 (one `trace_id` column).
+pub async fn find_plan(
+    ctx: &SessionContext,
+    window: TimeWindow,
+    condition: Option<&TraceCondition>,
+    limit: usize,
+) -> Result<DataFrame> {
     let leaves = condition.map(TraceCondition::leaves).unwrap_or_default();
     let mut predicate = in_window(window);
     if let Some(any) = leaves.iter().map(|e| (*e).clone()).reduce(Expr::or) {
@@ -67,20 +87,10 @@ pub async fn find_trace_ids(
         // bool_or over only-NULL inputs is NULL: a NULL flag means "no span matched".
         df = df.filter(condition.having(&|i| col(flag(i)).is_true()))?;
     }
-    let batches = df
+    Ok(df
         .sort(vec![col(TRACE_START).sort(false, true), col(spans_col::TRACE_ID).sort(true, true)])?
         .limit(0, Some(limit))?
-        .select_columns(&[spans_col::TRACE_ID])?
-        .collect()
-        .await?;
-    let mut ids = Vec::new();
-    for batch in &batches {
-        let column = arrow::compute::cast(batch.column(0), &DataType::Utf8)?;
-        let column =
-            column.as_string_opt::<i32>().ok_or_else(|| QueryError::Layout("trace_id is not text".to_string()))?;
-        ids.extend(column.iter().flatten().map(str::to_string));
-    }
-    Ok(ids)
+        .select_columns(&[spans_col::TRACE_ID])?)
 }
 
 fn flag(i: usize) -> String {

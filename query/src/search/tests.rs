@@ -242,3 +242,33 @@ mod endpoint {
         }
     }
 }
+
+/// Over real Parquet files, the find plan reads only the files whose time range
+/// meets the window (the storage provider prunes by `start_time`).
+#[tokio::test]
+async fn find_plan_prunes_parquet_files_by_time() {
+    use datafusion::physical_plan::displayable;
+    use osprey_storage::{Storage, StorageConfig, Table};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = StorageConfig { data_dir: dir.path().to_path_buf(), disk_reserve_bytes: 0, ..Default::default() };
+    config.flush.max_age = Duration::from_secs(3600);
+    let storage = Storage::open(config).await.expect("open");
+    const HOUR: i64 = 3600 * SEC;
+    // Two traces two hours apart: two hourly Parquet files.
+    storage.append(Table::Spans, batch(T1, &[span(A, "", "early", 0, SEC)])).await.expect("append");
+    storage.append(Table::Spans, batch(T2, &[span(A, "", "late", 2 * HOUR, 2 * HOUR + SEC)])).await.expect("append");
+    storage.flush().await.expect("flush");
+    let service = QueryService::for_storage(storage, crate::QueryConfig::default()).expect("service");
+
+    let late = TimeWindow { start_ns: T0 + 2 * HOUR - SEC, end_ns: T0 + 2 * HOUR + 10 * SEC };
+    let df = plan::find_plan(service.context(), late, None, 20).await.expect("plan");
+    let physical = df.clone().create_physical_plan().await.expect("physical plan");
+    let text = displayable(physical.as_ref()).indent(true).to_string();
+    assert_eq!(text.matches(".parquet").count(), 1, "one of the two files is scanned:\n{text}");
+    let wide = plan::find_plan(service.context(), window(-10, 4 * 3600), None, 20).await.expect("plan");
+    let text = displayable(wide.create_physical_plan().await.expect("plan").as_ref()).indent(true).to_string();
+    assert_eq!(text.matches(".parquet").count(), 2, "both files are scanned:\n{text}");
+    assert_eq!(ids(&service, None, late, 20).await, [T2]);
+    assert_eq!(ids(&service, None, window(-10, 4 * 3600), 20).await, [T2, T1]);
+}

@@ -5,7 +5,8 @@
 //! `TRY_CAST(text AS DOUBLE)` (a value that is not a number never matches);
 //! `= nil` / `!= nil` test absence / presence. Unscoped `.x` is the span's
 //! attribute, else the resource's. `resource.service.name` is the `service_name`
-//! column. Regexes are fully anchored, as in Tempo.
+//! column. Regexes are fully anchored, as in Tempo (grafana/tempo `pkg/regexp/regexp.go`
+//! matches with Prometheus' `FastRegexMatcher`, which anchors both ends).
 //!
 //! Trace-level intrinsics (`rootName`, `rootServiceName`, `traceDuration`) and
 //! event / link fields read columns that exist only after the candidate traces

@@ -51,15 +51,16 @@ pub fn enrich(batches: Vec<RecordBatch>, traces: Vec<TraceSummary>) -> Result<Ca
             (text(spans_col::TRACE_ID)?, text(spans_col::SPAN_ID)?, text(spans_col::PARENT_SPAN_ID)?);
         let (trace_ids, span_ids, parents) = (strings(&trace_ids)?, strings(&span_ids)?, strings(&parents)?);
         let start = column_as(batch, spans_col::START_TIME, &DataType::Int64)?;
-        let start = start.as_primitive::<Int64Type>();
+        let start = start.as_primitive_opt::<Int64Type>().ok_or_else(|| QueryError::Layout("start_time".into()))?;
         let duration = column_as(batch, spans_col::DURATION_NS, &DataType::Int64)?;
-        let duration = duration.as_primitive::<Int64Type>();
+        let duration =
+            duration.as_primitive_opt::<Int64Type>().ok_or_else(|| QueryError::Layout("duration_ns".into()))?;
         let (mut rows, mut root_names, mut root_services, mut trace_durations) = (vec![], vec![], vec![], vec![]);
         for r in 0..batch.num_rows() {
             let trace = *index
                 .get(trace_ids.value(r))
                 .ok_or_else(|| QueryError::Layout("a fetched span of an unknown trace".into()))?;
-            let summary = &traces[trace];
+            let summary = traces.get(trace).ok_or_else(|| QueryError::Layout("trace index out of range".into()))?;
             rows.push(spans.len() as i64);
             root_names.push(summary.root_name.clone());
             root_services.push(summary.root_service.clone());
@@ -117,9 +118,11 @@ pub async fn leaf_matches(ctx: &SessionContext, program: &Program, candidates: &
         let expr = program.leaf_expr(i, Target::Exact).map_err(traceql)?;
         let batches = df.filter(expr.is_true())?.select_columns(&[enriched::ROW])?.collect().await?;
         for batch in &batches {
-            let ids = batch.column(0).as_primitive::<Int64Type>();
+            let Some(ids) = batch.columns().first().and_then(|c| c.as_primitive_opt::<Int64Type>()) else {
+                return Err(QueryError::Layout("__row is not an int64 column".into()));
+            };
             for id in ids.iter().flatten() {
-                if let Some(slot) = usize::try_from(id).ok().and_then(|r| out[i].get_mut(r)) {
+                if let Some(slot) = usize::try_from(id).ok().and_then(|r| out.get_mut(i)?.get_mut(r)) {
                     *slot = true;
                 }
             }
@@ -137,12 +140,16 @@ pub struct TraceSpans<'a> {
 
 impl<'a> TraceSpans<'a> {
     pub fn new(rows: Vec<usize>, spans: &'a [SpanInfo]) -> Self {
-        let by_id = rows.iter().map(|&r| (spans[r].span_id.as_str(), r)).collect();
+        let by_id = rows.iter().filter_map(|&r| Some((spans.get(r)?.span_id.as_str(), r))).collect();
         TraceSpans { rows, spans, by_id }
     }
 
+    fn parent_id(&self, row: usize) -> Option<&str> {
+        self.spans.get(row)?.parent.as_deref()
+    }
+
     fn parent(&self, row: usize) -> Option<usize> {
-        self.spans[row].parent.as_deref().and_then(|p| self.by_id.get(p).copied())
+        self.parent_id(row).and_then(|p| self.by_id.get(p).copied())
     }
 
     /// Ancestors, nearest first; stops on a cycle.
@@ -162,7 +169,7 @@ impl<'a> TraceSpans<'a> {
     /// The spans of the trace that `set` selects; empty means no match.
     pub fn eval(&self, set: &Set, leaves: &[Vec<bool>]) -> BTreeSet<usize> {
         match set {
-            Set::Leaf(i) => self.rows.iter().copied().filter(|&r| leaves.get(*i).is_some_and(|m| m[r])).collect(),
+            Set::Leaf(i) => self.rows.iter().copied().filter(|&r| matches(leaves, *i, r)).collect(),
             Set::And(a, b) => {
                 let (a, b) = (self.eval(a, leaves), self.eval(b, leaves));
                 match a.is_empty() || b.is_empty() {
@@ -182,7 +189,7 @@ impl<'a> TraceSpans<'a> {
                         break;
                     }
                     match step {
-                        Step::Filter(i) => current.retain(|&r| leaves.get(*i).is_some_and(|m| m[r])),
+                        Step::Filter(i) => current.retain(|&r| matches(leaves, *i, r)),
                         Step::Aggregate { func, op, value } => {
                             if !self.aggregate_holds(&current, *func, *op, value) {
                                 current.clear();
@@ -203,14 +210,14 @@ impl<'a> TraceSpans<'a> {
             Structural::Parent => lhs.iter().any(|&l| self.parent(l) == Some(r)),
             Structural::Ancestor => lhs.iter().any(|&l| self.ancestors(l).contains(&r)),
             Structural::Sibling => {
-                let parent = self.spans[r].parent.as_deref();
-                parent.is_some() && lhs.iter().any(|&l| l != r && self.spans[l].parent.as_deref() == parent)
+                let parent = self.parent_id(r);
+                parent.is_some() && lhs.iter().any(|&l| l != r && self.parent_id(l) == parent)
             }
         }
     }
 
     fn aggregate_holds(&self, set: &BTreeSet<usize>, func: Aggregate, op: CmpOp, value: &Literal) -> bool {
-        let durations = set.iter().map(|&r| self.spans[r].duration as f64);
+        let durations = set.iter().filter_map(|&r| self.spans.get(r)).map(|s| s.duration as f64);
         let got = match func {
             Aggregate::Count => set.len() as f64,
             Aggregate::Sum => durations.sum(),
@@ -234,4 +241,9 @@ impl<'a> TraceSpans<'a> {
             CmpOp::Re | CmpOp::NotRe => false,
         }
     }
+}
+
+/// Whether leaf `leaf` matched row `row`.
+fn matches(leaves: &[Vec<bool>], leaf: usize, row: usize) -> bool {
+    leaves.get(leaf).and_then(|m| m.get(row)).copied().unwrap_or(false)
 }

@@ -1,0 +1,96 @@
+//! The `metrics` table on real data: replays otel-demo metric recordings (a zstd stream of
+//! 4-byte big-endian length + `MetricsData`, wire-identical to `ExportMetricsServiceRequest`)
+//! through the collector's conversion into a real `Storage`, flushes once, and reports data
+//! points converted per second (one core) and Parquet bytes per point — for all points and for
+//! gauges and sums alone (the ≤ 8 B/point target of issue 5).
+//!
+//! cargo run --release -p osprey-benches --bin metrics_size -- \
+//!   /work/shared/data/otel-demo/hostandcollector-otelmetrics.zst /work/shared/data/otel-demo/hipstershop-otelmetrics.zst
+//!
+//! Sizes do not depend on the build profile; the rate does (use `--release`).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use clap::Parser;
+use osprey_benches::corpus::read_records;
+use osprey_collector::config::LimitsConfig;
+use osprey_collector::metric_points::convert;
+use osprey_proto::ExportMetricsServiceRequest;
+use osprey_storage::{Storage, StorageConfig, Table};
+use prost::Message;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Corpus files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let args = Args::parse();
+    for file in &args.files {
+        let requests: Vec<ExportMetricsServiceRequest> = read_records(file)?
+            .iter()
+            .map(|r| ExportMetricsServiceRequest::decode(r.as_slice()))
+            .collect::<Result<_, _>>()?;
+        let limits = LimitsConfig::default();
+        let started = Instant::now();
+        let mut batches = Vec::new();
+        let (mut received, mut rejected) = (0, 0);
+        for request in &requests {
+            let c = convert(request, &limits)?;
+            received += c.received;
+            rejected += c.rejected();
+            batches.extend(c.batch);
+        }
+        let convert_time = started.elapsed();
+        let points: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        println!("== {}: {} requests, {received} points ({rejected} rejected)", file.display(), requests.len());
+        println!(
+            "   conversion: {:.0} points/s on one core ({:.2} µs/point)",
+            points as f64 / convert_time.as_secs_f64(),
+            convert_time.as_secs_f64() * 1e6 / points.max(1) as f64
+        );
+        let all = stored_bytes(&batches).await?;
+        println!("   all points:      {points} points, {all} bytes, {:.2} B/point", all as f64 / points.max(1) as f64);
+        let numbers: Vec<RecordBatch> = batches.iter().map(gauges_and_sums).collect::<Result<_, _>>()?;
+        let n: usize = numbers.iter().map(RecordBatch::num_rows).sum();
+        let bytes = stored_bytes(&numbers).await?;
+        println!("   gauges and sums: {n} points, {bytes} bytes, {:.2} B/point", bytes as f64 / n.max(1) as f64);
+    }
+    Ok(())
+}
+
+fn gauges_and_sums(batch: &RecordBatch) -> Result<RecordBatch, Error> {
+    let types = batch.column_by_name("metric_type").ok_or("metric_type")?.as_string::<i32>();
+    let keep: BooleanArray = types.iter().map(|t| Some(matches!(t, Some("gauge" | "sum")))).collect();
+    Ok(filter_record_batch(batch, &keep)?)
+}
+
+/// Appends `batches` to a fresh storage, flushes, and returns the Parquet bytes.
+async fn stored_bytes(batches: &[RecordBatch]) -> Result<u64, Error> {
+    let temp = tempfile::tempdir()?;
+    let storage = open(temp.path()).await?;
+    for batch in batches {
+        storage.append(Table::Metrics, batch.clone()).await?;
+    }
+    storage.flush().await?;
+    let files = storage.snapshot(Table::Metrics).files;
+    let bytes = files.iter().map(|f| f.bytes).sum();
+    println!("   ({} Parquet files: one per hour partition and per flush)", files.len());
+    storage.close().await?;
+    Ok(bytes)
+}
+
+async fn open(dir: &Path) -> Result<std::sync::Arc<Storage>, Error> {
+    let mut config = StorageConfig { data_dir: dir.to_path_buf(), disk_reserve_bytes: 0, ..Default::default() };
+    config.wal.fsync = false;
+    config.flush.max_age = Duration::from_secs(3600);
+    Ok(Storage::open(config).await?)
+}

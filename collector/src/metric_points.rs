@@ -1,0 +1,321 @@
+//! Metrics: the [`Metrics`] signal (`ExportMetricsServiceRequest` → the `metrics` table, one row
+//! per data point) and its conversion with per-point validation.
+//!
+//! A data point is rejected (and reported in `partial_success`) when:
+//! - its metric has no name, or its time is 0 or beyond i64 nanoseconds;
+//! - a gauge/sum point has no value and is not flagged *no recorded value*;
+//! - a histogram's `bucket_counts` is neither empty nor one longer than `explicit_bounds`, its
+//!   bounds are not strictly increasing finite numbers, or its buckets do not add up to `count`;
+//! - an exponential histogram's buckets plus `zero_count` do not add up to `count`, or its
+//!   scale is outside -10..=20;
+//! - a summary quantile is outside [0, 1];
+//! - an exemplar's trace id is neither empty nor 16 bytes, or its span id neither empty nor 8.
+//!
+//! (These are the OTLP data model's rules, `opentelemetry-proto` `metrics.proto`.) A point
+//! flagged *no recorded value* (`flags & 1`) is kept with NULL value, count and sum: it marks
+//! a gap (e.g. a Prometheus staleness marker) that queries must see.
+
+use osprey_proto::json::JsonError;
+use osprey_proto::metrics::exponential_histogram_data_point::Buckets;
+use osprey_proto::metrics::{
+    exemplar, metric::Data, number_data_point, Exemplar, ExponentialHistogramDataPoint, HistogramDataPoint, Metric,
+    NumberDataPoint, SummaryDataPoint,
+};
+use osprey_proto::{ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use osprey_storage::metric_points::{
+    ExemplarRecord, MetricInfo, Number, PointData, PointRecord, PointScope, PointsBuilder, FLAG_NO_RECORDED_VALUE,
+};
+use osprey_storage::{StorageError, Table};
+
+use crate::config::LimitsConfig;
+use crate::conversion::Conversion;
+use crate::convert::{attributes_of, service_name};
+use crate::limits::Limiter;
+use crate::signal::Signal;
+
+/// Metrics: `ExportMetricsServiceRequest` → the `metrics` table.
+#[derive(Debug, Default)]
+pub struct Metrics;
+
+impl Signal for Metrics {
+    type Request = ExportMetricsServiceRequest;
+    type Response = ExportMetricsServiceResponse;
+    type Pending = ();
+
+    const NAME: &'static str = "metrics";
+    const ITEMS: &'static str = "data points";
+    const TABLE: Table = Table::Metrics;
+
+    fn count(request: &Self::Request) -> u64 {
+        request
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .map(|m| points_in(m) as u64)
+            .sum()
+    }
+
+    fn decode_json(body: &[u8]) -> Result<Self::Request, JsonError> {
+        osprey_proto::json::decode_metrics_request(body)
+    }
+
+    fn response(partial: Option<(i64, String)>) -> Self::Response {
+        ExportMetricsServiceResponse {
+            partial_success: partial.map(|(rejected_data_points, error_message)| ExportMetricsPartialSuccess {
+                rejected_data_points,
+                error_message,
+            }),
+        }
+    }
+
+    fn encode_json(response: &Self::Response) -> Vec<u8> {
+        osprey_proto::json::encode_metrics_response(response)
+    }
+
+    fn convert(&self, request: &Self::Request, limits: &LimitsConfig) -> Result<Conversion, StorageError> {
+        convert(request, limits)
+    }
+
+    fn commit(&self, _pending: ()) {}
+}
+
+fn points_in(metric: &Metric) -> usize {
+    match &metric.data {
+        Some(Data::Gauge(g)) => g.data_points.len(),
+        Some(Data::Sum(s)) => s.data_points.len(),
+        Some(Data::Histogram(h)) => h.data_points.len(),
+        Some(Data::ExponentialHistogram(e)) => e.data_points.len(),
+        Some(Data::Summary(s)) => s.data_points.len(),
+        None => 0,
+    }
+}
+
+/// Converts `request`; fails only if the batch cannot be built (a bug, not bad input).
+pub fn convert(request: &ExportMetricsServiceRequest, limits: &LimitsConfig) -> Result<Conversion, StorageError> {
+    let mut out = Conversion::<()>::default();
+    let mut limiter = Limiter::new(limits);
+    let mut builder = PointsBuilder::new();
+    for (ri, resource_metrics) in request.resource_metrics.iter().enumerate() {
+        let resource = resource_metrics.resource.as_ref();
+        let (resource_attributes, _) = attributes_of(&mut limiter, resource);
+        for (si, scope_metrics) in resource_metrics.scope_metrics.iter().enumerate() {
+            let scope = scope_metrics.scope.as_ref();
+            let point_scope = PointScope {
+                service_name: service_name(resource),
+                resource_attributes: resource_attributes.clone(),
+                scope_name: scope.map(|s| s.name.as_str()),
+                scope_version: scope.map(|s| s.version.as_str()),
+            };
+            for metric in &scope_metrics.metrics {
+                let info = MetricInfo { name: &metric.name, description: &metric.description, unit: &metric.unit };
+                for (pi, point) in points(metric).enumerate() {
+                    out.received += 1;
+                    let record = if metric.name.is_empty() {
+                        Err("the metric has no name".to_string())
+                    } else {
+                        point.and_then(|p| p.record(&mut limiter))
+                    };
+                    match record {
+                        Ok(record) => {
+                            builder.append(&point_scope, &info, &record)?;
+                            out.accepted += 1;
+                        }
+                        Err(problem) => {
+                            out.rejected_invalid += 1;
+                            out.reject(|| {
+                                format!("data point {pi} of {:?} (resource {ri}, scope {si}): {problem}", metric.name)
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.limits = limiter.counts;
+    if !builder.is_empty() {
+        out.batch = Some(builder.finish()?);
+    }
+    Ok(out)
+}
+
+/// A data point of any type with what its metric says about it.
+enum Point<'a> {
+    Number { point: &'a NumberDataPoint, sum: Option<(bool, i32)> },
+    Histogram { point: &'a HistogramDataPoint, temporality: i32 },
+    Exponential { point: &'a ExponentialHistogramDataPoint, temporality: i32 },
+    Summary(&'a SummaryDataPoint),
+}
+
+/// The points of `metric`, each already checked for what does not depend on conversion.
+fn points(metric: &Metric) -> Box<dyn Iterator<Item = Result<Point<'_>, String>> + '_> {
+    match &metric.data {
+        Some(Data::Gauge(g)) => Box::new(g.data_points.iter().map(|point| Ok(Point::Number { point, sum: None }))),
+        Some(Data::Sum(s)) => Box::new(
+            s.data_points
+                .iter()
+                .map(|point| Ok(Point::Number { point, sum: Some((s.is_monotonic, s.aggregation_temporality)) })),
+        ),
+        Some(Data::Histogram(h)) => Box::new(
+            h.data_points.iter().map(|point| Ok(Point::Histogram { point, temporality: h.aggregation_temporality })),
+        ),
+        Some(Data::ExponentialHistogram(e)) => Box::new(
+            e.data_points.iter().map(|point| Ok(Point::Exponential { point, temporality: e.aggregation_temporality })),
+        ),
+        Some(Data::Summary(s)) => Box::new(s.data_points.iter().map(|point| Ok(Point::Summary(point)))),
+        None => Box::new(std::iter::empty()),
+    }
+}
+
+type Common<'a> = (u64, u64, &'a [osprey_proto::common::KeyValue], u32, &'a [Exemplar]);
+
+impl<'a> Point<'a> {
+    fn common(&self) -> Common<'a> {
+        match self {
+            Point::Number { point: p, .. } => {
+                (p.time_unix_nano, p.start_time_unix_nano, &p.attributes, p.flags, &p.exemplars)
+            }
+            Point::Histogram { point: p, .. } => {
+                (p.time_unix_nano, p.start_time_unix_nano, &p.attributes, p.flags, &p.exemplars)
+            }
+            Point::Exponential { point: p, .. } => {
+                (p.time_unix_nano, p.start_time_unix_nano, &p.attributes, p.flags, &p.exemplars)
+            }
+            Point::Summary(p) => (p.time_unix_nano, p.start_time_unix_nano, &p.attributes, p.flags, &[]),
+        }
+    }
+
+    /// Validates the point and converts it (see the module docs for what is rejected).
+    fn record(&self, limiter: &mut Limiter<'_>) -> Result<PointRecord<'a>, String> {
+        let (time, start, attributes, flags, exemplars) = self.common();
+        let time = nanos(time).filter(|t| *t > 0).ok_or("time_unix_nano is 0 or beyond year 2262")?;
+        let start = nanos(start).ok_or("start_time_unix_nano is beyond year 2262")?;
+        let missing = flags & FLAG_NO_RECORDED_VALUE != 0;
+        let data = self.data(missing)?;
+        let exemplars = exemplars.iter().map(|e| exemplar_record(e, limiter)).collect::<Result<Vec<_>, _>>()?;
+        let (attributes, _) = limiter.attributes(attributes, 0);
+        Ok(PointRecord { time_unix_nano: time, start_time_unix_nano: start, attributes, flags, data, exemplars })
+    }
+
+    fn data(&self, missing: bool) -> Result<PointData<'a>, String> {
+        let present = |v: Option<u64>| if missing { None } else { v };
+        let present_f = |v: Option<f64>| if missing { None } else { v };
+        Ok(match self {
+            Point::Number { point, sum } => {
+                let value = match (missing, point.value) {
+                    (true, _) => Number::None,
+                    (false, Some(number_data_point::Value::AsDouble(d))) => Number::Double(d),
+                    (false, Some(number_data_point::Value::AsInt(i))) => Number::Int(i),
+                    (false, None) => return Err("no value (neither as_double nor as_int)".into()),
+                };
+                match sum {
+                    None => PointData::Gauge(value),
+                    Some((is_monotonic, temporality)) => {
+                        PointData::Sum { value, is_monotonic: *is_monotonic, temporality: *temporality }
+                    }
+                }
+            }
+            Point::Histogram { point: p, temporality } => {
+                if !missing {
+                    check_histogram(p)?;
+                }
+                PointData::Histogram {
+                    temporality: *temporality,
+                    count: present(Some(p.count)),
+                    sum: present_f(p.sum),
+                    min: present_f(p.min),
+                    max: present_f(p.max),
+                    bucket_counts: &p.bucket_counts,
+                    explicit_bounds: &p.explicit_bounds,
+                }
+            }
+            Point::Exponential { point: p, temporality } => {
+                if !missing {
+                    check_exponential(p)?;
+                }
+                let buckets =
+                    |b: &'a Option<Buckets>| b.as_ref().map_or((0, &[][..]), |b| (b.offset, &b.bucket_counts[..]));
+                PointData::ExponentialHistogram {
+                    temporality: *temporality,
+                    count: present(Some(p.count)),
+                    sum: present_f(p.sum),
+                    min: present_f(p.min),
+                    max: present_f(p.max),
+                    scale: p.scale,
+                    zero_count: p.zero_count,
+                    zero_threshold: p.zero_threshold,
+                    positive: buckets(&p.positive),
+                    negative: buckets(&p.negative),
+                }
+            }
+            Point::Summary(p) => {
+                if let Some(q) = p.quantile_values.iter().find(|q| !(0.0..=1.0).contains(&q.quantile)) {
+                    return Err(format!("quantile {} is outside [0, 1]", q.quantile));
+                }
+                PointData::Summary {
+                    count: present(Some(p.count)),
+                    sum: present_f(Some(p.sum)),
+                    quantiles: p.quantile_values.iter().map(|q| (q.quantile, q.value)).collect(),
+                }
+            }
+        })
+    }
+}
+
+fn check_histogram(p: &HistogramDataPoint) -> Result<(), String> {
+    let (buckets, bounds) = (p.bucket_counts.len(), p.explicit_bounds.len());
+    if buckets == 0 && bounds == 0 {
+        return Ok(());
+    }
+    if buckets != bounds + 1 {
+        return Err(format!("{buckets} bucket counts for {bounds} explicit bounds (want bounds + 1)"));
+    }
+    if p.explicit_bounds.iter().any(|b| !b.is_finite()) || p.explicit_bounds.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("explicit bounds are not strictly increasing finite numbers".into());
+    }
+    let total = p.bucket_counts.iter().try_fold(0u64, |a, c| a.checked_add(*c));
+    if total != Some(p.count) {
+        return Err(format!("bucket counts add up to {total:?}, not count {}", p.count));
+    }
+    Ok(())
+}
+
+fn check_exponential(p: &ExponentialHistogramDataPoint) -> Result<(), String> {
+    if !(-10..=20).contains(&p.scale) {
+        return Err(format!("scale {} is outside -10..=20", p.scale));
+    }
+    let counts = [&p.positive, &p.negative].into_iter().flatten().flat_map(|b| &b.bucket_counts);
+    let total = counts.chain([&p.zero_count]).try_fold(0u64, |a, c| a.checked_add(*c));
+    if total != Some(p.count) {
+        return Err(format!("buckets and zero_count add up to {total:?}, not count {}", p.count));
+    }
+    Ok(())
+}
+
+fn exemplar_record<'a>(e: &'a Exemplar, limiter: &mut Limiter<'_>) -> Result<ExemplarRecord<'a>, String> {
+    if !(e.trace_id.is_empty() || e.trace_id.len() == 16) {
+        return Err(format!("exemplar trace_id must be empty or 16 bytes, got {}", e.trace_id.len()));
+    }
+    if !(e.span_id.is_empty() || e.span_id.len() == 8) {
+        return Err(format!("exemplar span_id must be empty or 8 bytes, got {}", e.span_id.len()));
+    }
+    let value = e.value.map(|v| match v {
+        exemplar::Value::AsDouble(d) => Number::Double(d),
+        exemplar::Value::AsInt(i) => Number::Int(i),
+    });
+    let (filtered_attributes, _) = limiter.attributes(&e.filtered_attributes, 0);
+    Ok(ExemplarRecord {
+        time_unix_nano: nanos(e.time_unix_nano).unwrap_or(i64::MAX),
+        value,
+        trace_id: &e.trace_id,
+        span_id: &e.span_id,
+        filtered_attributes,
+    })
+}
+
+fn nanos(t: u64) -> Option<i64> {
+    i64::try_from(t).ok()
+}
+
+#[cfg(test)]
+mod tests;

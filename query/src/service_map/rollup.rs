@@ -1,0 +1,373 @@
+//! The service map from the pre-aggregated tables (`service_edges`, `service_red`, see
+//! `osprey_storage::rollup`), so a day's map reads minute buckets instead of spans.
+//!
+//! The window `[start, end)` splits into the whole minutes inside it, read from the
+//! buckets, and a head and a tail shorter than a minute, read from raw spans with the
+//! exact plan's rules (one row per call, added to the same sketches). Counts and error
+//! counts are therefore exact and equal to [`super::compute`]'s; percentiles come from
+//! merged DDSketches (relative accuracy 1%, of the value at rank ⌊q·(n−1)⌋, where the
+//! exact plan interpolates between ranks).
+//!
+//! Reconciliation of the rows a flush could not resolve:
+//! - `pending` rows (a child whose parent was in another flush) are resolved here by
+//!   looking the parents up in `spans`, by a literal `trace_id IN (…)` list so the
+//!   Parquet bloom filters and statistics prune, within [`super::window::LOOKUP_PADDING`]
+//!   of the window; a parent in the same service makes no edge.
+//! - `peer` rows (a client span naming a peer, with no child in its flush) count as
+//!   calls to an uninstrumented peer unless some `pending` row (within the padding)
+//!   names them as its parent: that child arrived in another flush.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::prelude::{col, lit, SessionContext};
+use osprey_storage::rollup::edges::edge_kind;
+use osprey_storage::rollup::new_sketch;
+use osprey_storage::Table;
+use sketches_ddsketch::DDSketch;
+
+use super::plan::{self, run, ts, Columns};
+use super::{Edge, Node, ServiceMap, Window};
+use crate::error::{QueryError, Result};
+
+const BUCKET_NS: i64 = osprey_storage::rollup::BUCKET_NS;
+/// Trace ids per `IN (…)` lookup of pending parents.
+const LOOKUP_CHUNK: usize = 2_000;
+
+/// Count, errors and a sketch of durations.
+pub(super) struct Acc {
+    pub calls: i64,
+    pub errors: i64,
+    sketch: DDSketch,
+}
+
+impl Default for Acc {
+    fn default() -> Self {
+        Acc { calls: 0, errors: 0, sketch: new_sketch() }
+    }
+}
+
+impl Acc {
+    fn add(&mut self, duration_ns: i64, error: bool) {
+        self.calls += 1;
+        self.errors += i64::from(error);
+        self.sketch.add(duration_ns as f64);
+    }
+
+    pub fn merge(&mut self, calls: i64, errors: i64, sketch: Option<&[u8]>) -> Result<()> {
+        self.calls += calls;
+        self.errors += errors;
+        if let Some(bytes) = sketch {
+            let other = DDSketch::from_java_bytes(bytes)
+                .map_err(|e| QueryError::Layout(format!("undecodable duration sketch: {e}")))?;
+            self.sketch.merge(&other).map_err(|e| QueryError::Layout(format!("sketches do not merge: {e}")))?;
+        }
+        Ok(())
+    }
+
+    pub fn quantile(&self, q: f64) -> Option<i64> {
+        self.sketch.quantile(q).ok().flatten().map(|v| v.round() as i64)
+    }
+}
+
+#[derive(Default)]
+struct Accs {
+    edges: BTreeMap<(String, String, String), Acc>,
+    nodes: BTreeMap<String, Acc>,
+    /// Virtual nodes: peer name → (node kind, calls into it).
+    peers: BTreeMap<String, (String, Acc)>,
+}
+
+/// Whether the session has the pre-aggregated tables (it does when built over storage).
+pub async fn available(ctx: &SessionContext) -> bool {
+    ctx.table_exist(Table::ServiceEdges.name()).unwrap_or(false)
+        && ctx.table_exist(Table::ServiceRed.name()).unwrap_or(false)
+}
+
+/// The map of `window` from the buckets (whole minutes) and raw spans (the rest).
+/// `None` when the window holds no whole minute: the caller uses the exact plan.
+pub async fn compute(ctx: &SessionContext, window: Window) -> Result<Option<ServiceMap>> {
+    let first = window.start_ns.div_euclid(BUCKET_NS) * BUCKET_NS;
+    let aligned_start = if first == window.start_ns { first } else { first.saturating_add(BUCKET_NS) };
+    let aligned_end = window.end_ns.div_euclid(BUCKET_NS) * BUCKET_NS;
+    if aligned_start >= aligned_end {
+        return Ok(None);
+    }
+    let buckets = Window::new(aligned_start, aligned_end)?;
+    let mut accs = Accs::default();
+    for raw in [Window::new(window.start_ns, aligned_start)?, Window::new(aligned_end, window.end_ns)?] {
+        if raw.start_ns < raw.end_ns {
+            add_raw(ctx, raw, &mut accs).await?;
+        }
+    }
+    add_edge_table(ctx, buckets, &mut accs).await?;
+    add_node_buckets(ctx, buckets, &mut accs).await?;
+    Ok(Some(finish(accs)))
+}
+
+fn strings_at(values: &[Option<String>], i: usize) -> String {
+    values.get(i).cloned().flatten().unwrap_or_default()
+}
+
+fn int_at(values: &[Option<i64>], i: usize) -> i64 {
+    values.get(i).copied().flatten().unwrap_or(0)
+}
+
+/// Calls and requests of a slice shorter than a bucket, from raw spans.
+async fn add_raw(ctx: &SessionContext, raw: Window, accs: &mut Accs) -> Result<()> {
+    let padded = raw.padded();
+    let bounds = || vec![ts(raw.start_ns), ts(raw.end_ns), ts(padded.start_ns), ts(padded.end_ns)];
+    for batch in run(ctx, plan::EDGE_ROWS, bounds()).await? {
+        let c = Columns::new(&batch);
+        let (s, t, k) = (c.strings("source")?, c.strings("target")?, c.strings("kind")?);
+        let (d, status) = (c.ints("duration_ns")?, c.strings("status_code")?);
+        for i in 0..batch.num_rows() {
+            let key = (strings_at(&s, i), strings_at(&t, i), strings_at(&k, i));
+            accs.edges.entry(key).or_default().add(int_at(&d, i), strings_at(&status, i) == "error");
+        }
+    }
+    for batch in run(ctx, plan::VIRTUAL_ROWS, bounds()).await? {
+        let c = Columns::new(&batch);
+        let (s, t, k, nk) = (c.strings("source")?, c.strings("target")?, c.strings("kind")?, c.strings("node_kind")?);
+        let (d, status) = (c.ints("duration_ns")?, c.strings("status_code")?);
+        for i in 0..batch.num_rows() {
+            let (duration, error) = (int_at(&d, i), strings_at(&status, i) == "error");
+            let target = strings_at(&t, i);
+            accs.edges.entry((strings_at(&s, i), target.clone(), strings_at(&k, i))).or_default().add(duration, error);
+            add_peer(accs, target, strings_at(&nk, i), duration, error);
+        }
+    }
+    for batch in run(ctx, plan::NODE_ROWS, vec![ts(raw.start_ns), ts(raw.end_ns)]).await? {
+        let c = Columns::new(&batch);
+        let (s, d, status) = (c.strings("service")?, c.ints("duration_ns")?, c.strings("status_code")?);
+        for i in 0..batch.num_rows() {
+            accs.nodes.entry(strings_at(&s, i)).or_default().add(int_at(&d, i), strings_at(&status, i) == "error");
+        }
+    }
+    Ok(())
+}
+
+/// A call into virtual node `target`: `database` if any call named `db.system`.
+fn add_peer(accs: &mut Accs, target: String, node_kind: String, duration: i64, error: bool) {
+    let peer = accs.peers.entry(target).or_insert_with(|| (node_kind.clone(), Acc::default()));
+    if node_kind == "database" {
+        peer.0 = node_kind;
+    }
+    peer.1.add(duration, error);
+}
+
+pub(super) fn sketches(batch: &RecordBatch, name: &str) -> Result<Vec<Option<Vec<u8>>>> {
+    let array = batch.column_by_name(name).ok_or_else(|| QueryError::Layout(format!("no column {name}")))?;
+    let binary = array.as_binary_opt::<i32>().ok_or_else(|| QueryError::Layout(format!("{name} is not binary")))?;
+    Ok((0..binary.len()).map(|i| binary.is_valid(i).then(|| binary.value(i).to_vec())).collect())
+}
+
+/// Every `service_edges` row the window needs, in **one** scan, so they come from one
+/// snapshot: a flush between two scans could otherwise show the same span once as a
+/// memtable unit's `pending` row and again inside the flush's `edge` row. `$3`/`$4`
+/// (the padded window) bound the scan for pruning; `pending` rows of the padding only
+/// serve to tell which peers got a child.
+const EDGE_TABLE_ROWS: &str = "SELECT row_kind, bucket_start >= $1 AND bucket_start < $2 AS in_window, \
+    source, target, kind, node_kind, call_count, error_count, duration_sketch, duration_ns, trace_id, span_id, \
+    parent_span_id, callee_hint FROM service_edges WHERE bucket_start >= $3 AND bucket_start < $4 \
+    AND (row_kind = 'pending' OR (bucket_start >= $1 AND bucket_start < $2))";
+
+/// A child whose parent was not in its flush.
+struct Pending {
+    trace_id: String,
+    parent: String,
+    target: String,
+    hint: Option<String>,
+    duration: i64,
+    error: bool,
+}
+
+/// A client span naming a peer, with no child in its flush.
+struct Peer {
+    trace_id: String,
+    span_id: String,
+    source: String,
+    target: String,
+    kind: String,
+    node_kind: String,
+    duration: i64,
+    error: bool,
+}
+
+async fn add_edge_table(ctx: &SessionContext, w: Window, accs: &mut Accs) -> Result<()> {
+    let padded = w.padded();
+    let bounds = vec![ts(w.start_ns), ts(w.end_ns), ts(padded.start_ns), ts(padded.end_ns)];
+    let mut pending = Vec::new();
+    let mut peers = Vec::new();
+    // (trace, parent span) of every pending row in the padded window.
+    let mut has_child: HashSet<(String, String)> = HashSet::new();
+    for batch in run(ctx, EDGE_TABLE_ROWS, bounds).await? {
+        let c = Columns::new(&batch);
+        let (row_kind, in_window) = (c.strings("row_kind")?, c.ints("in_window")?);
+        let (s, t, k, nk) = (c.strings("source")?, c.strings("target")?, c.strings("kind")?, c.strings("node_kind")?);
+        let (calls, errors, sk) = (c.ints("call_count")?, c.ints("error_count")?, sketches(&batch, "duration_sketch")?);
+        let (d, tr, sp, pa, h) = (
+            c.ints("duration_ns")?,
+            c.strings("trace_id")?,
+            c.strings("span_id")?,
+            c.strings("parent_span_id")?,
+            c.strings("callee_hint")?,
+        );
+        for i in 0..batch.num_rows() {
+            let inside = int_at(&in_window, i) != 0;
+            match strings_at(&row_kind, i).as_str() {
+                "edge" if inside => {
+                    let acc = accs.edges.entry((strings_at(&s, i), strings_at(&t, i), strings_at(&k, i))).or_default();
+                    acc.merge(int_at(&calls, i), int_at(&errors, i), sk.get(i).and_then(|b| b.as_deref()))?;
+                }
+                "pending" => {
+                    has_child.insert((strings_at(&tr, i), strings_at(&pa, i)));
+                    if inside {
+                        pending.push(Pending {
+                            trace_id: strings_at(&tr, i),
+                            parent: strings_at(&pa, i),
+                            target: strings_at(&t, i),
+                            hint: h.get(i).cloned().flatten(),
+                            duration: int_at(&d, i),
+                            error: int_at(&errors, i) > 0,
+                        });
+                    }
+                }
+                "peer" if inside => peers.push(Peer {
+                    trace_id: strings_at(&tr, i),
+                    span_id: strings_at(&sp, i),
+                    source: strings_at(&s, i),
+                    target: strings_at(&t, i),
+                    kind: strings_at(&k, i),
+                    node_kind: strings_at(&nk, i),
+                    duration: int_at(&d, i),
+                    error: int_at(&errors, i) > 0,
+                }),
+                _ => {}
+            }
+        }
+    }
+    // A peer some pending row names as its parent got a child in another flush.
+    for p in peers {
+        if has_child.contains(&(p.trace_id, p.span_id)) {
+            continue;
+        }
+        accs.edges.entry((p.source, p.target.clone(), p.kind)).or_default().add(p.duration, p.error);
+        add_peer(accs, p.target, p.node_kind, p.duration, p.error);
+    }
+    resolve_pending(ctx, padded, pending, accs).await
+}
+
+/// The caller-side protocol hint of a span, as `osprey_storage::rollup::edges::protocol_hint`.
+const CALLER_HINT: &str = "CASE WHEN attributes['messaging.system'] IS NOT NULL OR kind = 'producer' THEN 'messaging' \
+    WHEN COALESCE(attributes['db.system'], attributes['db.system.name']) IS NOT NULL THEN 'database' \
+    WHEN attributes['rpc.system'] IS NOT NULL THEN 'grpc' \
+    WHEN COALESCE(attributes['http.request.method'], attributes['http.method']) IS NOT NULL THEN 'http' END";
+
+/// Looks the pending rows' parents up in `spans` (within `padded`) and adds the calls
+/// that cross services.
+async fn resolve_pending(ctx: &SessionContext, padded: Window, pending: Vec<Pending>, accs: &mut Accs) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut trace_ids: Vec<&str> = pending.iter().map(|p| p.trace_id.as_str()).collect();
+    trace_ids.sort_unstable();
+    trace_ids.dedup();
+    // (trace, span) → (service, caller hint).
+    let mut parents: HashMap<(String, String), (String, Option<String>)> = HashMap::new();
+    for chunk in trace_ids.chunks(LOOKUP_CHUNK) {
+        let list = chunk.iter().map(|t| lit(*t)).collect();
+        let frame = ctx
+            .sql(&format!(
+                "SELECT trace_id, span_id, service_name, {CALLER_HINT} AS hint FROM spans \
+                 WHERE start_time >= $1 AND start_time < $2"
+            ))
+            .await?
+            .with_param_values(vec![ts(padded.start_ns), ts(padded.end_ns)])?
+            .filter(col("trace_id").in_list(list, false))?;
+        for batch in frame.collect().await? {
+            let c = Columns::new(&batch);
+            let (tr, sp, sv, h) =
+                (c.strings("trace_id")?, c.strings("span_id")?, c.strings("service_name")?, c.strings("hint")?);
+            for i in 0..batch.num_rows() {
+                parents.insert(
+                    (strings_at(&tr, i), strings_at(&sp, i)),
+                    (strings_at(&sv, i), h.get(i).cloned().flatten()),
+                );
+            }
+        }
+    }
+    for p in pending {
+        let Some((source, caller_hint)) = parents.get(&(p.trace_id, p.parent)) else { continue };
+        if *source == p.target {
+            continue;
+        }
+        let kind = edge_kind(caller_hint.as_deref(), p.hint.as_deref()).to_string();
+        accs.edges.entry((source.clone(), p.target, kind)).or_default().add(p.duration, p.error);
+    }
+    Ok(())
+}
+
+const NODE_BUCKETS: &str = "SELECT service_name, request_count, error_count, duration_sketch FROM service_red \
+    WHERE kind IN ('server', 'consumer') AND bucket_start >= $1 AND bucket_start < $2";
+
+async fn add_node_buckets(ctx: &SessionContext, w: Window, accs: &mut Accs) -> Result<()> {
+    for batch in run(ctx, NODE_BUCKETS, vec![ts(w.start_ns), ts(w.end_ns)]).await? {
+        let c = Columns::new(&batch);
+        let (s, n, e, sk) = (
+            c.strings("service_name")?,
+            c.ints("request_count")?,
+            c.ints("error_count")?,
+            sketches(&batch, "duration_sketch")?,
+        );
+        for i in 0..batch.num_rows() {
+            let acc = accs.nodes.entry(strings_at(&s, i)).or_default();
+            acc.merge(int_at(&n, i), int_at(&e, i), sk.get(i).and_then(|b| b.as_deref()))?;
+        }
+    }
+    Ok(())
+}
+
+fn node(service: String, kind: &str, acc: Option<&Acc>) -> Node {
+    Node {
+        service,
+        kind: kind.to_string(),
+        request_count: acc.map_or(0, |a| a.calls),
+        error_count: acc.map_or(0, |a| a.errors),
+        p50_ns: acc.and_then(|a| a.quantile(0.5)),
+        p95_ns: acc.and_then(|a| a.quantile(0.95)),
+        p99_ns: acc.and_then(|a| a.quantile(0.99)),
+    }
+}
+
+fn finish(accs: Accs) -> ServiceMap {
+    let mut nodes: BTreeMap<String, Node> =
+        accs.nodes.iter().map(|(name, acc)| (name.clone(), node(name.clone(), "service", Some(acc)))).collect();
+    // As in the exact plan: a peer that is also a service stays a service.
+    for (name, (kind, acc)) in &accs.peers {
+        nodes.entry(name.clone()).or_insert_with(|| node(name.clone(), kind, Some(acc)));
+    }
+    let edges: Vec<Edge> = accs
+        .edges
+        .into_iter()
+        .map(|((source, target, kind), acc)| Edge {
+            source,
+            target,
+            call_count: acc.calls,
+            error_count: acc.errors,
+            p50_ns: acc.quantile(0.5),
+            p95_ns: acc.quantile(0.95),
+            p99_ns: acc.quantile(0.99),
+            kind,
+        })
+        .collect();
+    for edge in &edges {
+        for name in [&edge.source, &edge.target] {
+            nodes.entry(name.clone()).or_insert_with(|| node(name.clone(), "service", None));
+        }
+    }
+    ServiceMap { nodes: nodes.into_values().collect(), edges }
+}
+
+#[cfg(test)]
+mod tests;

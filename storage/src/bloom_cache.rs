@@ -1,0 +1,168 @@
+//! File pruning by id: the Parquet bloom filters of the id columns (`trace_id`, `span_id`), read
+//! once per file and kept in memory, so a lookup like `WHERE trace_id = '<hex>'` opens only the
+//! files that may hold the id.
+//!
+//! Files are partitioned by hour, and random ids spread over every file, so neither the manifest's
+//! time bounds nor a file's min/max statistics narrow an id lookup without a time range: before
+//! this, a trace lookup over 10M spans (117 files) opened every file and read its row-group bloom
+//! filters from disk, on every query (p99 63 ms; BENCHMARKS.md). The filters are small (~1.2 bytes
+//! per distinct id at 1 % false positives), and files are immutable, so caching them is exact.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::expr::InList;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+use parking_lot::Mutex;
+use parquet::bloom_filter::Sbbf;
+use parquet::file::properties::ReaderProperties;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::serialized_reader::ReadOptionsBuilder;
+
+use crate::error::{Result, StorageError};
+use crate::manifest::FileEntry;
+use crate::Table;
+
+/// The bloom filters of one file's id columns, per row group (`None`: that row group has none).
+#[derive(Debug, Default)]
+struct FileBlooms {
+    columns: HashMap<&'static str, Vec<Option<Sbbf>>>,
+}
+
+impl FileBlooms {
+    /// Whether the file may hold a row whose `column` is one of `values` (true when unknown).
+    fn may_contain(&self, column: &str, values: &[String]) -> bool {
+        let Some(groups) = self.columns.get(column) else { return true };
+        groups.iter().any(|bloom| match bloom {
+            None => true,
+            Some(bloom) => values.iter().any(|v| bloom.check(v.as_str())),
+        })
+    }
+}
+
+/// Bloom filters of live files, by path relative to the data directory.
+#[derive(Debug, Default)]
+pub struct BloomCache {
+    files: Mutex<HashMap<String, Arc<FileBlooms>>>,
+}
+
+impl BloomCache {
+    /// The files of `table` that may hold rows matching the id equalities in `filters`; all of
+    /// them when the filters constrain no id column. A file whose filters cannot be read is kept
+    /// (the scan then reads it as before).
+    pub async fn prune(
+        &self,
+        data_dir: &Path,
+        table: Table,
+        files: Vec<FileEntry>,
+        filters: &[Expr],
+    ) -> Vec<FileEntry> {
+        let wanted: Vec<(&'static str, Vec<String>)> = table
+            .bloom_filter_columns()
+            .iter()
+            .filter_map(|column| id_values(column, filters).map(|values| (*column, values)))
+            .collect();
+        if wanted.is_empty() || files.is_empty() {
+            return files;
+        }
+        let missing: Vec<String> = {
+            let cached = self.files.lock();
+            files.iter().filter(|f| !cached.contains_key(&f.path)).map(|f| f.path.clone()).collect()
+        };
+        if !missing.is_empty() {
+            let dir = data_dir.to_path_buf();
+            let loaded = tokio::task::spawn_blocking(move || {
+                missing
+                    .into_iter()
+                    .filter_map(|path| load(&dir, &path, table).ok().map(|b| (path, b)))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            let mut cached = self.files.lock();
+            for (path, blooms) in loaded {
+                cached.insert(path, Arc::new(blooms));
+            }
+        }
+        let cached = self.files.lock();
+        files
+            .into_iter()
+            .filter(|f| {
+                cached.get(&f.path).is_none_or(|b| wanted.iter().all(|(column, values)| b.may_contain(column, values)))
+            })
+            .collect()
+    }
+
+    /// Forgets files no longer live (after compaction or retention removed them).
+    pub fn forget(&self, paths: &[String]) {
+        let mut cached = self.files.lock();
+        for path in paths {
+            cached.remove(path);
+        }
+    }
+}
+
+fn load(data_dir: &Path, relative: &str, table: Table) -> Result<FileBlooms> {
+    let path = data_dir.join(relative);
+    let file = File::open(&path).map_err(|e| StorageError::io(&path, e))?;
+    let options = ReadOptionsBuilder::new()
+        .with_reader_properties(ReaderProperties::builder().set_read_bloom_filter(true).build())
+        .build();
+    let reader = SerializedFileReader::new_with_options(file, options)?;
+    let schema = reader.metadata().file_metadata().schema_descr_ptr();
+    let mut blooms = FileBlooms::default();
+    for column in table.bloom_filter_columns() {
+        let Some(index) = (0..schema.num_columns()).find(|i| schema.column(*i).path().string() == *column) else {
+            continue;
+        };
+        let mut groups = Vec::with_capacity(reader.num_row_groups());
+        for rg in 0..reader.num_row_groups() {
+            groups.push(reader.get_row_group(rg)?.get_column_bloom_filter(index).cloned());
+        }
+        blooms.columns.insert(column, groups);
+    }
+    Ok(blooms)
+}
+
+/// The string values `column` must equal for a row to pass `filters` (which are ANDed):
+/// `column = 'v'`, `column IN ('v', ...)`, or an OR of those; `None` when no filter says so.
+pub fn id_values(column: &str, filters: &[Expr]) -> Option<Vec<String>> {
+    filters.iter().find_map(|f| values_of(column, f))
+}
+
+fn values_of(column: &str, expr: &Expr) -> Option<Vec<String>> {
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::And, right }) => {
+            values_of(column, left).or_else(|| values_of(column, right))
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Or, right }) => {
+            let mut values = values_of(column, left)?;
+            values.extend(values_of(column, right)?);
+            Some(values)
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) => match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(c), value) | (value, Expr::Column(c)) if c.name == column => text(value).map(|v| vec![v]),
+            _ => None,
+        },
+        Expr::InList(InList { expr, list, negated: false }) if matches!(expr.as_ref(), Expr::Column(c) if c.name == column) => {
+            list.iter().map(text).collect()
+        }
+        _ => None,
+    }
+}
+
+fn text(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Literal(
+            ScalarValue::Utf8(Some(v)) | ScalarValue::LargeUtf8(Some(v)) | ScalarValue::Utf8View(Some(v)),
+            _,
+        ) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,63 @@
+use datafusion::prelude::{col, lit};
+
+use super::*;
+use crate::flush::write_table;
+use crate::testdata::{self, rows_per_group, trace_hex};
+
+const T0: i64 = 1_700_000_000_000_000_000;
+const HOUR: i64 = 3_600_000_000_000;
+
+#[test]
+fn id_values_from_equalities_in_lists_and_ors() {
+    let eq = col("trace_id").eq(lit("a"));
+    assert_eq!(id_values("trace_id", std::slice::from_ref(&eq)), Some(vec!["a".to_string()]));
+    let flipped = lit("b").eq(col("trace_id"));
+    assert_eq!(id_values("trace_id", &[flipped]), Some(vec!["b".to_string()]));
+    let list = col("trace_id").in_list(vec![lit("a"), lit("c")], false);
+    assert_eq!(id_values("trace_id", &[list]), Some(vec!["a".to_string(), "c".to_string()]));
+    let or = col("trace_id").eq(lit("a")).or(col("trace_id").eq(lit("d")));
+    assert_eq!(id_values("trace_id", &[or]), Some(vec!["a".to_string(), "d".to_string()]));
+    let and = col("name").eq(lit("x")).and(col("trace_id").eq(lit("e")));
+    assert_eq!(id_values("trace_id", &[and]), Some(vec!["e".to_string()]));
+    // Not constraining: another column, a negated list, an OR with a non-id branch, a non-literal.
+    assert_eq!(id_values("trace_id", &[col("span_id").eq(lit("a"))]), None);
+    assert_eq!(id_values("trace_id", &[col("trace_id").in_list(vec![lit("a")], true)]), None);
+    assert_eq!(id_values("trace_id", &[col("trace_id").eq(lit("a")).or(col("name").eq(lit("x")))]), None);
+    assert_eq!(id_values("trace_id", &[col("trace_id").eq(col("span_id"))]), None);
+}
+
+/// Three files with disjoint traces: a lookup keeps only the file holding the trace; an absent
+/// trace keeps none (bloom false positives aside: 1 %, and these ids are fixed); no id keeps all.
+#[tokio::test]
+async fn prunes_files_that_cannot_hold_the_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut files = Vec::new();
+    for (i, first_trace) in [0u64, 100, 200].into_iter().enumerate() {
+        let specs: Vec<testdata::Span> = (0..300)
+            .map(|s| testdata::Span {
+                trace: first_trace + s % 50,
+                span: s + 1000 * first_trace,
+                start_ns: T0 + i as i64 * HOUR + s as i64,
+            })
+            .collect();
+        let batch = Table::Spans.to_physical(&testdata::spans(&specs)).expect("physical");
+        files.extend(write_table(dir.path(), "default", Table::Spans, &[batch], &rows_per_group(100)).expect("write"));
+    }
+    assert_eq!(files.len(), 3);
+    let cache = BloomCache::default();
+    let lookup = |trace: u64| vec![col("trace_id").eq(lit(trace_hex(trace)))];
+    let kept = cache.prune(dir.path(), Table::Spans, files.clone(), &lookup(120)).await;
+    assert_eq!(kept, vec![files[1].clone()]);
+    let kept = cache.prune(dir.path(), Table::Spans, files.clone(), &lookup(9_999)).await;
+    assert!(kept.is_empty(), "{kept:?}");
+    let list = vec![col("trace_id").in_list(vec![lit(trace_hex(3)), lit(trace_hex(249))], false)];
+    let kept = cache.prune(dir.path(), Table::Spans, files.clone(), &list).await;
+    assert_eq!(kept, vec![files[0].clone(), files[2].clone()]);
+    let kept = cache.prune(dir.path(), Table::Spans, files.clone(), &[col("name").eq(lit("x"))]).await;
+    assert_eq!(kept, files);
+    // A file that cannot be read is kept, not lost.
+    let mut gone = files[0].clone();
+    gone.path = "spans/missing.parquet".into();
+    let kept = cache.prune(dir.path(), Table::Spans, vec![gone.clone()], &lookup(120)).await;
+    assert_eq!(kept, vec![gone]);
+}

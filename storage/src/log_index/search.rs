@@ -1,0 +1,213 @@
+//! Log search over one consistent cut of the `logs` table: the tantivy index of every Parquet
+//! file in the time range, plus the memtable batches through [`super::matcher`]. Every hit is a
+//! row address with its time, so the caller can count exactly (`total`), order newest first and
+//! page; [`Storage::read_log_rows`] then reads only the rows of the page.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::compute::interleave_record_batch;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use tantivy::collector::DocSetCollector;
+
+use super::matcher::matching_rows;
+use super::query::LogQuery;
+use super::rows::LogRows;
+use super::translate::to_tantivy;
+use super::{index_error, OpenIndex};
+use crate::error::{Result, StorageError};
+use crate::manifest::FileEntry;
+use crate::{Storage, Table};
+
+/// Where a hit's row is.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// The n-th memtable batch of the search's snapshot.
+    Memtable(usize),
+    /// A Parquet file (path relative to the data directory).
+    File(Arc<str>),
+}
+
+/// One matching log: its time and address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogHit {
+    pub time_ns: i64,
+    pub source: Source,
+    pub row: usize,
+}
+
+/// The result of a search: every hit, newest first (ties by address, so paging is stable),
+/// and the memtable batches the memtable hits point into.
+#[derive(Debug, Default)]
+pub struct LogSearch {
+    pub hits: Vec<LogHit>,
+    batches: Vec<RecordBatch>,
+}
+
+impl Storage {
+    /// Every log matching `query` with `start_ns <= time <= end_ns`. Blocking (index and file
+    /// reads): call it from a blocking thread.
+    pub fn search_logs(&self, query: &LogQuery, start_ns: i64, end_ns: i64) -> Result<LogSearch> {
+        let snapshot = self.snapshot(Table::Logs);
+        let mut hits = Vec::new();
+        for (i, batch) in snapshot.batches.iter().enumerate() {
+            let rows = LogRows::new(batch)?;
+            for row in matching_rows(&rows, query, (start_ns, end_ns)) {
+                hits.push(LogHit { time_ns: rows.time(row), source: Source::Memtable(i), row });
+            }
+        }
+        for file in snapshot.files.iter().filter(|f| f.max_time_ns >= start_ns && f.min_time_ns <= end_ns) {
+            let index = self.log_indexes.get(&self.data_dir, file)?;
+            search_file(&index, file, query, (start_ns, end_ns), &mut hits)?;
+        }
+        hits.sort_by(|a, b| b.time_ns.cmp(&a.time_ns).then_with(|| a.source.cmp(&b.source)).then(a.row.cmp(&b.row)));
+        Ok(LogSearch { hits, batches: snapshot.batches })
+    }
+
+    /// The rows of `hits` (from one [`LogSearch`]), in the order given, in the `logs` schema.
+    pub fn read_log_rows(&self, search: &LogSearch, hits: &[LogHit]) -> Result<RecordBatch> {
+        let mut sources: Vec<RecordBatch> = Vec::new();
+        let mut slot: BTreeMap<Source, usize> = BTreeMap::new();
+        let mut file_rows: BTreeMap<Arc<str>, Vec<usize>> = BTreeMap::new();
+        for hit in hits {
+            if let Source::File(path) = &hit.source {
+                file_rows.entry(path.clone()).or_default().push(hit.row);
+            }
+        }
+        for (i, batch) in search.batches.iter().enumerate() {
+            slot.insert(Source::Memtable(i), sources.len());
+            sources.push(batch.clone());
+        }
+        // A file's rows come back in file order: remember where each landed.
+        let mut file_pos: BTreeMap<(Arc<str>, usize), usize> = BTreeMap::new();
+        for (path, mut rows) in file_rows {
+            rows.sort_unstable();
+            rows.dedup();
+            let batch = read_rows(&self.data_dir.join(&*path), &rows)?;
+            for (k, row) in rows.iter().enumerate() {
+                file_pos.insert((path.clone(), *row), k);
+            }
+            slot.insert(Source::File(path), sources.len());
+            sources.push(batch);
+        }
+        let mut indices = Vec::with_capacity(hits.len());
+        for hit in hits {
+            let batch = slot.get(&hit.source).copied().ok_or_else(|| StorageError::Internal("hit source".into()))?;
+            let row = match &hit.source {
+                Source::Memtable(_) => hit.row,
+                Source::File(path) => file_pos
+                    .get(&(path.clone(), hit.row))
+                    .copied()
+                    .ok_or_else(|| StorageError::Internal("hit row".into()))?,
+            };
+            indices.push((batch, row));
+        }
+        if sources.is_empty() {
+            return Ok(RecordBatch::new_empty(crate::logs::schema()));
+        }
+        let refs: Vec<&RecordBatch> = sources.iter().collect();
+        Ok(interleave_record_batch(&refs, &indices)?)
+    }
+
+    /// How many logs each span of a trace emitted (`span_id` hex → count; logs without a span
+    /// id are not counted), from logs with `start_ns <= time <= end_ns`. For the waterfall's
+    /// `log_count`: an index term lookup per file, then only the `span_id` column of the hits.
+    pub fn log_counts_by_span(&self, trace_id_hex: &str, start_ns: i64, end_ns: i64) -> Result<BTreeMap<String, u64>> {
+        let query = super::query::parse(&format!("trace_id:{trace_id_hex}"))
+            .map_err(|e| StorageError::InvalidInput(format!("trace id {trace_id_hex:?}: {e}")))?;
+        let found = self.search_logs(&query, start_ns, end_ns)?;
+        let mut counts = BTreeMap::new();
+        let mut count = |span: Option<&str>| {
+            if let Some(span) = span.filter(|s| !s.is_empty()) {
+                *counts.entry(span.to_string()).or_insert(0u64) += 1;
+            }
+        };
+        let mut file_rows: BTreeMap<Arc<str>, Vec<usize>> = BTreeMap::new();
+        for hit in &found.hits {
+            match &hit.source {
+                Source::Memtable(i) => {
+                    let batch = found.batches.get(*i).ok_or_else(|| StorageError::Internal("hit batch".into()))?;
+                    count(LogRows::new(batch)?.span_id(hit.row));
+                }
+                Source::File(path) => file_rows.entry(path.clone()).or_default().push(hit.row),
+            }
+        }
+        for (path, mut rows) in file_rows {
+            rows.sort_unstable();
+            rows.dedup();
+            let batch = read_rows_of(&self.data_dir.join(&*path), &rows, Some(crate::logs::col::SPAN_ID))?;
+            let column = batch.columns().first().ok_or_else(|| StorageError::Internal("span_id not read".into()))?;
+            let spans = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
+            let spans =
+                spans.as_string_opt::<i32>().ok_or_else(|| StorageError::Internal("span_id is not text".into()))?;
+            for span in spans.iter() {
+                count(span);
+            }
+        }
+        Ok(counts)
+    }
+}
+
+pub(crate) fn search_file(
+    index: &OpenIndex,
+    file: &FileEntry,
+    query: &LogQuery,
+    (start, end): (i64, i64),
+    hits: &mut Vec<LogHit>,
+) -> Result<()> {
+    let searcher = index.reader.searcher();
+    let docs =
+        searcher.search(&*to_tantivy(query, &index.fields), &DocSetCollector).map_err(|e| index_error("search", e))?;
+    let mut by_segment: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for doc in docs {
+        by_segment.entry(doc.segment_ord).or_default().push(doc.doc_id);
+    }
+    let source = Source::File(Arc::from(file.path.as_str()));
+    for (segment, docs) in by_segment {
+        let fast = searcher.segment_reader(segment).fast_fields();
+        let times = fast.i64("time").map_err(|e| index_error("time column", e))?;
+        let rows = fast.u64("row").map_err(|e| index_error("row column", e))?;
+        for doc in docs {
+            let (Some(time), Some(row)) = (times.first(doc), rows.first(doc)) else { continue };
+            if time >= start && time <= end {
+                hits.push(LogHit { time_ns: time, source: source.clone(), row: row as usize });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rows `rows` (sorted, distinct) of a Parquet file, in order.
+fn read_rows(path: &std::path::Path, rows: &[usize]) -> Result<RecordBatch> {
+    read_rows_of(path, rows, None)
+}
+
+/// The selected rows of a logs Parquet file, all columns or only `column`.
+fn read_rows_of(path: &std::path::Path, rows: &[usize], column: Option<&str>) -> Result<RecordBatch> {
+    let file = std::fs::File::open(path).map_err(|e| StorageError::io(path, e))?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    if let Some(column) = column {
+        let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), [column]);
+        builder = builder.with_projection(mask);
+    }
+    let mut selectors = Vec::new();
+    let mut next = 0;
+    for &row in rows {
+        if row > next {
+            selectors.push(RowSelector::skip(row - next));
+        }
+        selectors.push(RowSelector::select(1));
+        next = row + 1;
+    }
+    let reader = builder.with_row_selection(RowSelection::from(selectors)).build()?;
+    // The reader's schema is the projected one (the builder's is the whole file's).
+    let schema = arrow::record_batch::RecordBatchReader::schema(&reader);
+    let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(arrow::compute::concat_batches(&schema, &batches)?)
+}
+
+#[cfg(test)]
+pub(crate) fn search_file_for_tests(index: &OpenIndex, file: &FileEntry, query: &LogQuery, hits: &mut Vec<LogHit>) {
+    search_file(index, file, query, (i64::MIN, i64::MAX), hits).expect("search");
+}

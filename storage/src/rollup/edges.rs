@@ -1,0 +1,387 @@
+//! `service_edges`: the calls between services, derived per flush like `service_red`
+//! (see the parent module for how derived tables are written and scanned).
+//!
+//! A flush sees only its own spans, yet parents and children arrive independently and
+//! may land in different flushes, so each flush writes three kinds of rows
+//! (`row_kind`):
+//!
+//! - `edge`: calls whose child *and* parent are in this flush, in different services,
+//!   aggregated per (minute of the child's start, source, target, kind) with a count,
+//!   an error count and a DDSketch of the child durations. Final.
+//! - `pending`: one row per span whose parent is *not* in this flush (`trace_id`,
+//!   `parent_span_id`, its service as `target`, its duration and error, and
+//!   `callee_hint`, the protocol its own attributes say). The reader resolves it by
+//!   looking up the parent in `spans`; a pending row whose parent is in the same
+//!   service is no edge. Roots never pend, and only spans whose parent landed in
+//!   another flush do, so these rows are few.
+//! - `peer`: one row per client/producer span that names its peer (`peer.service`,
+//!   `db.system`, `messaging.system`, `server.address`) and has no child in this
+//!   flush: a call to an uninstrumented peer *unless* a child turns up elsewhere. Such
+//!   a child is necessarily a `pending` row of another flush pointing at it
+//!   (`pending.parent_span_id = peer.span_id`), so the reader drops exactly the peers
+//!   that some pending row names, without reading `spans`.
+//!
+//! The edge kind is the strongest protocol either side names, in the order
+//! messaging > database > grpc > http, else `other` (peers: `external`), the same rule
+//! as the query side's exact plan.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryBuilder, Int64Array, Int64Builder, MapArray, RecordBatch, StringArray,
+    StringBuilder, TimestampNanosecondArray, TimestampNanosecondBuilder,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampNanosecondType};
+use sketches_ddsketch::DDSketch;
+
+use super::{new_sketch, BUCKET_NS};
+use crate::error::{Result, StorageError};
+use crate::spans::col;
+
+pub mod edge_col {
+    pub const BUCKET_START: &str = "bucket_start";
+    pub const ROW_KIND: &str = "row_kind";
+    pub const SOURCE: &str = "source";
+    pub const TARGET: &str = "target";
+    pub const KIND: &str = "kind";
+    pub const NODE_KIND: &str = "node_kind";
+    pub const CALL_COUNT: &str = "call_count";
+    pub const ERROR_COUNT: &str = "error_count";
+    pub const DURATION_SKETCH: &str = "duration_sketch";
+    pub const DURATION_NS: &str = "duration_ns";
+    pub const TRACE_ID: &str = "trace_id";
+    pub const SPAN_ID: &str = "span_id";
+    pub const PARENT_SPAN_ID: &str = "parent_span_id";
+    pub const CALLEE_HINT: &str = "callee_hint";
+}
+
+/// The `service_edges` schema (logical = physical).
+pub fn edges_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            use edge_col::*;
+            let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+            Arc::new(Schema::new(vec![
+                Field::new(BUCKET_START, DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), false),
+                text(ROW_KIND, false),
+                text(SOURCE, true),
+                text(TARGET, false),
+                text(KIND, true),
+                text(NODE_KIND, true),
+                Field::new(CALL_COUNT, DataType::Int64, false),
+                Field::new(ERROR_COUNT, DataType::Int64, false),
+                Field::new(DURATION_SKETCH, DataType::Binary, true),
+                Field::new(DURATION_NS, DataType::Int64, true),
+                text(TRACE_ID, true),
+                text(SPAN_ID, true),
+                text(PARENT_SPAN_ID, true),
+                text(CALLEE_HINT, true),
+            ]))
+        })
+        .clone()
+}
+
+/// Protocols by strength: the edge kind is the strongest either side names.
+const PROTOCOLS: [&str; 4] = ["http", "grpc", "database", "messaging"];
+
+/// The strongest protocol one span names (`None`: no hint). Producer spans (as callers)
+/// and consumer spans (as callees) are messaging whatever their attributes.
+pub fn protocol_hint(span_kind: &str, attrs: &Hints<'_>, as_callee: bool) -> Option<&'static str> {
+    let messaging_kind = if as_callee { span_kind == "consumer" } else { span_kind == "producer" };
+    if attrs.messaging.is_some() || messaging_kind {
+        Some("messaging")
+    } else if attrs.db.is_some() {
+        Some("database")
+    } else if attrs.rpc {
+        Some("grpc")
+    } else if attrs.http {
+        Some("http")
+    } else {
+        None
+    }
+}
+
+/// The edge kind from both sides' hints.
+pub fn edge_kind(caller: Option<&str>, callee: Option<&str>) -> &'static str {
+    let rank = |h: Option<&str>| h.and_then(|h| PROTOCOLS.iter().position(|p| *p == h));
+    match rank(caller).max(rank(callee)) {
+        Some(i) => PROTOCOLS.get(i).copied().unwrap_or("other"),
+        None => "other",
+    }
+}
+
+/// The protocol attributes of a span, borrowed from its batch.
+#[derive(Debug, Default, Clone)]
+pub struct Hints<'a> {
+    pub messaging: Option<&'a str>,
+    pub db: Option<&'a str>,
+    pub rpc: bool,
+    pub http: bool,
+    pub peer_service: Option<&'a str>,
+    pub server_address: Option<&'a str>,
+}
+
+impl<'a> Hints<'a> {
+    fn read(map: &'a MapArray, row: usize) -> Hints<'a> {
+        let mut h = Hints::default();
+        if map.is_null(row) {
+            return h;
+        }
+        let (Some(keys), Some(values)) = (map.keys().as_string_opt::<i32>(), map.values().as_string_opt::<i32>())
+        else {
+            return h;
+        };
+        let offsets = map.value_offsets();
+        let (Some(start), Some(end)) = (offsets.get(row), offsets.get(row + 1)) else { return h };
+        for i in (*start as usize)..(*end as usize) {
+            let value = (!values.is_null(i)).then(|| values.value(i));
+            match keys.value(i) {
+                "messaging.system" => h.messaging = value,
+                // `db.system` wins over the newer `db.system.name`, as in the query side's COALESCE.
+                "db.system" => h.db = value.or(h.db),
+                "db.system.name" => h.db = h.db.or(value),
+                "rpc.system" => h.rpc = true,
+                "http.request.method" | "http.method" => h.http = true,
+                "peer.service" => h.peer_service = value,
+                "server.address" => h.server_address = value,
+                _ => {}
+            }
+        }
+        h
+    }
+
+    /// The name of the peer a client span calls, first present of `peer.service`,
+    /// `db.system`, `messaging.system`, `server.address`.
+    pub fn peer(&self) -> Option<&'a str> {
+        self.peer_service.or(self.db).or(self.messaging).or(self.server_address)
+    }
+}
+
+/// One span, as the edge derivation needs it, borrowed from its batch's columns.
+struct SpanView<'a> {
+    trace_id: &'a str,
+    span_id: &'a str,
+    /// Empty for a root.
+    parent_span_id: &'a str,
+    service: &'a str,
+    kind: &'a str,
+    start_ns: i64,
+    duration_ns: i64,
+    error: bool,
+    hints: Hints<'a>,
+}
+
+/// The columns of one span batch the derivation reads, in known types.
+struct BatchColumns {
+    trace: StringArray,
+    span: StringArray,
+    parent: StringArray,
+    service: StringArray,
+    kind: StringArray,
+    status: StringArray,
+    starts: TimestampNanosecondArray,
+    durations: Int64Array,
+    attributes: MapArray,
+}
+
+impl BatchColumns {
+    fn read(batch: &RecordBatch) -> Result<BatchColumns> {
+        let text = |name: &str| -> Result<StringArray> {
+            let array = cast(column(batch, name)?, &DataType::Utf8)?;
+            array
+                .as_string_opt::<i32>()
+                .cloned()
+                .ok_or_else(|| StorageError::Internal(format!("spans.{name} not text")))
+        };
+        let starts = column(batch, col::START_TIME)?
+            .as_primitive_opt::<TimestampNanosecondType>()
+            .ok_or_else(|| StorageError::Internal("spans.start_time is not a timestamp".into()))?
+            .clone();
+        let durations = cast(column(batch, col::DURATION_NS)?, &DataType::Int64)?.as_primitive::<Int64Type>().clone();
+        let attributes = column(batch, col::ATTRIBUTES)?
+            .as_map_opt()
+            .ok_or_else(|| StorageError::Internal("spans.attributes is not a map".into()))?
+            .clone();
+        Ok(BatchColumns {
+            trace: text(col::TRACE_ID)?,
+            span: text(col::SPAN_ID)?,
+            parent: text(col::PARENT_SPAN_ID)?,
+            service: text(col::SERVICE_NAME)?,
+            kind: text(col::KIND)?,
+            status: text(col::STATUS_CODE)?,
+            starts,
+            durations,
+            attributes,
+        })
+    }
+
+    fn views(&self) -> impl Iterator<Item = SpanView<'_>> {
+        (0..self.trace.len()).map(move |row| SpanView {
+            trace_id: self.trace.value(row),
+            span_id: self.span.value(row),
+            parent_span_id: if self.parent.is_null(row) { "" } else { self.parent.value(row) },
+            service: self.service.value(row),
+            kind: self.kind.value(row),
+            start_ns: self.starts.value(row),
+            duration_ns: self.durations.value(row),
+            error: self.status.value(row) == "error",
+            hints: Hints::read(&self.attributes, row),
+        })
+    }
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
+    batch.column_by_name(name).ok_or_else(|| StorageError::Internal(format!("spans batch without {name}")))
+}
+
+#[derive(Default)]
+struct Aggregate {
+    calls: i64,
+    errors: i64,
+    sketch: Option<DDSketch>,
+}
+
+/// The `service_edges` rows of one flush's spans; `None` when there are none.
+pub fn derive_edges(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
+    let columns =
+        spans.iter().filter(|b| b.num_rows() > 0).map(BatchColumns::read).collect::<Result<Vec<BatchColumns>>>()?;
+    let spans: Vec<SpanView<'_>> = columns.iter().flat_map(BatchColumns::views).collect();
+    let by_id: HashMap<(&str, &str), &SpanView<'_>> = spans.iter().map(|s| ((s.trace_id, s.span_id), s)).collect();
+    let has_child: HashSet<(&str, &str)> =
+        spans.iter().filter(|s| !s.parent_span_id.is_empty()).map(|s| (s.trace_id, s.parent_span_id)).collect();
+
+    let mut edges: BTreeMap<(i64, &str, &str, &'static str), Aggregate> = BTreeMap::new();
+    let mut rows = Rows::default();
+    for s in &spans {
+        let bucket = s.start_ns.div_euclid(BUCKET_NS) * BUCKET_NS;
+        if !s.parent_span_id.is_empty() {
+            let callee_hint = protocol_hint(s.kind, &s.hints, true);
+            match by_id.get(&(s.trace_id, s.parent_span_id)) {
+                Some(parent) if parent.service != s.service => {
+                    let kind = edge_kind(protocol_hint(parent.kind, &parent.hints, false), callee_hint);
+                    let cell = edges.entry((bucket, parent.service, s.service, kind)).or_default();
+                    cell.calls += 1;
+                    cell.errors += i64::from(s.error);
+                    cell.sketch.get_or_insert_with(new_sketch).add(s.duration_ns as f64);
+                }
+                Some(_) => {}
+                None => rows.pending(bucket, s, callee_hint),
+            }
+        }
+        let calls_out = s.kind == "client" || s.kind == "producer";
+        if let (true, Some(peer)) = (calls_out, s.hints.peer()) {
+            if !has_child.contains(&(s.trace_id, s.span_id)) {
+                rows.peer(bucket, s, peer);
+            }
+        }
+    }
+    for ((bucket, source, target, kind), cell) in edges {
+        let sketch = cell.sketch.unwrap_or_else(new_sketch).to_java_bytes();
+        rows.push(bucket, "edge", Some(source), target, Some(kind), None, (cell.calls, cell.errors));
+        rows.sketch.append_value(sketch);
+        rows.finish_row(None, None, None, None, None);
+    }
+    rows.finish()
+}
+
+/// Column builders of `service_edges`.
+#[derive(Default)]
+struct Rows {
+    len: usize,
+    bucket: TimestampNanosecondBuilder,
+    row_kind: StringBuilder,
+    source: StringBuilder,
+    target: StringBuilder,
+    kind: StringBuilder,
+    node_kind: StringBuilder,
+    calls: Int64Builder,
+    errors: Int64Builder,
+    sketch: BinaryBuilder,
+    duration: Int64Builder,
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    parent_span_id: StringBuilder,
+    callee_hint: StringBuilder,
+}
+
+impl Rows {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        bucket: i64,
+        row_kind: &str,
+        source: Option<&str>,
+        target: &str,
+        kind: Option<&str>,
+        node_kind: Option<&str>,
+        (calls, errors): (i64, i64),
+    ) {
+        self.len += 1;
+        self.bucket.append_value(bucket);
+        self.row_kind.append_value(row_kind);
+        self.source.append_option(source);
+        self.target.append_value(target);
+        self.kind.append_option(kind);
+        self.node_kind.append_option(node_kind);
+        self.calls.append_value(calls);
+        self.errors.append_value(errors);
+    }
+
+    fn finish_row(
+        &mut self,
+        duration: Option<i64>,
+        trace_id: Option<&str>,
+        span_id: Option<&str>,
+        parent_span_id: Option<&str>,
+        callee_hint: Option<&str>,
+    ) {
+        self.duration.append_option(duration);
+        self.trace_id.append_option(trace_id);
+        self.span_id.append_option(span_id);
+        self.parent_span_id.append_option(parent_span_id);
+        self.callee_hint.append_option(callee_hint);
+    }
+
+    fn pending(&mut self, bucket: i64, s: &SpanView<'_>, callee_hint: Option<&str>) {
+        self.push(bucket, "pending", None, s.service, None, None, (1, i64::from(s.error)));
+        self.sketch.append_null();
+        self.finish_row(Some(s.duration_ns), Some(s.trace_id), None, Some(s.parent_span_id), callee_hint);
+    }
+
+    fn peer(&mut self, bucket: i64, s: &SpanView<'_>, peer: &str) {
+        let kind = protocol_hint(s.kind, &s.hints, false).unwrap_or("external");
+        let node_kind = if s.hints.db.is_some() { "database" } else { "external" };
+        self.push(bucket, "peer", Some(s.service), peer, Some(kind), Some(node_kind), (1, i64::from(s.error)));
+        self.sketch.append_null();
+        self.finish_row(Some(s.duration_ns), Some(s.trace_id), Some(s.span_id), None, None);
+    }
+
+    fn finish(mut self) -> Result<Option<RecordBatch>> {
+        if self.len == 0 {
+            return Ok(None);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.bucket.finish().with_timezone("UTC")),
+            Arc::new(self.row_kind.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.target.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.node_kind.finish()),
+            Arc::new(self.calls.finish()),
+            Arc::new(self.errors.finish()),
+            Arc::new(self.sketch.finish()),
+            Arc::new(self.duration.finish()),
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.callee_hint.finish()),
+        ];
+        Ok(Some(RecordBatch::try_new(edges_schema(), columns)?))
+    }
+}
+
+#[cfg(test)]
+mod tests;
