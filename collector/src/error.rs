@@ -6,7 +6,6 @@
 //! | `TooLarge` | invalid input | 413 | `RESOURCE_EXHAUSTED`, no `RetryInfo` (not retryable) |
 //! | `Undecodable` | invalid input | 400 | `INVALID_ARGUMENT` |
 //! | `UnsupportedMediaType`, `UnsupportedEncoding` | invalid input | 415 | `INVALID_ARGUMENT` |
-//! | `SignalNotSupported` | not found | 404 | `UNIMPLEMENTED` |
 //! | storage `MemoryBudget` | overloaded | 429 + `Retry-After` | `UNAVAILABLE` + `RetryInfo` |
 //! | storage `DiskFull`, `ShuttingDown` | overloaded | 503 + `Retry-After` | `UNAVAILABLE` + `RetryInfo` |
 //! | anything else | internal | 500 | `INTERNAL` |
@@ -32,8 +31,6 @@ pub enum CollectorError {
     UnsupportedMediaType(String),
     #[error("unsupported content encoding {0:?}; use gzip, zstd or identity")]
     UnsupportedEncoding(String),
-    #[error("OTLP {0} are not supported yet; only traces are received")]
-    SignalNotSupported(&'static str),
     #[error("reading the request body failed: {0}")]
     BodyRead(String),
     #[error(transparent)]
@@ -50,7 +47,6 @@ impl CollectorError {
             | CollectorError::UnsupportedMediaType(_)
             | CollectorError::UnsupportedEncoding(_)
             | CollectorError::BodyRead(_) => ErrorClass::InvalidInput,
-            CollectorError::SignalNotSupported(_) => ErrorClass::NotFound,
             CollectorError::Storage(e) => e.class(),
             CollectorError::Internal(_) => ErrorClass::Internal,
         }
@@ -67,7 +63,6 @@ impl CollectorError {
             CollectorError::TooLarge { .. } => "too_large",
             CollectorError::Undecodable(_) | CollectorError::BodyRead(_) => "undecodable",
             CollectorError::UnsupportedMediaType(_) | CollectorError::UnsupportedEncoding(_) => "unsupported",
-            CollectorError::SignalNotSupported(_) => "not_found",
             CollectorError::Internal(_) => "internal",
             CollectorError::Storage(e) => match e.class() {
                 ErrorClass::Overloaded => "overload",
@@ -81,7 +76,6 @@ impl CollectorError {
     pub fn grpc_code(&self) -> Code {
         match self {
             CollectorError::TooLarge { .. } => Code::ResourceExhausted,
-            CollectorError::SignalNotSupported(_) => Code::Unimplemented,
             _ => match self.class() {
                 ErrorClass::InvalidInput => Code::InvalidArgument,
                 ErrorClass::NotFound => Code::NotFound,

@@ -13,6 +13,7 @@ use arrow::array::RecordBatch;
 use crate::manifest::FileEntry;
 use crate::memtable::MemtableSet;
 use crate::metrics::{table_label, StorageMetrics};
+use crate::rollup::late_join::LateJoin;
 use crate::Table;
 
 /// Memtables frozen by one flush attempt, waiting to be published.
@@ -31,6 +32,11 @@ pub struct Catalog {
     pub frozen: Vec<Arc<Frozen>>,
     /// Live Parquet files by path relative to the data directory.
     pub files: BTreeMap<String, FileEntry>,
+    /// Open sides of recent flushes' calls (`rollup::late_join`); changes only with `publish`.
+    pub late_join: LateJoin,
+    /// Bumped by every publish: a reader that let go of the lock can tell whether its cut
+    /// still holds.
+    pub version: u64,
     next_frozen_seq: u64,
 }
 
@@ -64,6 +70,7 @@ impl Catalog {
             self.files.insert(file.path.clone(), file);
         }
         self.frozen.retain(|f| !flushed_seqs.contains(&f.seq));
+        self.version += 1;
     }
 
     pub fn snapshot(&self, table: Table) -> TableSnapshot {

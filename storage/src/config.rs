@@ -26,6 +26,27 @@ pub struct StorageConfig {
     pub wal: WalConfig,
     /// When and how memtables become Parquet files.
     pub flush: FlushConfig,
+    /// The service-map rollups (`service_red`, `service_edges`).
+    pub rollup: RollupConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RollupConfig {
+    /// How long after its flush a call's open side (a client/producer span with no child yet, or a span whose
+    /// parent has not arrived) waits for the other side in a later flush. Sides that meet later than this are
+    /// not joined into `service_edges`. Default `10m`.
+    #[serde(with = "humantime_serde")]
+    pub late_join_window: Duration,
+    /// At most this many open sides are remembered (~100 bytes each); past it the oldest go first, counted in
+    /// `osprey_late_join_evicted_total`. Default 1,000,000.
+    pub late_join_max_entries: usize,
+}
+
+impl Default for RollupConfig {
+    fn default() -> Self {
+        Self { late_join_window: Duration::from_secs(600), late_join_max_entries: 1_000_000 }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +93,7 @@ impl Default for StorageConfig {
             disk_reserve_bytes: 512 << 20,
             wal: WalConfig::default(),
             flush: FlushConfig::default(),
+            rollup: RollupConfig::default(),
         }
     }
 }

@@ -26,6 +26,7 @@ use crate::config::FlushConfig;
 use crate::error::{Result, StorageError};
 use crate::manifest::{self, FileEntry, TEMP_SUFFIX};
 use crate::metrics::table_label;
+use crate::rollup::late_join;
 use crate::{Storage, Table};
 
 mod row_order;
@@ -320,9 +321,10 @@ impl Storage {
             .map(|t| (*t, frozen.iter().filter_map(|f| f.tables.get(*t)).flat_map(|m| m.batches().to_vec()).collect()))
             .collect();
         let manifest = self.manifest.clone();
+        let catalog = self.catalog.clone();
         // Everything CPU-bound runs on the blocking pool, the rollups' derivation included
         // (it ran on an async worker and stalled the requests queued behind it).
-        let published = tokio::task::spawn_blocking(move || -> Result<Vec<FileEntry>> {
+        let (published, open, joined) = tokio::task::spawn_blocking(move || -> Result<_> {
             // Derived tables (`rollup`) get their rows from the source batches of this very
             // flush and are published in the same manifest delta.
             let mut per_table = Vec::with_capacity(Table::ALL.len());
@@ -334,6 +336,15 @@ impl Storage {
                         per_table.push((table, table.derive(&batches.cloned().collect::<Vec<_>>())?));
                     }
                 }
+            }
+            // Calls whose other side was in an earlier flush (`rollup::late_join`). Only
+            // flushes change the state, one at a time, so it cannot move under this read.
+            let mut open = late_join::Open::default();
+            let mut joined = late_join::Joined::default();
+            if let Some((_, edges)) = per_table.iter_mut().find(|(t, _)| *t == Table::ServiceEdges) {
+                open = late_join::Open::from_rows(edges)?;
+                joined = catalog.read().late_join.join(&open)?;
+                edges.extend(joined.rows.clone());
             }
             let mut added = Vec::new();
             for (table, batches) in sources.iter().chain(per_table.iter()) {
@@ -349,7 +360,7 @@ impl Storage {
             // (e.g. the rename happened but the directory fsync failed), and then
             // they are live. If it did not, the next open removes them as orphans.
             manifest.lock().publish(added.clone(), Vec::new(), checkpoint)?;
-            Ok(added)
+            Ok((added, open, joined))
         })
         .await
         .map_err(|e| StorageError::Internal(format!("flush task: {e}")))??;
@@ -359,6 +370,12 @@ impl Storage {
         {
             let mut catalog = self.catalog.write();
             catalog.publish(published.clone(), &seqs);
+            let now = Instant::now();
+            self.metrics.late_joined.inc_by(joined.pairs() as u64);
+            catalog.late_join.absorb(open, &joined, now, now);
+            self.metrics.late_join_entries.set(catalog.late_join.len() as i64);
+            let evicted = catalog.late_join.evicted.saturating_sub(self.metrics.late_join_evicted.get());
+            self.metrics.late_join_evicted.inc_by(evicted);
             // The memtable batches the memo knows are gone (or about to be).
             self.derived_memo.clear();
             self.budget.sub_memtable(bytes);

@@ -377,16 +377,47 @@ impl Storage {
         let Some(source) = table.derived_from() else {
             return self.catalog.read().snapshot(table);
         };
-        let (source_batches, files) = {
-            let catalog = self.catalog.read();
-            (catalog.snapshot(source).batches, catalog.snapshot(table).files)
+        let derive = |source_batches: &[RecordBatch]| {
+            self.derived_memo.derive(table, source_batches).unwrap_or_else(|e| {
+                // Only a schema bug can get here: serve the files rather than fail the query.
+                tracing::error!(table = table.name(), error = %e, "deriving rows from memtables failed");
+                Vec::new()
+            })
         };
-        let batches = self.derived_memo.derive(table, &source_batches).unwrap_or_else(|e| {
-            // Only a schema bug can get here: serve the files rather than fail the query.
-            tracing::error!(table = table.name(), error = %e, "deriving rows from memtables failed");
-            Vec::new()
-        });
-        TableSnapshot { batches, files }
+        // The memtables' open call sides join each other and the late-join state as of the
+        // same cut as the files (`rollup::late_join`): derive outside the lock, then join
+        // under it if no flush published meanwhile (else try again; the last try holds the
+        // lock throughout).
+        const TRIES: usize = 3;
+        for attempt in 1..=TRIES {
+            let cut = self.catalog.read();
+            let (source_batches, files, version) =
+                (cut.snapshot(source).batches, cut.snapshot(table).files, cut.version);
+            let cut = if attempt < TRIES {
+                drop(cut);
+                None
+            } else {
+                Some(cut)
+            };
+            let mut batches = derive(&source_batches);
+            if table != Table::ServiceEdges {
+                return TableSnapshot { batches, files };
+            }
+            let open = rollup::late_join::Open::from_rows(&batches);
+            let catalog = match cut {
+                Some(held) => held,
+                None => self.catalog.read(),
+            };
+            if catalog.version != version {
+                continue;
+            }
+            match open.and_then(|open| catalog.late_join.join(&open)) {
+                Ok(joined) => batches.extend(joined.rows),
+                Err(e) => tracing::error!(error = %e, "late join of memtable rows failed"),
+            }
+            return TableSnapshot { batches, files };
+        }
+        TableSnapshot::default()
     }
 
     /// Rows of `table` in memtables (active and frozen).
@@ -451,6 +482,10 @@ fn recover(config: &StorageConfig, metrics: &StorageMetrics) -> Result<Recovered
         next_segment = replayed.next_segment,
         "wal replayed"
     );
+    let rollup = &config.rollup;
+    catalog.late_join = rollup::late_join::LateJoin::new(rollup.late_join_window, rollup.late_join_max_entries);
+    let files: Vec<_> = catalog.files.values().cloned().collect();
+    rollup::late_join::recover(&data_dir, &files, &mut catalog.late_join);
     Ok(Recovered { lock, data_dir, manifest, catalog, next_segment: replayed.next_segment })
 }
 

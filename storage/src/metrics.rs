@@ -35,6 +35,10 @@ pub struct StorageMetrics {
     pub flushes: Family<Labels, Counter>,
     pub flush_seconds: Histogram,
     pub admission_rejected: Family<Labels, Counter>,
+    /// Calls whose sides met across flushes (`rollup::late_join`).
+    pub late_joined: Counter,
+    pub late_join_entries: Gauge,
+    pub late_join_evicted: Counter,
 }
 
 impl Default for StorageMetrics {
@@ -55,6 +59,9 @@ impl Default for StorageMetrics {
             // 10ms .. ~5.5min
             flush_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 16)),
             admission_rejected: Family::default(),
+            late_joined: Counter::default(),
+            late_join_entries: Gauge::default(),
+            late_join_evicted: Counter::default(),
         }
     }
 }
@@ -111,6 +118,21 @@ impl StorageMetrics {
             "osprey_admission_rejected",
             "Requests refused at admission, by reason",
             self.admission_rejected.clone(),
+        );
+        registry.register(
+            "osprey_late_joined",
+            "Service-map calls whose caller and callee spans were paired across flushes",
+            self.late_joined.clone(),
+        );
+        registry.register(
+            "osprey_late_join_entries",
+            "Open call sides (callers without child, children without parent) remembered for late joins",
+            self.late_join_entries.clone(),
+        );
+        registry.register(
+            "osprey_late_join_evicted",
+            "Open call sides dropped before their window ended because late_join_max_entries was reached",
+            self.late_join_evicted.clone(),
         );
     }
 }

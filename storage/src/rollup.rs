@@ -24,6 +24,7 @@
 //! | `duration_sketch` | binary | DDSketch of the durations in ns, relative accuracy 1% (`sketches-ddsketch`, Java-compatible encoding) |
 
 pub mod edges;
+pub mod late_join;
 pub mod memo;
 
 use std::collections::BTreeMap;

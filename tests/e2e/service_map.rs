@@ -236,12 +236,26 @@ async fn service_map_of_a_known_workload_with_late_parents() {
         reqwest::Client::new().post(osprey.url("/api/v1/sql")).json(&json!({ "sql": sql })).send().await.expect("sql");
     assert_eq!(response.status().as_u16(), 200);
     let sql: Value = response.json().await.expect("json");
-    // Every service came in its own flush, so no call was resolved inside one: the
-    // children wait as `pending` (payment, shipping, checkout's server span) and the
-    // client/producer spans naming a peer as `peer` (postgresql, stripe, and the gRPC
-    // client naming `server.address` and the kafka producer, whose children were flushed
-    // earlier): the map above is entirely the reader's reconciliation.
-    assert_eq!(sql["rows"], json!([["peer", 4 * n], ["pending", 3 * n]]), "{sql}");
+    // Every service came in its own flush, so no call was paired inside one: the
+    // children wait as `pending` (payment, shipping, checkout's server span), the
+    // client/producer spans without child as `caller` (five per checkout), and those naming
+    // a peer also as `peer` (postgresql, stripe, and the gRPC client naming
+    // `server.address` and the kafka producer, whose children were flushed earlier). Each
+    // of the 3 children per checkout was paired by a later flush (late join): a `joined`
+    // marker each, and `edge` rows aggregated per minute and edge.
+    let counts: Vec<(String, i64)> = sql["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r[0].as_str().unwrap_or("").to_string(), r[1].as_i64().unwrap_or(-1)))
+        .collect();
+    let count = |kind: &str| counts.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n);
+    assert_eq!(
+        [count("caller"), count("pending"), count("joined"), count("peer")],
+        [5 * n, 3 * n, 3 * n, 4 * n],
+        "{sql}"
+    );
+    assert!(count("edge") >= 3, "{sql}");
 
     // An empty window; start > end.
     let (status, empty) =

@@ -14,7 +14,6 @@ fn http_statuses() {
         StatusCode::UNSUPPORTED_MEDIA_TYPE
     );
     assert_eq!(CollectorError::UnsupportedEncoding("br".into()).http_status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert_eq!(CollectorError::SignalNotSupported("logs").http_status(), StatusCode::NOT_FOUND);
     let memory = storage(StorageError::MemoryBudget { in_use: 1, budget: 1 });
     assert_eq!(memory.http_status(), StatusCode::TOO_MANY_REQUESTS);
     let disk = storage(StorageError::DiskFull { path: "/d".into(), free: 0, reserve: 1 });

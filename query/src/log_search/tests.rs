@@ -196,7 +196,10 @@ async fn sql_matches_filters_like_the_api() {
     let (_dir, storage, s) = service().await;
     let cases = [
         ("card_expired", vec!["card_expired for ORD-00010 user=ann"]),
-        ("service:payment AND NOT severity:error", vec!["charged order_id=42 amount=12.50 EUR", "Payment service crashed"]),
+        (
+            "service:payment AND NOT severity:error",
+            vec!["charged order_id=42 amount=12.50 EUR", "Payment service crashed"],
+        ),
         ("\"service crashed\" OR getUserById", vec!["getUserById took 12ms", "Payment service crashed"]),
     ];
     for flushed in [false, true] {

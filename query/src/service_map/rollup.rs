@@ -8,20 +8,15 @@
 //! merged DDSketches (relative accuracy 1%, of the value at rank ⌊q·(n−1)⌋, where the
 //! exact plan interpolates between ranks).
 //!
-//! Reconciliation of the rows a flush could not resolve:
-//! - `pending` rows (a child whose parent was in another flush) are resolved here by
-//!   looking the parents up in `spans`, by a literal `trace_id IN (…)` list so the
-//!   Parquet bloom filters and statistics prune, within [`super::window::LOOKUP_PADDING`]
-//!   of the window; a parent in the same service makes no edge.
-//! - `peer` rows (a client span naming a peer, with no child in its flush) count as
-//!   calls to an uninstrumented peer unless some `pending` row (within the padding)
-//!   names them as its parent: that child arrived in another flush.
+//! Calls whose two sides landed in different flushes were paired by storage's late join
+//! (`osprey_storage::rollup::late_join`) into `edge` rows too, so this reads no spans
+//! for whole minutes: it sums `edge` rows and the `peer` rows (calls to uninstrumented
+//! peers) that no `joined` marker cancels.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::prelude::{col, lit, SessionContext};
-use osprey_storage::rollup::edges::edge_kind;
+use datafusion::prelude::SessionContext;
 use osprey_storage::rollup::new_sketch;
 use osprey_storage::Table;
 use sketches_ddsketch::DDSketch;
@@ -31,8 +26,6 @@ use super::{Edge, Node, ServiceMap, Window};
 use crate::error::{QueryError, Result};
 
 const BUCKET_NS: i64 = osprey_storage::rollup::BUCKET_NS;
-/// Trace ids per `IN (…)` lookup of pending parents.
-const LOOKUP_CHUNK: usize = 2_000;
 
 /// Count, errors and a sketch of durations.
 pub(super) struct Acc {
@@ -163,29 +156,14 @@ pub(super) fn sketches(batch: &RecordBatch, name: &str) -> Result<Vec<Option<Vec
 }
 
 /// Every `service_edges` row the window needs, in **one** scan, so they come from one
-/// snapshot: a flush between two scans could otherwise show the same span once as a
-/// memtable unit's `pending` row and again inside the flush's `edge` row. `$3`/`$4`
-/// (the padded window) bound the scan for pruning; `pending` rows of the padding only
-/// serve to tell which peers got a child.
-const EDGE_TABLE_ROWS: &str = "SELECT row_kind, bucket_start >= $1 AND bucket_start < $2 AS in_window, \
-    source, target, kind, node_kind, call_count, error_count, duration_sketch, duration_ns, trace_id, span_id, \
-    parent_span_id, callee_hint FROM service_edges WHERE bucket_start >= $3 AND bucket_start < $4 \
-    AND (row_kind = 'pending' OR (bucket_start >= $1 AND bucket_start < $2))";
-
-/// A child whose parent was not in its flush.
-struct Pending {
-    trace_id: String,
-    parent: String,
-    target: String,
-    hint: Option<String>,
-    duration: i64,
-    error: bool,
-}
+/// snapshot. A `joined` marker is in its caller's bucket, as the caller's `peer` row.
+const EDGE_TABLE_ROWS: &str = "SELECT row_kind, source, target, kind, node_kind, call_count, error_count, \
+    duration_sketch, duration_ns, trace_id, span_id FROM service_edges \
+    WHERE bucket_start >= $1 AND bucket_start < $2 AND row_kind IN ('edge', 'peer', 'joined')";
 
 /// A client span naming a peer, with no child in its flush.
 struct Peer {
-    trace_id: String,
-    span_id: String,
+    key: (String, String),
     source: String,
     target: String,
     kind: String,
@@ -195,47 +173,26 @@ struct Peer {
 }
 
 async fn add_edge_table(ctx: &SessionContext, w: Window, accs: &mut Accs) -> Result<()> {
-    let padded = w.padded();
-    let bounds = vec![ts(w.start_ns), ts(w.end_ns), ts(padded.start_ns), ts(padded.end_ns)];
-    let mut pending = Vec::new();
     let mut peers = Vec::new();
-    // (trace, parent span) of every pending row in the padded window.
-    let mut has_child: HashSet<(String, String)> = HashSet::new();
-    for batch in run(ctx, EDGE_TABLE_ROWS, bounds).await? {
+    // (trace, span) of the callers that got a child after their flush.
+    let mut joined: HashSet<(String, String)> = HashSet::new();
+    for batch in run(ctx, EDGE_TABLE_ROWS, vec![ts(w.start_ns), ts(w.end_ns)]).await? {
         let c = Columns::new(&batch);
-        let (row_kind, in_window) = (c.strings("row_kind")?, c.ints("in_window")?);
+        let row_kind = c.strings("row_kind")?;
         let (s, t, k, nk) = (c.strings("source")?, c.strings("target")?, c.strings("kind")?, c.strings("node_kind")?);
         let (calls, errors, sk) = (c.ints("call_count")?, c.ints("error_count")?, sketches(&batch, "duration_sketch")?);
-        let (d, tr, sp, pa, h) = (
-            c.ints("duration_ns")?,
-            c.strings("trace_id")?,
-            c.strings("span_id")?,
-            c.strings("parent_span_id")?,
-            c.strings("callee_hint")?,
-        );
+        let (d, tr, sp) = (c.ints("duration_ns")?, c.strings("trace_id")?, c.strings("span_id")?);
         for i in 0..batch.num_rows() {
-            let inside = int_at(&in_window, i) != 0;
             match strings_at(&row_kind, i).as_str() {
-                "edge" if inside => {
+                "edge" => {
                     let acc = accs.edges.entry((strings_at(&s, i), strings_at(&t, i), strings_at(&k, i))).or_default();
                     acc.merge(int_at(&calls, i), int_at(&errors, i), sk.get(i).and_then(|b| b.as_deref()))?;
                 }
-                "pending" => {
-                    has_child.insert((strings_at(&tr, i), strings_at(&pa, i)));
-                    if inside {
-                        pending.push(Pending {
-                            trace_id: strings_at(&tr, i),
-                            parent: strings_at(&pa, i),
-                            target: strings_at(&t, i),
-                            hint: h.get(i).cloned().flatten(),
-                            duration: int_at(&d, i),
-                            error: int_at(&errors, i) > 0,
-                        });
-                    }
+                "joined" => {
+                    joined.insert((strings_at(&tr, i), strings_at(&sp, i)));
                 }
-                "peer" if inside => peers.push(Peer {
-                    trace_id: strings_at(&tr, i),
-                    span_id: strings_at(&sp, i),
+                "peer" => peers.push(Peer {
+                    key: (strings_at(&tr, i), strings_at(&sp, i)),
                     source: strings_at(&s, i),
                     target: strings_at(&t, i),
                     kind: strings_at(&k, i),
@@ -247,63 +204,12 @@ async fn add_edge_table(ctx: &SessionContext, w: Window, accs: &mut Accs) -> Res
             }
         }
     }
-    // A peer some pending row names as its parent got a child in another flush.
     for p in peers {
-        if has_child.contains(&(p.trace_id, p.span_id)) {
+        if joined.contains(&p.key) {
             continue;
         }
         accs.edges.entry((p.source, p.target.clone(), p.kind)).or_default().add(p.duration, p.error);
         add_peer(accs, p.target, p.node_kind, p.duration, p.error);
-    }
-    resolve_pending(ctx, padded, pending, accs).await
-}
-
-/// The caller-side protocol hint of a span, as `osprey_storage::rollup::edges::protocol_hint`.
-const CALLER_HINT: &str = "CASE WHEN attributes['messaging.system'] IS NOT NULL OR kind = 'producer' THEN 'messaging' \
-    WHEN COALESCE(attributes['db.system'], attributes['db.system.name']) IS NOT NULL THEN 'database' \
-    WHEN attributes['rpc.system'] IS NOT NULL THEN 'grpc' \
-    WHEN COALESCE(attributes['http.request.method'], attributes['http.method']) IS NOT NULL THEN 'http' END";
-
-/// Looks the pending rows' parents up in `spans` (within `padded`) and adds the calls
-/// that cross services.
-async fn resolve_pending(ctx: &SessionContext, padded: Window, pending: Vec<Pending>, accs: &mut Accs) -> Result<()> {
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let mut trace_ids: Vec<&str> = pending.iter().map(|p| p.trace_id.as_str()).collect();
-    trace_ids.sort_unstable();
-    trace_ids.dedup();
-    // (trace, span) → (service, caller hint).
-    let mut parents: HashMap<(String, String), (String, Option<String>)> = HashMap::new();
-    for chunk in trace_ids.chunks(LOOKUP_CHUNK) {
-        let list = chunk.iter().map(|t| lit(*t)).collect();
-        let frame = ctx
-            .sql(&format!(
-                "SELECT trace_id, span_id, service_name, {CALLER_HINT} AS hint FROM spans \
-                 WHERE start_time >= $1 AND start_time < $2"
-            ))
-            .await?
-            .with_param_values(vec![ts(padded.start_ns), ts(padded.end_ns)])?
-            .filter(col("trace_id").in_list(list, false))?;
-        for batch in frame.collect().await? {
-            let c = Columns::new(&batch);
-            let (tr, sp, sv, h) =
-                (c.strings("trace_id")?, c.strings("span_id")?, c.strings("service_name")?, c.strings("hint")?);
-            for i in 0..batch.num_rows() {
-                parents.insert(
-                    (strings_at(&tr, i), strings_at(&sp, i)),
-                    (strings_at(&sv, i), h.get(i).cloned().flatten()),
-                );
-            }
-        }
-    }
-    for p in pending {
-        let Some((source, caller_hint)) = parents.get(&(p.trace_id, p.parent)) else { continue };
-        if *source == p.target {
-            continue;
-        }
-        let kind = edge_kind(caller_hint.as_deref(), p.hint.as_deref()).to_string();
-        accs.edges.entry((source.clone(), p.target, kind)).or_default().add(p.duration, p.error);
     }
     Ok(())
 }

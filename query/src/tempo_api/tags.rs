@@ -133,19 +133,12 @@ pub async fn field_values(
         Field::Intrinsic(Intrinsic::RootName) => text_column(col(spans_col::NAME), root()).await,
         Field::Intrinsic(Intrinsic::RootServiceName) => text_column(col(spans_col::SERVICE_NAME), root()).await,
         Field::Intrinsic(Intrinsic::EventName) => {
-            let batches = spans(ctx, window, filter)
+            let events = spans(ctx, window, filter)
                 .await?
                 .select(vec![col(spans_col::EVENTS)])?
-                .unnest_columns(&[spans_col::EVENTS])?
-                .select(vec![
-                    datafusion::functions::core::expr_fn::get_field(col(spans_col::EVENTS), "name").alias("v")
-                ])?
-                .aggregate(vec![col("v")], vec![])?
-                .sort(vec![col("v").sort(true, false)])?
-                .limit(0, Some(limit))?
-                .collect()
-                .await?;
-            Ok(texts(&batches, 0)?.into_iter().map(|value| TagValue { kind: "string", value }).collect())
+                .unnest_columns(&[spans_col::EVENTS])?;
+            let name = datafusion::functions::core::expr_fn::get_field(col(spans_col::EVENTS), "name");
+            distinct_text(events, name, limit).await
         }
         Field::Attribute(scope, key) if key == "service.name" && *scope != Scope::Span => match filter {
             None => rollup_values(ctx, red_col::SERVICE_NAME, window, limit).await,

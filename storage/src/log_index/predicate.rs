@@ -94,7 +94,9 @@ pub fn combined(filters: &[Expr]) -> Result<Option<LogQuery>> {
     })
 }
 
-fn selection(rows: &[usize], count: usize) -> RowSelection {
+/// A selection of exactly `rows` (sorted, distinct), neighbours merged, skipping to `count`
+/// rows at the end (0: no trailing skip).
+pub(crate) fn selection(rows: &[usize], count: usize) -> RowSelection {
     let mut selectors: Vec<RowSelector> = Vec::new();
     let mut next = 0;
     for &row in rows {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::interleave_record_batch;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReaderBuilder, RowSelection, RowSelector};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tantivy::collector::DocSetCollector;
 
 use super::matcher::matching_rows;
@@ -191,16 +191,7 @@ fn read_rows_of(path: &std::path::Path, rows: &[usize], column: Option<&str>) ->
         let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), [column]);
         builder = builder.with_projection(mask);
     }
-    let mut selectors = Vec::new();
-    let mut next = 0;
-    for &row in rows {
-        if row > next {
-            selectors.push(RowSelector::skip(row - next));
-        }
-        selectors.push(RowSelector::select(1));
-        next = row + 1;
-    }
-    let reader = builder.with_row_selection(RowSelection::from(selectors)).build()?;
+    let reader = builder.with_row_selection(super::predicate::selection(rows, 0)).build()?;
     // The reader's schema is the projected one (the builder's is the whole file's).
     let schema = arrow::record_batch::RecordBatchReader::schema(&reader);
     let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;

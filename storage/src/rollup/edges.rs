@@ -2,24 +2,27 @@
 //! (see the parent module for how derived tables are written and scanned).
 //!
 //! A flush sees only its own spans, yet parents and children arrive independently and
-//! may land in different flushes, so each flush writes three kinds of rows
-//! (`row_kind`):
+//! may land in different flushes. Each flush writes these kinds of rows (`row_kind`):
 //!
-//! - `edge`: calls whose child *and* parent are in this flush, in different services,
-//!   aggregated per (minute of the child's start, source, target, kind) with a count,
-//!   an error count and a DDSketch of the child durations. Final.
-//! - `pending`: one row per span whose parent is *not* in this flush (`trace_id`,
-//!   `parent_span_id`, its service as `target`, its duration and error, and
-//!   `callee_hint`, the protocol its own attributes say). The reader resolves it by
-//!   looking up the parent in `spans`; a pending row whose parent is in the same
-//!   service is no edge. Roots never pend, and only spans whose parent landed in
-//!   another flush do, so these rows are few.
+//! - `edge`: calls whose child and parent are in different services, aggregated per
+//!   (minute of the child's start, source, target, kind) with a count, an error count and
+//!   a DDSketch of the child durations. Final: the reader sums them. Calls whose sides
+//!   are both in this flush are derived here; calls whose other side was in an earlier
+//!   flush are added by [`super::late_join`].
 //! - `peer`: one row per client/producer span that names its peer (`peer.service`,
-//!   `db.system`, `messaging.system`, `server.address`) and has no child in this
-//!   flush: a call to an uninstrumented peer *unless* a child turns up elsewhere. Such
-//!   a child is necessarily a `pending` row of another flush pointing at it
-//!   (`pending.parent_span_id = peer.span_id`), so the reader drops exactly the peers
-//!   that some pending row names, without reading `spans`.
+//!   `db.system`, `messaging.system`, `server.address`) and has no child in this flush:
+//!   a call to an uninstrumented peer *unless* a child turns up later, which writes a
+//!   `joined` row for it (see [`super::late_join`]); the reader drops the peers that
+//!   some `joined` row names.
+//! - `joined`: a marker written when a late join gave a caller its child
+//!   (`trace_id`, `span_id` of the caller, in the caller's bucket).
+//! - `caller`: one row per client/producer span with no child in this flush (`source`
+//!   = its service, `kind` = the protocol it names, ids): the open side a later child
+//!   can join. Not read by queries; the late-join state is rebuilt from them on start.
+//! - `pending`: one row per span whose parent is not in this flush (`trace_id`,
+//!   `parent_span_id`, its service as `target`, its duration and error, and
+//!   `callee_hint`, the protocol its own attributes say): the open side a later parent
+//!   can join. Not read by queries either.
 //!
 //! The edge kind is the strongest protocol either side names, in the order
 //! messaging > database > grpc > http, else `other` (peers: `external`), the same rule
@@ -237,11 +240,28 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
     batch.column_by_name(name).ok_or_else(|| StorageError::Internal(format!("spans batch without {name}")))
 }
 
+/// Calls of one edge key: count, errors, sketch of the callee durations.
 #[derive(Default)]
-struct Aggregate {
+pub(super) struct Aggregate {
     calls: i64,
     errors: i64,
     sketch: Option<DDSketch>,
+}
+
+impl Aggregate {
+    pub(super) fn add(&mut self, duration_ns: i64, error: bool) {
+        self.calls += 1;
+        self.errors += i64::from(error);
+        self.sketch.get_or_insert_with(new_sketch).add(duration_ns as f64);
+    }
+}
+
+/// Edge rows keyed by (bucket, source, target, kind).
+pub(super) type EdgeCells<'a> = BTreeMap<(i64, &'a str, &'a str, &'static str), Aggregate>;
+
+/// Whether a span of this kind calls out (its children in other services are its calls).
+pub(super) fn calls_out(kind: &str) -> bool {
+    kind == "client" || kind == "producer"
 }
 
 /// The `service_edges` rows of one flush's spans; `None` when there are none.
@@ -253,7 +273,7 @@ pub fn derive_edges(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
     let has_child: HashSet<(&str, &str)> =
         spans.iter().filter(|s| !s.parent_span_id.is_empty()).map(|s| (s.trace_id, s.parent_span_id)).collect();
 
-    let mut edges: BTreeMap<(i64, &str, &str, &'static str), Aggregate> = BTreeMap::new();
+    let mut edges = EdgeCells::new();
     let mut rows = Rows::default();
     for s in &spans {
         let bucket = s.start_ns.div_euclid(BUCKET_NS) * BUCKET_NS;
@@ -262,34 +282,26 @@ pub fn derive_edges(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
             match by_id.get(&(s.trace_id, s.parent_span_id)) {
                 Some(parent) if parent.service != s.service => {
                     let kind = edge_kind(protocol_hint(parent.kind, &parent.hints, false), callee_hint);
-                    let cell = edges.entry((bucket, parent.service, s.service, kind)).or_default();
-                    cell.calls += 1;
-                    cell.errors += i64::from(s.error);
-                    cell.sketch.get_or_insert_with(new_sketch).add(s.duration_ns as f64);
+                    edges.entry((bucket, parent.service, s.service, kind)).or_default().add(s.duration_ns, s.error);
                 }
                 Some(_) => {}
                 None => rows.pending(bucket, s, callee_hint),
             }
         }
-        let calls_out = s.kind == "client" || s.kind == "producer";
-        if let (true, Some(peer)) = (calls_out, s.hints.peer()) {
-            if !has_child.contains(&(s.trace_id, s.span_id)) {
+        if calls_out(s.kind) && !has_child.contains(&(s.trace_id, s.span_id)) {
+            rows.caller(bucket, s, protocol_hint(s.kind, &s.hints, false));
+            if let Some(peer) = s.hints.peer() {
                 rows.peer(bucket, s, peer);
             }
         }
     }
-    for ((bucket, source, target, kind), cell) in edges {
-        let sketch = cell.sketch.unwrap_or_else(new_sketch).to_java_bytes();
-        rows.push(bucket, "edge", Some(source), target, Some(kind), None, (cell.calls, cell.errors));
-        rows.sketch.append_value(sketch);
-        rows.finish_row(None, None, None, None, None);
-    }
+    rows.edges(edges);
     rows.finish()
 }
 
 /// Column builders of `service_edges`.
 #[derive(Default)]
-struct Rows {
+pub(super) struct Rows {
     len: usize,
     bucket: TimestampNanosecondBuilder,
     row_kind: StringBuilder,
@@ -345,6 +357,29 @@ impl Rows {
         self.callee_hint.append_option(callee_hint);
     }
 
+    /// Aggregated `edge` rows.
+    pub(super) fn edges(&mut self, edges: EdgeCells<'_>) {
+        for ((bucket, source, target, kind), cell) in edges {
+            let sketch = cell.sketch.unwrap_or_else(new_sketch).to_java_bytes();
+            self.push(bucket, "edge", Some(source), target, Some(kind), None, (cell.calls, cell.errors));
+            self.sketch.append_value(sketch);
+            self.finish_row(None, None, None, None, None);
+        }
+    }
+
+    /// A `joined` marker: the caller `(trace_id, span_id)` of `service` got a child late.
+    pub(super) fn joined(&mut self, bucket: i64, service: &str, trace_id: &str, span_id: &str) {
+        self.push(bucket, "joined", Some(service), service, None, None, (0, 0));
+        self.sketch.append_null();
+        self.finish_row(None, Some(trace_id), Some(span_id), None, None);
+    }
+
+    fn caller(&mut self, bucket: i64, s: &SpanView<'_>, hint: Option<&str>) {
+        self.push(bucket, "caller", Some(s.service), s.service, hint, None, (0, 0));
+        self.sketch.append_null();
+        self.finish_row(None, Some(s.trace_id), Some(s.span_id), None, None);
+    }
+
     fn pending(&mut self, bucket: i64, s: &SpanView<'_>, callee_hint: Option<&str>) {
         self.push(bucket, "pending", None, s.service, None, None, (1, i64::from(s.error)));
         self.sketch.append_null();
@@ -359,7 +394,7 @@ impl Rows {
         self.finish_row(Some(s.duration_ns), Some(s.trace_id), Some(s.span_id), None, None);
     }
 
-    fn finish(mut self) -> Result<Option<RecordBatch>> {
+    pub(super) fn finish(mut self) -> Result<Option<RecordBatch>> {
         if self.len == 0 {
             return Ok(None);
         }

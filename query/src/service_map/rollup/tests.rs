@@ -1,11 +1,12 @@
 //! Cross-check: the map from the pre-aggregated tables equals the exact recomputation
 //! from raw spans, with every service's spans in its own "flush" so that nearly every
-//! edge goes through the pending / peer reconciliation.
+//! edge goes through storage's late join (and the peer / joined reconciliation).
 
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
+use osprey_storage::rollup::late_join::LateJoin;
 use osprey_storage::Table;
 
 use super::super::tests::{checkout_spans, MS, SEC, TRACE_1, TRACE_2};
@@ -19,12 +20,12 @@ fn service_with_rollups(flushes: Vec<RecordBatch>) -> QueryService {
         let partitions = if batches.is_empty() { vec![vec![]] } else { batches.into_iter().map(|b| vec![b]).collect() };
         Arc::new(MemTable::try_new(t.schema(), partitions).expect("memtable"))
     };
-    let derived = |t: Table| -> Vec<RecordBatch> {
-        flushes.iter().flat_map(|f| t.derive(std::slice::from_ref(f)).expect("derive")).collect()
-    };
+    let red = flushes.iter().flat_map(|f| Table::ServiceRed.derive(std::slice::from_ref(f)).expect("derive")).collect();
+    let mut late_join = LateJoin::default();
+    let edges = flushes.iter().flat_map(|f| late_join.flush(std::slice::from_ref(f)).expect("derive")).collect();
     let tables = vec![
-        (Table::ServiceRed, table(Table::ServiceRed, derived(Table::ServiceRed))),
-        (Table::ServiceEdges, table(Table::ServiceEdges, derived(Table::ServiceEdges))),
+        (Table::ServiceRed, table(Table::ServiceRed, red)),
+        (Table::ServiceEdges, table(Table::ServiceEdges, edges)),
         (Table::Spans, table(Table::Spans, flushes.clone())),
     ];
     QueryService::with_tables(tables, QueryConfig::default()).expect("service")

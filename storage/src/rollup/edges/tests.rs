@@ -76,6 +76,8 @@ fn one_flush_resolves_what_it_holds_and_records_the_rest() {
     assert_eq!(
         got,
         vec![
+            // The database call has no child here: an open side for a late child.
+            row("caller", "checkout", "checkout", "database", 0, 0),
             row("edge", "checkout", "cart", "other", 1, 0),
             row("edge", "frontend", "checkout", "http", 1, 1),
             row("peer", "checkout", "postgresql", "database", 1, 0),
