@@ -24,7 +24,8 @@ use crate::trace_response;
 /// - `POST /api/v1/sql`: read-only SQL, see [`crate::sql::endpoint::post_sql`];
 /// - the Tempo API at the root (`/api/search`, `/api/echo`, ...), see [`crate::tempo_api`].
 /// - the service map, RED series and Jaeger's dependencies, see [`crate::service_map::api`];
-/// - `GET /api/v1/logs`: full-text log search, see [`crate::log_search`].
+/// - `GET /api/v1/logs`: full-text log search, see [`crate::log_search`];
+/// - the Jaeger-compatible API under `/jaeger/api` and `/jaeger/api/v3`, see [`crate::jaeger`].
 pub fn router(service: QueryService) -> Router {
     Router::new()
         .route("/api/v1/traces", get(crate::search::endpoint::get_traces))
@@ -33,7 +34,8 @@ pub fn router(service: QueryService) -> Router {
         .with_state(service.clone())
         .merge(crate::tempo_api::router(service.clone()))
         .merge(crate::log_search::router(service.clone()))
-        .merge(crate::service_map::api::router(service))
+        .merge(crate::service_map::api::router(service.clone()))
+        .merge(crate::jaeger::router(service))
 }
 
 /// `GET /api/v1/traces/{trace_id}[?depth=N][&offset=O][&limit=L]`

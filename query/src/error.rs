@@ -130,23 +130,31 @@ impl QueryError {
     }
 }
 
-impl IntoResponse for QueryError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let message = self.to_string();
+impl QueryError {
+    /// Logs an error about to be answered with `status`, at a level by its class. Every
+    /// API's error response calls this (the compat APIs only shape the body differently).
+    pub fn report(&self, status: StatusCode) {
         match self.class() {
-            ErrorClass::Internal => tracing::error!(error = %message, status = status.as_u16(), "query failed"),
+            ErrorClass::Internal => tracing::error!(error = %self, status = status.as_u16(), "query failed"),
             ErrorClass::Timeout | ErrorClass::LimitExceeded | ErrorClass::Overloaded => {
-                tracing::warn!(error = %message, status = status.as_u16(), "query stopped by a limit")
+                tracing::warn!(error = %self, status = status.as_u16(), "query stopped by a limit")
             }
             ErrorClass::BadRequest
             | ErrorClass::NotFound
             | ErrorClass::TooLarge
             | ErrorClass::NotAcceptable
             | ErrorClass::UnsupportedMediaType => {
-                tracing::debug!(error = %message, status = status.as_u16(), "query rejected")
+                tracing::debug!(error = %self, status = status.as_u16(), "query rejected")
             }
         }
+    }
+}
+
+impl IntoResponse for QueryError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = self.to_string();
+        self.report(status);
         let body = axum::Json(serde_json::json!({ "error": message }));
         if status == StatusCode::TOO_MANY_REQUESTS {
             return (status, [(header::RETRY_AFTER, RETRY_AFTER_SECS.to_string())], body).into_response();

@@ -13,6 +13,7 @@ pub mod critical_path;
 pub mod error;
 pub mod flight_sql;
 pub mod histogram_quantile;
+pub mod jaeger;
 pub mod log_search;
 pub mod otlp_trace;
 pub mod page;

@@ -2,8 +2,10 @@
 //! attributes, an event, a link, producer/consumer, a trace whose root never
 //! arrives) sent with the OpenTelemetry SDK over gRPC, HTTP protobuf and HTTP JSON,
 //! part of it flushed to Parquet before the rest arrives; then every search form
-//! of the native API (`GET /api/v1/traces`) and of the Tempo API (`/api/search`,
-//! tag values, trace by id) must return exactly the traces it should.
+//! of the native API (`GET /api/v1/traces`), of the Tempo API (`/api/search`,
+//! tag values, trace by id) and of the Jaeger APIs (v1 `traces`, v3 `trace-summaries`,
+//! as Grafana and both Jaeger UI generations send them) must return exactly the
+//! traces it should.
 
 use opentelemetry::trace::{Event, Link, SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState};
 use opentelemetry::KeyValue;
@@ -191,4 +193,72 @@ async fn every_search_form_finds_exactly_its_traces() {
     assert_eq!(spans, 3);
     let (status, _) = osprey.get_json(&format!("/api/v2/traces/{}", hex_trace(0x404))).await;
     assert_eq!(status, 404);
+
+    jaeger_searches(&osprey).await;
+}
+
+/// Jaeger prints a trace id whose high half is zero with 16 digits (`model.TraceID.String()`).
+fn jaeger_id(trace: u128) -> String {
+    format!("{trace:016x}")
+}
+
+async fn jaeger_searches(osprey: &Osprey) {
+    let start_s = epoch(0).duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) - 10;
+    let micros = format!("start={}&end={}", start_s * 1_000_000, (start_s + 70) * 1_000_000);
+    // Grafana: `tags` is the JSON of its logfmt field; `lookback=custom`. Jaeger UI 2.14:
+    // `lookback=1h`, bare `minDuration`/`maxDuration`, `tag=k:v` pairs.
+    let v1: &[(&str, &[u128])] = &[
+        ("service=payment&lookback=custom", &[W5, W1]),
+        ("service=frontend&operation=GET%20%2Fcart&lookback=custom", &[W4, W1]),
+        ("service=frontend&tags=%7B%22http.response.status_code%22%3A%22500%22%7D", &[W2]),
+        ("service=frontend&minDuration=2s&lookback=custom", &[W2]),
+        ("service=payment&tags=%7B%22error%22%3A%22true%22%7D&limit=20", &[W1]),
+        ("service=shipping&tag=span.kind:consumer&lookback=1h&maxDuration&minDuration", &[W3]),
+        ("service=frontend&limit=1", &[W4]),
+    ];
+    for (params, want) in v1 {
+        let (status, body) = osprey.get_json(&format!("/jaeger/api/traces?{params}&{micros}")).await;
+        assert_eq!(status, 200, "{params}: {body}");
+        let want: Vec<String> = want.iter().map(|t| jaeger_id(*t)).collect();
+        assert_eq!(ids(&body, "data", "traceID"), want, "jaeger v1 {params}");
+    }
+    // The UI opens a hit by the id it printed; typed tags survive.
+    let (status, body) = osprey.get_json(&format!("/jaeger/api/traces/{}", jaeger_id(W1))).await;
+    assert_eq!(status, 200, "{body}");
+    let spans = body["data"][0]["spans"].as_array().expect("spans");
+    assert_eq!(spans.len(), 3);
+    let charge = spans.iter().find(|s| s["operationName"] == "Charge").expect("Charge");
+    let tag = |key: &str| charge["tags"].as_array().and_then(|t| t.iter().find(|t| t["key"] == key)).cloned();
+    assert_eq!(tag("payment.amount"), Some(serde_json::json!({"key": "payment.amount", "type": "float64", "value": 12.5})));
+    assert_eq!(tag("retry"), Some(serde_json::json!({"key": "retry", "type": "bool", "value": true})));
+    assert_eq!(charge["logs"][0]["fields"][0]["value"], "exception");
+    let (status, _) = osprey.get_json(&format!("/jaeger/api/traces/{}", jaeger_id(0x404))).await;
+    assert_eq!(status, 404);
+
+    // Jaeger UI ≥ 2.15 searches through v3 trace summaries (RFC 3339 times).
+    let iso = |s: u64| {
+        chrono::DateTime::from_timestamp(s as i64, 0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    };
+    let range = format!(
+        "query.startTimeMin={}&query.startTimeMax={}",
+        iso(start_s).unwrap_or_default(),
+        iso(start_s + 70).unwrap_or_default()
+    );
+    let v3: &[(&str, &[u128])] = &[
+        ("query.serviceName=payment&query.searchDepth=20", &[W5, W1]),
+        ("query.serviceName=checkout&query.operationName=PlaceOrder", &[W4, W1]),
+        ("query.serviceName=frontend&query.durationMin=2s", &[W2]),
+        ("query.attributes=%7B%22retry%22%3A%22true%22%7D", &[W1]),
+    ];
+    for (params, want) in v3 {
+        let (status, body) = osprey.get_json(&format!("/jaeger/api/v3/trace-summaries?{params}&{range}")).await;
+        assert_eq!(status, 200, "{params}: {body}");
+        assert_eq!(ids(&body, "summaries", "traceId"), hex(want), "jaeger v3 {params}");
+    }
+    let (_, body) = osprey.get_json(&format!("/jaeger/api/v3/trace-summaries?query.serviceName=payment&{range}")).await;
+    assert_eq!(body["summaries"][0]["rootServiceName"], "", "W5's root never arrived: {body}");
+    assert_eq!(body["summaries"][0]["orphanSpanCount"], 1);
+    assert_eq!(body["summaries"][1]["spanCount"], 3);
+    let (_, body) = osprey.get_json("/jaeger/api/v3/services").await;
+    assert_eq!(body, serde_json::json!({"services": ["cache", "checkout", "frontend", "payment", "shipping"]}));
 }
