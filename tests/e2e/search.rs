@@ -229,7 +229,10 @@ async fn jaeger_searches(osprey: &Osprey) {
     assert_eq!(spans.len(), 3);
     let charge = spans.iter().find(|s| s["operationName"] == "Charge").expect("Charge");
     let tag = |key: &str| charge["tags"].as_array().and_then(|t| t.iter().find(|t| t["key"] == key)).cloned();
-    assert_eq!(tag("payment.amount"), Some(serde_json::json!({"key": "payment.amount", "type": "float64", "value": 12.5})));
+    assert_eq!(
+        tag("payment.amount"),
+        Some(serde_json::json!({"key": "payment.amount", "type": "float64", "value": 12.5}))
+    );
     assert_eq!(tag("retry"), Some(serde_json::json!({"key": "retry", "type": "bool", "value": true})));
     assert_eq!(charge["logs"][0]["fields"][0]["value"], "exception");
     let (status, _) = osprey.get_json(&format!("/jaeger/api/traces/{}", jaeger_id(0x404))).await;

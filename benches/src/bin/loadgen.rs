@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, ValueEnum};
-use osprey_benches::process;
 use osprey_benches::corpus::{min_start, read_requests, span_count, split_request, Rewriter};
+use osprey_benches::process;
 use osprey_proto::trace_service_client::TraceServiceClient;
 use osprey_proto::ExportTraceServiceRequest;
 use prost::Message;

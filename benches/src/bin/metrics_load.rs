@@ -64,8 +64,12 @@ fn visit_times(req: &mut ExportMetricsServiceRequest, f: &mut dyn FnMut(&mut u64
             f(start);
         };
         match &mut m.data {
-            Some(Data::Gauge(g)) => g.data_points.iter_mut().for_each(|p| both(&mut p.time_unix_nano, &mut p.start_time_unix_nano)),
-            Some(Data::Sum(s)) => s.data_points.iter_mut().for_each(|p| both(&mut p.time_unix_nano, &mut p.start_time_unix_nano)),
+            Some(Data::Gauge(g)) => {
+                g.data_points.iter_mut().for_each(|p| both(&mut p.time_unix_nano, &mut p.start_time_unix_nano))
+            }
+            Some(Data::Sum(s)) => {
+                s.data_points.iter_mut().for_each(|p| both(&mut p.time_unix_nano, &mut p.start_time_unix_nano))
+            }
             Some(Data::Histogram(h)) => {
                 h.data_points.iter_mut().for_each(|p| both(&mut p.time_unix_nano, &mut p.start_time_unix_nano))
             }
@@ -121,7 +125,8 @@ async fn main() -> Result<(), Error> {
     let corpus = Arc::new(corpus);
 
     let cpu_before = args.server_pid.map(process::cpu_seconds).transpose()?;
-    let (points, errors, next) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (points, errors, next) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut workers = Vec::new();

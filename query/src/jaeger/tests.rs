@@ -22,8 +22,10 @@ use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::search::endpoint::now_ns;
-use crate::test_support::{get_json, T0};
-use crate::traceql::fixture::{dataset, dataset_at, SEC, T1, T2, T3, T4};
+use osprey_storage::attributes::AttrRef;
+
+use crate::test_support::{batch, get_json, service, Span, T0};
+use crate::traceql::fixture::{traces_at, SEC, T1, T2, T3, T4};
 
 /// `start`/`end` in µs around the fixture (it spans T0+10s .. T0+41s).
 fn micros_range() -> String {
@@ -50,6 +52,29 @@ fn enc(text: &str) -> String {
 
 fn v3_range() -> String {
     format!("query.startTimeMin={}&query.startTimeMax={}", rfc3339(T0), rfc3339(T0 + 100 * SEC))
+}
+
+/// The TraceQL fixture shifted by `base` ns, with `service.name` among the resource
+/// attributes as the collector stores it (Jaeger's process is built from the resource).
+fn dataset_at(base: i64) -> crate::QueryService {
+    let batches = traces_at(base)
+        .into_iter()
+        .map(|(trace, spans)| {
+            let spans: Vec<Span> = spans
+                .into_iter()
+                .map(|mut s| {
+                    s.resource_attributes.insert(0, ("service.name", AttrRef::Str(s.service)));
+                    s
+                })
+                .collect();
+            batch(trace, &spans)
+        })
+        .collect();
+    service(batches)
+}
+
+fn dataset() -> crate::QueryService {
+    dataset_at(0)
 }
 
 /// The fixture, shifted so it ended a minute ago: listings look at recent data only.
@@ -101,7 +126,10 @@ async fn jaeger_ui_operations_by_span_kind() {
         json!([{"name": "charge", "spanKind": "client"}, {"name": "charge", "spanKind": "producer"}])
     );
     let (_, body) = get_json(&s, "/jaeger/api/operations?service=frontend&spanKind=server").await;
-    assert_eq!(body["data"], json!([{"name": "GET /cart", "spanKind": "server"}, {"name": "GET /home", "spanKind": "server"}]));
+    assert_eq!(
+        body["data"],
+        json!([{"name": "GET /cart", "spanKind": "server"}, {"name": "GET /home", "spanKind": "server"}])
+    );
     let (_, body) = get_json(&s, "/jaeger/api/operations?service=frontend&spanKind=consumer").await;
     assert_eq!(body["data"], json!([]));
     let (status, body) = get_json(&s, "/jaeger/api/operations?spanKind=server").await;
@@ -142,7 +170,8 @@ async fn grafana_search_with_logfmt_tags_as_json() {
 #[tokio::test]
 async fn jaeger_ui_v1_search_with_bare_duration_keys_tag_pairs_and_trace_ids() {
     let s = dataset();
-    let uri = format!("/jaeger/api/traces?{}&limit=20&lookback=1h&maxDuration&minDuration&service=checkout", micros_range());
+    let uri =
+        format!("/jaeger/api/traces?{}&limit=20&lookback=1h&maxDuration&minDuration&service=checkout", micros_range());
     let (status, body) = get_json(&s, &uri).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(v1_trace_ids(&body), [T3, T1]);
@@ -169,7 +198,8 @@ async fn trace_by_id_in_jaegers_model_with_typed_tags() {
     assert_eq!(status, StatusCode::OK, "{body}");
     insta::assert_json_snapshot!("trace_t1", body);
     let trace = &body["data"][0];
-    let charge = trace["spans"].as_array().expect("spans").iter().find(|s| s["operationName"] == "charge").expect("charge");
+    let charge =
+        trace["spans"].as_array().expect("spans").iter().find(|s| s["operationName"] == "charge").expect("charge");
     let tag = |key: &str| charge["tags"].as_array().expect("tags").iter().find(|t| t["key"] == key).cloned();
     assert_eq!(tag("retry"), Some(json!({"key": "retry", "type": "bool", "value": true})));
     assert_eq!(tag("amount"), Some(json!({"key": "amount", "type": "float64", "value": 12.5})));
@@ -181,7 +211,8 @@ async fn trace_by_id_in_jaegers_model_with_typed_tags() {
     // Microseconds.
     assert_eq!(charge["startTime"], json!((T0 + 10 * SEC + 100_000_000) / 1_000));
     assert_eq!(charge["duration"], json!(300_000));
-    let root = trace["spans"].as_array().expect("spans").iter().find(|s| s["operationName"] == "GET /cart").expect("root");
+    let root =
+        trace["spans"].as_array().expect("spans").iter().find(|s| s["operationName"] == "GET /cart").expect("root");
     let status_code = root["tags"].as_array().expect("tags").iter().find(|t| t["key"] == "http.status_code").cloned();
     assert_eq!(status_code, Some(json!({"key": "http.status_code", "type": "int64", "value": 200})));
     let process = &trace["processes"][root["processID"].as_str().expect("pid")];
@@ -241,7 +272,10 @@ async fn v1_errors_are_jaegers_envelope_with_the_right_status() {
 async fn jaeger_ui_v3_listings() {
     let s = recent();
     let (status, body) = get_json(&s, "/jaeger/api/v3/services").await;
-    assert_eq!((status, body), (StatusCode::OK, json!({"services": ["cache", "checkout", "frontend", "payment", "queue"]})));
+    assert_eq!(
+        (status, body),
+        (StatusCode::OK, json!({"services": ["cache", "checkout", "frontend", "payment", "queue"]}))
+    );
     let (status, body) = get_json(&s, "/jaeger/api/v3/operations?service=checkout").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -250,7 +284,10 @@ async fn jaeger_ui_v3_listings() {
     );
     // Unspecified kinds are reported as internal, as Jaeger's gateway does.
     let (_, body) = get_json(&s, "/jaeger/api/v3/operations?service=cache").await;
-    assert_eq!(body, json!({"operations": [{"name": "get", "spanKind": "internal"}, {"name": "set", "spanKind": "internal"}]}));
+    assert_eq!(
+        body,
+        json!({"operations": [{"name": "get", "spanKind": "internal"}, {"name": "set", "spanKind": "internal"}]})
+    );
     let (_, body) = get_json(&s, "/jaeger/api/v3/operations?service=checkout&spanKind=producer").await;
     assert_eq!(body, json!({"operations": [{"name": "charge", "spanKind": "producer"}]}));
 }
@@ -268,24 +305,29 @@ async fn jaeger_ui_v3_trace_summaries() {
     assert_eq!((t3["rootServiceName"].as_str(), t3["orphanSpanCount"].as_i64()), (Some(""), Some(1)));
     assert_eq!(t3["minStartTimeUnixNano"], json!((T0 + 30 * SEC).to_string()));
     let t1 = &body["summaries"][1];
-    assert_eq!((t1["rootServiceName"].as_str(), t1["rootOperationName"].as_str()), (Some("frontend"), Some("GET /cart")));
+    assert_eq!(
+        (t1["rootServiceName"].as_str(), t1["rootOperationName"].as_str()),
+        (Some("frontend"), Some("GET /cart"))
+    );
     assert_eq!((t1["spanCount"].as_i64(), t1["errorSpanCount"].as_i64()), (Some(3), Some(1)));
 
     let search = |q: &str| format!("/jaeger/api/v3/trace-summaries?{q}&{}", v3_range());
     let ids = |body: &Value| summary_ids(body).iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let attrs = enc(r#"{"http.status_code":"500"}"#);
-    assert_eq!(ids(&get_json(&s, &search(&format!("query.attributes={attrs}")).await).1), [T2]);
+    assert_eq!(ids(&get_json(&s, &search(&format!("query.attributes={attrs}"))).await.1), [T2]);
     // The UI sends bare numbers as seconds already suffixed ("1.5s").
     assert_eq!(ids(&get_json(&s, &search("query.serviceName=frontend&query.durationMin=1.5s")).await.1), [T2]);
     assert_eq!(
-        ids(&get_json(&s, &search("query.serviceName=checkout&query.operationName=charge&query.durationMax=100ms")).await.1),
+        ids(&get_json(&s, &search("query.serviceName=checkout&query.operationName=charge&query.durationMax=100ms"))
+            .await
+            .1),
         [T3]
     );
     assert_eq!(ids(&get_json(&s, &search("query.serviceName=nobody")).await.1), Vec::<String>::new());
     // Grafana's snake_case aliases; the `+` of an unencoded offset arrives as a space.
     let uri = format!(
         "/jaeger/api/v3/trace-summaries?query.service_name=queue&query.num_traces=5&query.start_time_min={}&query.start_time_max={}",
-        rfc3339(T0).replace('Z', "+00:00").replace('+', " "),
+        rfc3339(T0).replace('Z', "+00:00"),
         rfc3339(T0 + 100 * SEC)
     );
     let (status, body) = get_json(&s, &uri).await;

@@ -32,6 +32,11 @@ pub fn dataset() -> crate::QueryService {
 
 /// The same dataset, every time shifted by `base` ns (from the test epoch `T0`).
 pub fn dataset_at(base: i64) -> crate::QueryService {
+    service(traces_at(base).iter().map(|(trace, spans)| batch(trace, spans)).collect())
+}
+
+/// The dataset's traces as `(trace id, spans)`, every time shifted by `base` ns.
+pub fn traces_at(base: i64) -> Vec<(&'static str, Vec<Span>)> {
     let at = |s: i64| base + s * SEC;
     let t1 = vec![
         Span {
@@ -75,5 +80,5 @@ pub fn dataset_at(base: i64) -> crate::QueryService {
         resource_attributes: vec![("cluster", AttrRef::Str("us"))],
         ..span(A, "", "queue", at(40), at(40) + 5 * MS)
     }];
-    service(vec![batch(T1, &t1), batch(T2, &t2), batch(T3, &t3), batch(T4, &t4)])
+    vec![(T1, t1), (T2, t2), (T3, t3), (T4, t4)]
 }
