@@ -96,7 +96,8 @@ async fn acknowledged_spans_survive_kill_9() {
         assert_eq!(w["warnings"], serde_json::json!([]), "trace {trace:x} has duplicates or orphans");
     }
     // Sent but not acknowledged: absent, or whole (a request is one WAL frame).
-    for trace in unacked.lock().expect("lock").iter() {
+    let unacked: Vec<u128> = unacked.lock().expect("lock").clone();
+    for trace in &unacked {
         let (status, w) = osprey.get_json(&format!("/api/v1/traces/{}", hex_trace(*trace))).await;
         assert!(status == 404 || w["span_count"] == SPANS_PER_BATCH, "unacked trace {trace:x}: {status} {w}");
     }
