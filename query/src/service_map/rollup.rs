@@ -2,16 +2,16 @@
 //! `osprey_storage::rollup`), so a day's map reads minute buckets instead of spans.
 //!
 //! The window `[start, end)` splits into the whole minutes inside it, read from the
-//! buckets, and a head and a tail shorter than a minute, read from raw spans with the
-//! exact plan's rules (one row per call, added to the same sketches). Counts and error
-//! counts are therefore exact and equal to [`super::compute`]'s; percentiles come from
-//! merged DDSketches (relative accuracy 1%, of the value at rank ⌊q·(n−1)⌋, where the
-//! exact plan interpolates between ranks).
+//! aggregated `edge` rows and `service_red` buckets, and a head and a tail shorter than a
+//! minute, read from the single `call`, `request` and `peer` rows of their minute by exact
+//! start time (added to the same sketches). No part reads spans. Counts and error counts
+//! equal [`super::compute`]'s (the exact plan over raw spans); percentiles come from merged
+//! DDSketches (relative accuracy 1%, of the value at rank ⌊q·(n−1)⌋, where the exact plan
+//! interpolates between ranks).
 //!
 //! Calls whose two sides landed in different flushes were paired by storage's late join
-//! (`osprey_storage::rollup::late_join`) into `edge` rows too, so this reads no spans
-//! for whole minutes: it sums `edge` rows and the `peer` rows (calls to uninstrumented
-//! peers) that no `joined` marker cancels.
+//! (`osprey_storage::rollup::late_join`) into `edge` and `call` rows too; `peer` rows
+//! (calls to uninstrumented peers) count unless a `joined` marker cancels them.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -21,7 +21,9 @@ use osprey_storage::rollup::new_sketch;
 use osprey_storage::Table;
 use sketches_ddsketch::DDSketch;
 
-use super::plan::{self, run, ts, Columns};
+use datafusion::scalar::ScalarValue;
+
+use super::plan::{run, ts, Columns};
 use super::{Edge, Node, ServiceMap, Window};
 use crate::error::{QueryError, Result};
 
@@ -118,13 +120,15 @@ pub async fn compute(ctx: &SessionContext, window: Window) -> Result<Option<Serv
     let raw = |w: Window| async move {
         let mut accs = Accs::default();
         if w.start_ns < w.end_ns {
-            add_raw(ctx, w, &mut accs).await?;
+            let bucket = w.start_ns.div_euclid(BUCKET_NS) * BUCKET_NS;
+            let bounds = vec![ts(w.start_ns), ts(w.end_ns), ts(bucket), ts(bucket.saturating_add(BUCKET_NS))];
+            add_edge_rows(ctx, FINE_ROWS, bounds, &mut accs).await?;
         }
         Ok::<Accs, QueryError>(accs)
     };
     let edges = async {
         let mut accs = Accs::default();
-        add_edge_table(ctx, buckets, &mut accs).await?;
+        add_edge_rows(ctx, EDGE_TABLE_ROWS, vec![ts(buckets.start_ns), ts(buckets.end_ns)], &mut accs).await?;
         Ok::<Accs, QueryError>(accs)
     };
     let nodes = async {
@@ -153,40 +157,6 @@ fn int_at(values: &[Option<i64>], i: usize) -> i64 {
     values.get(i).copied().flatten().unwrap_or(0)
 }
 
-/// Calls and requests of a slice shorter than a bucket, from raw spans.
-async fn add_raw(ctx: &SessionContext, raw: Window, accs: &mut Accs) -> Result<()> {
-    let padded = raw.padded();
-    let bounds = || vec![ts(raw.start_ns), ts(raw.end_ns), ts(padded.start_ns), ts(padded.end_ns)];
-    for batch in run(ctx, plan::EDGE_ROWS, bounds()).await? {
-        let c = Columns::new(&batch);
-        let (s, t, k) = (c.strings("source")?, c.strings("target")?, c.strings("kind")?);
-        let (d, status) = (c.ints("duration_ns")?, c.strings("status_code")?);
-        for i in 0..batch.num_rows() {
-            let key = (strings_at(&s, i), strings_at(&t, i), strings_at(&k, i));
-            accs.edges.entry(key).or_default().add(int_at(&d, i), strings_at(&status, i) == "error");
-        }
-    }
-    for batch in run(ctx, plan::VIRTUAL_ROWS, bounds()).await? {
-        let c = Columns::new(&batch);
-        let (s, t, k, nk) = (c.strings("source")?, c.strings("target")?, c.strings("kind")?, c.strings("node_kind")?);
-        let (d, status) = (c.ints("duration_ns")?, c.strings("status_code")?);
-        for i in 0..batch.num_rows() {
-            let (duration, error) = (int_at(&d, i), strings_at(&status, i) == "error");
-            let target = strings_at(&t, i);
-            accs.edges.entry((strings_at(&s, i), target.clone(), strings_at(&k, i))).or_default().add(duration, error);
-            add_peer(accs, target, strings_at(&nk, i), duration, error);
-        }
-    }
-    for batch in run(ctx, plan::NODE_ROWS, vec![ts(raw.start_ns), ts(raw.end_ns)]).await? {
-        let c = Columns::new(&batch);
-        let (s, d, status) = (c.strings("service")?, c.ints("duration_ns")?, c.strings("status_code")?);
-        for i in 0..batch.num_rows() {
-            accs.nodes.entry(strings_at(&s, i)).or_default().add(int_at(&d, i), strings_at(&status, i) == "error");
-        }
-    }
-    Ok(())
-}
-
 /// A call into virtual node `target`: `database` if any call named `db.system`.
 fn add_peer(accs: &mut Accs, target: String, node_kind: String, duration: i64, error: bool) {
     let peer = accs.peers.entry(target).or_insert_with(|| (node_kind.clone(), Acc::default()));
@@ -202,11 +172,19 @@ pub(super) fn sketches(batch: &RecordBatch, name: &str) -> Result<Vec<Option<Vec
     Ok((0..binary.len()).map(|i| binary.is_valid(i).then(|| binary.value(i).to_vec())).collect())
 }
 
-/// Every `service_edges` row the window needs, in **one** scan, so they come from one
+/// The `service_edges` rows of whole minutes, in **one** scan, so they come from one
 /// snapshot. A `joined` marker is in its caller's bucket, as the caller's `peer` row.
 const EDGE_TABLE_ROWS: &str = "SELECT row_kind, source, target, kind, node_kind, call_count, error_count, \
     duration_sketch, duration_ns, trace_id, span_id FROM service_edges \
     WHERE bucket_start >= $1 AND bucket_start < $2 AND row_kind IN ('edge', 'peer', 'joined')";
+
+/// The rows of a slice `[$1, $2)` shorter than a minute, inside the bucket `[$3, $4)`:
+/// its calls, requests and peer calls one by one, by exact start, and the bucket's
+/// `joined` markers.
+const FINE_ROWS: &str = "SELECT row_kind, source, target, kind, node_kind, call_count, error_count, \
+    duration_sketch, duration_ns, trace_id, span_id FROM service_edges \
+    WHERE bucket_start >= $3 AND bucket_start < $4 AND (row_kind = 'joined' \
+    OR (row_kind IN ('call', 'request', 'peer') AND start_time >= $1 AND start_time < $2))";
 
 /// A client span naming a peer, with no child in its flush.
 struct Peer {
@@ -219,22 +197,30 @@ struct Peer {
     error: bool,
 }
 
-async fn add_edge_table(ctx: &SessionContext, w: Window, accs: &mut Accs) -> Result<()> {
+/// Adds the rows `sql` selects (the columns of [`EDGE_TABLE_ROWS`]): aggregated `edge`
+/// rows, single `call` and `request` rows, and the `peer` calls no `joined` marker cancels.
+async fn add_edge_rows(ctx: &SessionContext, sql: &str, bounds: Vec<ScalarValue>, accs: &mut Accs) -> Result<()> {
     let mut peers = Vec::new();
     // (trace, span) of the callers that got a child after their flush.
     let mut joined: HashSet<(String, String)> = HashSet::new();
-    for batch in run(ctx, EDGE_TABLE_ROWS, vec![ts(w.start_ns), ts(w.end_ns)]).await? {
+    for batch in run(ctx, sql, bounds).await? {
         let c = Columns::new(&batch);
         let row_kind = c.strings("row_kind")?;
         let (s, t, k, nk) = (c.strings("source")?, c.strings("target")?, c.strings("kind")?, c.strings("node_kind")?);
         let (calls, errors, sk) = (c.ints("call_count")?, c.ints("error_count")?, sketches(&batch, "duration_sketch")?);
         let (d, tr, sp) = (c.ints("duration_ns")?, c.strings("trace_id")?, c.strings("span_id")?);
         for i in 0..batch.num_rows() {
+            let error = int_at(&errors, i) > 0;
             match strings_at(&row_kind, i).as_str() {
                 "edge" => {
                     let acc = accs.edges.entry((strings_at(&s, i), strings_at(&t, i), strings_at(&k, i))).or_default();
                     acc.merge(int_at(&calls, i), int_at(&errors, i), sk.get(i).and_then(|b| b.as_deref()))?;
                 }
+                "call" => {
+                    let key = (strings_at(&s, i), strings_at(&t, i), strings_at(&k, i));
+                    accs.edges.entry(key).or_default().add(int_at(&d, i), error);
+                }
+                "request" => accs.nodes.entry(strings_at(&t, i)).or_default().add(int_at(&d, i), error),
                 "joined" => {
                     joined.insert((strings_at(&tr, i), strings_at(&sp, i)));
                 }
@@ -245,7 +231,7 @@ async fn add_edge_table(ctx: &SessionContext, w: Window, accs: &mut Accs) -> Res
                     kind: strings_at(&k, i),
                     node_kind: strings_at(&nk, i),
                     duration: int_at(&d, i),
-                    error: int_at(&errors, i) > 0,
+                    error,
                 }),
                 _ => {}
             }

@@ -14,6 +14,11 @@
 //!   a call to an uninstrumented peer *unless* a child turns up later, which writes a
 //!   `joined` row for it (see [`super::late_join`]); the reader drops the peers that
 //!   some `joined` row names.
+//! - `call`: one row per call of an `edge` row (source, target, kind, the callee's duration,
+//!   error and exact `start_time`), and `request`: one row per server/consumer span
+//!   (its service as `target`, span kind, duration, error, `start_time`). Queries read
+//!   them only for the parts of a window shorter than a minute, so a window that does
+//!   not fall on minute boundaries is still exact without scanning spans.
 //! - `joined`: a marker written when a late join gave a caller its child
 //!   (`trace_id`, `span_id` of the caller, in the caller's bucket).
 //! - `caller`: one row per client/producer span with no child in this flush (`source`
@@ -58,6 +63,7 @@ pub mod edge_col {
     pub const SPAN_ID: &str = "span_id";
     pub const PARENT_SPAN_ID: &str = "parent_span_id";
     pub const CALLEE_HINT: &str = "callee_hint";
+    pub const START_TIME: &str = "start_time";
 }
 
 /// The `service_edges` schema (logical = physical).
@@ -82,6 +88,7 @@ pub fn edges_schema() -> SchemaRef {
                 text(SPAN_ID, true),
                 text(PARENT_SPAN_ID, true),
                 text(CALLEE_HINT, true),
+                Field::new(START_TIME, DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), true),
             ]))
         })
         .clone()
@@ -283,10 +290,14 @@ pub fn derive_edges(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
                 Some(parent) if parent.service != s.service => {
                     let kind = edge_kind(protocol_hint(parent.kind, &parent.hints, false), callee_hint);
                     edges.entry((bucket, parent.service, s.service, kind)).or_default().add(s.duration_ns, s.error);
+                    rows.call(bucket, s.start_ns, parent.service, s.service, kind, s.duration_ns, s.error);
                 }
                 Some(_) => {}
                 None => rows.pending(bucket, s, callee_hint),
             }
+        }
+        if s.kind == "server" || s.kind == "consumer" {
+            rows.request(bucket, s);
         }
         if calls_out(s.kind) && !has_child.contains(&(s.trace_id, s.span_id)) {
             rows.caller(bucket, s, protocol_hint(s.kind, &s.hints, false));
@@ -297,6 +308,26 @@ pub fn derive_edges(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
     }
     rows.edges(edges);
     rows.finish()
+}
+
+/// One `service_edges` row; absent fields are null (counts 0).
+#[derive(Default)]
+pub(super) struct Row<'a> {
+    pub bucket: i64,
+    pub row_kind: &'a str,
+    pub source: Option<&'a str>,
+    pub target: &'a str,
+    pub kind: Option<&'a str>,
+    pub node_kind: Option<&'a str>,
+    pub calls: i64,
+    pub errors: i64,
+    pub sketch: Option<Vec<u8>>,
+    pub duration: Option<i64>,
+    pub trace_id: Option<&'a str>,
+    pub span_id: Option<&'a str>,
+    pub parent_span_id: Option<&'a str>,
+    pub callee_hint: Option<&'a str>,
+    pub start: Option<i64>,
 }
 
 /// Column builders of `service_edges`.
@@ -317,81 +348,147 @@ pub(super) struct Rows {
     span_id: StringBuilder,
     parent_span_id: StringBuilder,
     callee_hint: StringBuilder,
+    start: TimestampNanosecondBuilder,
 }
 
 impl Rows {
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        bucket: i64,
-        row_kind: &str,
-        source: Option<&str>,
-        target: &str,
-        kind: Option<&str>,
-        node_kind: Option<&str>,
-        (calls, errors): (i64, i64),
-    ) {
+    pub(super) fn append(&mut self, row: Row<'_>) {
         self.len += 1;
-        self.bucket.append_value(bucket);
-        self.row_kind.append_value(row_kind);
-        self.source.append_option(source);
-        self.target.append_value(target);
-        self.kind.append_option(kind);
-        self.node_kind.append_option(node_kind);
-        self.calls.append_value(calls);
-        self.errors.append_value(errors);
-    }
-
-    fn finish_row(
-        &mut self,
-        duration: Option<i64>,
-        trace_id: Option<&str>,
-        span_id: Option<&str>,
-        parent_span_id: Option<&str>,
-        callee_hint: Option<&str>,
-    ) {
-        self.duration.append_option(duration);
-        self.trace_id.append_option(trace_id);
-        self.span_id.append_option(span_id);
-        self.parent_span_id.append_option(parent_span_id);
-        self.callee_hint.append_option(callee_hint);
+        self.bucket.append_value(row.bucket);
+        self.row_kind.append_value(row.row_kind);
+        self.source.append_option(row.source);
+        self.target.append_value(row.target);
+        self.kind.append_option(row.kind);
+        self.node_kind.append_option(row.node_kind);
+        self.calls.append_value(row.calls);
+        self.errors.append_value(row.errors);
+        self.sketch.append_option(row.sketch);
+        self.duration.append_option(row.duration);
+        self.trace_id.append_option(row.trace_id);
+        self.span_id.append_option(row.span_id);
+        self.parent_span_id.append_option(row.parent_span_id);
+        self.callee_hint.append_option(row.callee_hint);
+        self.start.append_option(row.start);
     }
 
     /// Aggregated `edge` rows.
     pub(super) fn edges(&mut self, edges: EdgeCells<'_>) {
         for ((bucket, source, target, kind), cell) in edges {
             let sketch = cell.sketch.unwrap_or_else(new_sketch).to_java_bytes();
-            self.push(bucket, "edge", Some(source), target, Some(kind), None, (cell.calls, cell.errors));
-            self.sketch.append_value(sketch);
-            self.finish_row(None, None, None, None, None);
+            self.append(Row {
+                bucket,
+                row_kind: "edge",
+                source: Some(source),
+                target,
+                kind: Some(kind),
+                calls: cell.calls,
+                errors: cell.errors,
+                sketch: Some(sketch),
+                ..Row::default()
+            });
         }
+    }
+
+    /// A `call` row: one call from `source` into span `s` (the callee), at its exact start.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn call(
+        &mut self,
+        bucket: i64,
+        start: i64,
+        source: &str,
+        target: &str,
+        kind: &str,
+        duration: i64,
+        error: bool,
+    ) {
+        self.append(Row {
+            bucket,
+            row_kind: "call",
+            source: Some(source),
+            target,
+            kind: Some(kind),
+            calls: 1,
+            errors: i64::from(error),
+            duration: Some(duration),
+            start: Some(start),
+            ..Row::default()
+        });
     }
 
     /// A `joined` marker: the caller `(trace_id, span_id)` of `service` got a child late.
     pub(super) fn joined(&mut self, bucket: i64, service: &str, trace_id: &str, span_id: &str) {
-        self.push(bucket, "joined", Some(service), service, None, None, (0, 0));
-        self.sketch.append_null();
-        self.finish_row(None, Some(trace_id), Some(span_id), None, None);
+        self.append(Row {
+            bucket,
+            row_kind: "joined",
+            source: Some(service),
+            target: service,
+            trace_id: Some(trace_id),
+            span_id: Some(span_id),
+            ..Row::default()
+        });
     }
 
     fn caller(&mut self, bucket: i64, s: &SpanView<'_>, hint: Option<&str>) {
-        self.push(bucket, "caller", Some(s.service), s.service, hint, None, (0, 0));
-        self.sketch.append_null();
-        self.finish_row(None, Some(s.trace_id), Some(s.span_id), None, None);
+        self.append(Row {
+            bucket,
+            row_kind: "caller",
+            source: Some(s.service),
+            target: s.service,
+            kind: hint,
+            trace_id: Some(s.trace_id),
+            span_id: Some(s.span_id),
+            ..Row::default()
+        });
+    }
+
+    fn request(&mut self, bucket: i64, s: &SpanView<'_>) {
+        self.append(Row {
+            bucket,
+            row_kind: "request",
+            target: s.service,
+            kind: Some(s.kind),
+            calls: 1,
+            errors: i64::from(s.error),
+            duration: Some(s.duration_ns),
+            start: Some(s.start_ns),
+            ..Row::default()
+        });
     }
 
     fn pending(&mut self, bucket: i64, s: &SpanView<'_>, callee_hint: Option<&str>) {
-        self.push(bucket, "pending", None, s.service, None, None, (1, i64::from(s.error)));
-        self.sketch.append_null();
-        self.finish_row(Some(s.duration_ns), Some(s.trace_id), None, Some(s.parent_span_id), callee_hint);
+        self.append(Row {
+            bucket,
+            row_kind: "pending",
+            target: s.service,
+            calls: 1,
+            errors: i64::from(s.error),
+            duration: Some(s.duration_ns),
+            trace_id: Some(s.trace_id),
+            parent_span_id: Some(s.parent_span_id),
+            callee_hint,
+            start: Some(s.start_ns),
+            ..Row::default()
+        });
     }
 
     fn peer(&mut self, bucket: i64, s: &SpanView<'_>, peer: &str) {
         let kind = protocol_hint(s.kind, &s.hints, false).unwrap_or("external");
         let node_kind = if s.hints.db.is_some() { "database" } else { "external" };
-        self.push(bucket, "peer", Some(s.service), peer, Some(kind), Some(node_kind), (1, i64::from(s.error)));
-        self.sketch.append_null();
-        self.finish_row(Some(s.duration_ns), Some(s.trace_id), Some(s.span_id), None, None);
+        self.append(Row {
+            bucket,
+            row_kind: "peer",
+            source: Some(s.service),
+            target: peer,
+            kind: Some(kind),
+            node_kind: Some(node_kind),
+            calls: 1,
+            errors: i64::from(s.error),
+            duration: Some(s.duration_ns),
+            trace_id: Some(s.trace_id),
+            span_id: Some(s.span_id),
+            start: Some(s.start_ns),
+            ..Row::default()
+        });
     }
 
     pub(super) fn finish(mut self) -> Result<Option<RecordBatch>> {
@@ -413,6 +510,7 @@ impl Rows {
             Arc::new(self.span_id.finish()),
             Arc::new(self.parent_span_id.finish()),
             Arc::new(self.callee_hint.finish()),
+            Arc::new(self.start.finish().with_timezone("UTC")),
         ];
         Ok(Some(RecordBatch::try_new(edges_schema(), columns)?))
     }

@@ -78,6 +78,8 @@ pub struct Child {
     /// The protocol the child names, as callee.
     pub hint: Option<&'static str>,
     pub bucket: i64,
+    /// Its exact start (`None` in files written before `start_time` existed).
+    pub start_ns: Option<i64>,
     pub duration_ns: i64,
     pub error: bool,
 }
@@ -122,6 +124,7 @@ impl Open {
                                 service: intern(text(c.target, i)),
                                 hint: protocol(text(c.callee_hint, i)),
                                 bucket,
+                                start_ns: c.start.filter(|s| s.is_valid(i)).map(|s| s.value(i)),
                                 duration_ns: if c.duration.is_null(i) { 0 } else { c.duration.value(i) },
                                 error: c.errors.value(i) > 0,
                             };
@@ -161,6 +164,8 @@ struct RowColumns<'a> {
     span: &'a StringArray,
     parent: &'a StringArray,
     callee_hint: &'a StringArray,
+    /// Absent in files written before the column existed.
+    start: Option<&'a arrow::array::TimestampNanosecondArray>,
 }
 
 impl<'a> RowColumns<'a> {
@@ -190,6 +195,9 @@ impl<'a> RowColumns<'a> {
             span: text(edge_col::SPAN_ID)?,
             parent: text(edge_col::PARENT_SPAN_ID)?,
             callee_hint: text(edge_col::CALLEE_HINT)?,
+            start: batch
+                .column_by_name(edge_col::START_TIME)
+                .and_then(|a| a.as_primitive_opt::<TimestampNanosecondType>()),
         })
     }
 }
@@ -215,6 +223,8 @@ impl Joined {
 #[derive(Default)]
 struct Pairs<'a> {
     edges: EdgeCells<'a>,
+    /// `call` rows: (bucket, start, source, target, kind, duration, error).
+    calls: Vec<(i64, i64, &'a str, &'a str, &'static str, i64, bool)>,
     /// Callers that got a child: (their bucket, service, key).
     markers: BTreeSet<(i64, &'a str, SpanKey)>,
 }
@@ -225,6 +235,17 @@ impl<'a> Pairs<'a> {
             let kind = edge_kind(caller.hint, child.hint);
             let cell = self.edges.entry((child.bucket, &caller.service, &child.service, kind)).or_default();
             cell.add(child.duration_ns, child.error);
+            if let Some(start) = child.start_ns {
+                self.calls.push((
+                    child.bucket,
+                    start,
+                    &caller.service,
+                    &child.service,
+                    kind,
+                    child.duration_ns,
+                    child.error,
+                ));
+            }
         }
         self.markers.insert((caller.bucket, &caller.service, parent));
     }
@@ -235,6 +256,9 @@ impl<'a> Pairs<'a> {
         }
         let mut rows = Rows::default();
         rows.edges(self.edges);
+        for (bucket, start, source, target, kind, duration, error) in self.calls {
+            rows.call(bucket, start, source, target, kind, duration, error);
+        }
         for (bucket, service, k) in self.markers {
             let (trace_id, span_id) = hex(&k);
             rows.joined(bucket, service, &trace_id, &span_id);

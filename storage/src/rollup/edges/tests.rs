@@ -76,12 +76,20 @@ fn one_flush_resolves_what_it_holds_and_records_the_rest() {
     assert_eq!(
         got,
         vec![
+            // Each call of the edge rows once more, alone, with its exact start.
+            row("call", "checkout", "cart", "other", 1, 0),
+            row("call", "frontend", "checkout", "http", 1, 1),
             // The database call has no child here: an open side for a late child.
             row("caller", "checkout", "checkout", "database", 0, 0),
             row("edge", "checkout", "cart", "other", 1, 0),
             row("edge", "frontend", "checkout", "http", 1, 1),
             row("peer", "checkout", "postgresql", "database", 1, 0),
             row("pending", "-", "payment", "-", 1, 0),
+            // Every server span, alone: the node side of windows shorter than a minute.
+            row("request", "-", "cart", "server", 1, 0),
+            row("request", "-", "checkout", "server", 1, 1),
+            row("request", "-", "frontend", "server", 1, 0),
+            row("request", "-", "payment", "server", 1, 0),
         ]
     );
     let hint = out.column_by_name("callee_hint").expect("hint").as_string::<i32>();

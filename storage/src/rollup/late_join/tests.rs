@@ -78,6 +78,21 @@ fn a_child_flushed_after_its_parent_is_joined_by_its_own_flush() {
         counted(&second),
         vec![row("edge", "frontend", "checkout", "http", 1, 1), row("joined", "frontend", "frontend", "-", 0, 0)]
     );
+    // The late pair is also a single `call` row at the child's exact start.
+    let calls: Vec<(String, i64)> = second
+        .iter()
+        .flat_map(|b| {
+            let kinds = b.column_by_name("row_kind").expect("row_kind").as_string::<i32>().clone();
+            let starts = b
+                .column_by_name("start_time")
+                .expect("start_time")
+                .as_primitive::<arrow::datatypes::TimestampNanosecondType>()
+                .clone();
+            (0..b.num_rows()).map(move |i| (kinds.value(i).to_string(), starts.value(i))).collect::<Vec<_>>()
+        })
+        .filter(|(k, _)| k == "call")
+        .collect();
+    assert_eq!(calls, vec![("call".to_string(), T0 + 2_000_000)]);
 }
 
 #[test]
