@@ -105,7 +105,8 @@ fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
                 (m::SUM, Encoding::BYTE_STREAM_SPLIT),
             ]
         }
-        Table::ServiceRed | Table::ServiceEdges => &[],
+        Table::ServiceRed => &[],
+        Table::ServiceEdges => &[(crate::rollup::edges::edge_col::START_TIME, Encoding::DELTA_BINARY_PACKED)],
         // Log ids repeat (many lines per span), so they keep their dictionary; times as for spans.
         Table::Logs => &[(crate::logs::col::TIME, Encoding::BYTE_STREAM_SPLIT)],
     }
@@ -345,6 +346,7 @@ impl Storage {
                 open = late_join::Open::from_rows(edges)?;
                 joined = catalog.read().late_join.join(&open)?;
                 edges.extend(joined.rows.clone());
+                *edges = late_join::to_persist(edges)?;
             }
             let mut added = Vec::new();
             for (table, batches) in sources.iter().chain(per_table.iter()) {

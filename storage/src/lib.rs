@@ -184,7 +184,12 @@ impl Table {
                 &[col::METRIC_NAME, col::SERVICE_NAME, col::SERIES, col::TIME]
             }
             Table::ServiceRed => &[rollup::red_col::SERVICE_NAME, rollup::red_col::BUCKET_START],
-            Table::ServiceEdges => &[rollup::edges::edge_col::ROW_KIND, rollup::edges::edge_col::BUCKET_START],
+            // Single `call`/`request` rows in time order within their minute: their start times
+            // delta-pack to ~3 bytes instead of ~5.5.
+            Table::ServiceEdges => {
+                use rollup::edges::edge_col;
+                &[edge_col::ROW_KIND, edge_col::BUCKET_START, edge_col::START_TIME]
+            }
         }
     }
 

@@ -21,9 +21,11 @@
 //!   not fall on minute boundaries is still exact without scanning spans.
 //! - `joined`: a marker written when a late join gave a caller its child
 //!   (`trace_id`, `span_id` of the caller, in the caller's bucket).
-//! - `caller`: one row per client/producer span with no child in this flush (`source`
-//!   = its service, `kind` = the protocol it names, ids): the open side a later child
-//!   can join. Not read by queries; the late-join state is rebuilt from them on start.
+//! - `caller`: one row per client/producer span (`source` = its service, `kind` = the
+//!   protocol it names, ids; `call_count` = 1 when it has a child in this flush): the open
+//!   side a later child can join (a retried request, a message fanned out to several
+//!   consumers). Not read by queries. Only the unpaired ones are written to Parquet (the
+//!   late-join state is rebuilt from them on start); the paired ones live in memory.
 //! - `pending`: one row per span whose parent is not in this flush (`trace_id`,
 //!   `parent_span_id`, its service as `target`, its duration and error, and
 //!   `callee_hint`, the protocol its own attributes say): the open side a later parent
@@ -37,8 +39,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, Int64Array, Int64Builder, MapArray, RecordBatch, StringArray,
-    StringBuilder, TimestampNanosecondArray, TimestampNanosecondBuilder,
+    Array, ArrayRef, AsArray, Int64Array, MapArray, RecordBatch, StringArray, TimestampNanosecondArray,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampNanosecondType};
@@ -299,9 +300,12 @@ pub fn derive_edges(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
         if s.kind == "server" || s.kind == "consumer" {
             rows.request(bucket, s);
         }
-        if calls_out(s.kind) && !has_child.contains(&(s.trace_id, s.span_id)) {
-            rows.caller(bucket, s, protocol_hint(s.kind, &s.hints, false));
-            if let Some(peer) = s.hints.peer() {
+        if calls_out(s.kind) {
+            // Every caller is an open side: a client retried, a producer fanned out to
+            // several consumers, so a caller with a child here may get another one later.
+            let paired = has_child.contains(&(s.trace_id, s.span_id));
+            rows.caller(bucket, s, protocol_hint(s.kind, &s.hints, false), paired);
+            if let (false, Some(peer)) = (paired, s.hints.peer()) {
                 rows.peer(bucket, s, peer);
             }
         }
@@ -310,211 +314,9 @@ pub fn derive_edges(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
     rows.finish()
 }
 
-/// One `service_edges` row; absent fields are null (counts 0).
-#[derive(Default)]
-pub(super) struct Row<'a> {
-    pub bucket: i64,
-    pub row_kind: &'a str,
-    pub source: Option<&'a str>,
-    pub target: &'a str,
-    pub kind: Option<&'a str>,
-    pub node_kind: Option<&'a str>,
-    pub calls: i64,
-    pub errors: i64,
-    pub sketch: Option<Vec<u8>>,
-    pub duration: Option<i64>,
-    pub trace_id: Option<&'a str>,
-    pub span_id: Option<&'a str>,
-    pub parent_span_id: Option<&'a str>,
-    pub callee_hint: Option<&'a str>,
-    pub start: Option<i64>,
-}
+mod rows;
 
-/// Column builders of `service_edges`.
-#[derive(Default)]
-pub(super) struct Rows {
-    len: usize,
-    bucket: TimestampNanosecondBuilder,
-    row_kind: StringBuilder,
-    source: StringBuilder,
-    target: StringBuilder,
-    kind: StringBuilder,
-    node_kind: StringBuilder,
-    calls: Int64Builder,
-    errors: Int64Builder,
-    sketch: BinaryBuilder,
-    duration: Int64Builder,
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
-    parent_span_id: StringBuilder,
-    callee_hint: StringBuilder,
-    start: TimestampNanosecondBuilder,
-}
-
-impl Rows {
-    pub(super) fn append(&mut self, row: Row<'_>) {
-        self.len += 1;
-        self.bucket.append_value(row.bucket);
-        self.row_kind.append_value(row.row_kind);
-        self.source.append_option(row.source);
-        self.target.append_value(row.target);
-        self.kind.append_option(row.kind);
-        self.node_kind.append_option(row.node_kind);
-        self.calls.append_value(row.calls);
-        self.errors.append_value(row.errors);
-        self.sketch.append_option(row.sketch);
-        self.duration.append_option(row.duration);
-        self.trace_id.append_option(row.trace_id);
-        self.span_id.append_option(row.span_id);
-        self.parent_span_id.append_option(row.parent_span_id);
-        self.callee_hint.append_option(row.callee_hint);
-        self.start.append_option(row.start);
-    }
-
-    /// Aggregated `edge` rows.
-    pub(super) fn edges(&mut self, edges: EdgeCells<'_>) {
-        for ((bucket, source, target, kind), cell) in edges {
-            let sketch = cell.sketch.unwrap_or_else(new_sketch).to_java_bytes();
-            self.append(Row {
-                bucket,
-                row_kind: "edge",
-                source: Some(source),
-                target,
-                kind: Some(kind),
-                calls: cell.calls,
-                errors: cell.errors,
-                sketch: Some(sketch),
-                ..Row::default()
-            });
-        }
-    }
-
-    /// A `call` row: one call from `source` into span `s` (the callee), at its exact start.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn call(
-        &mut self,
-        bucket: i64,
-        start: i64,
-        source: &str,
-        target: &str,
-        kind: &str,
-        duration: i64,
-        error: bool,
-    ) {
-        self.append(Row {
-            bucket,
-            row_kind: "call",
-            source: Some(source),
-            target,
-            kind: Some(kind),
-            calls: 1,
-            errors: i64::from(error),
-            duration: Some(duration),
-            start: Some(start),
-            ..Row::default()
-        });
-    }
-
-    /// A `joined` marker: the caller `(trace_id, span_id)` of `service` got a child late.
-    pub(super) fn joined(&mut self, bucket: i64, service: &str, trace_id: &str, span_id: &str) {
-        self.append(Row {
-            bucket,
-            row_kind: "joined",
-            source: Some(service),
-            target: service,
-            trace_id: Some(trace_id),
-            span_id: Some(span_id),
-            ..Row::default()
-        });
-    }
-
-    fn caller(&mut self, bucket: i64, s: &SpanView<'_>, hint: Option<&str>) {
-        self.append(Row {
-            bucket,
-            row_kind: "caller",
-            source: Some(s.service),
-            target: s.service,
-            kind: hint,
-            trace_id: Some(s.trace_id),
-            span_id: Some(s.span_id),
-            ..Row::default()
-        });
-    }
-
-    fn request(&mut self, bucket: i64, s: &SpanView<'_>) {
-        self.append(Row {
-            bucket,
-            row_kind: "request",
-            target: s.service,
-            kind: Some(s.kind),
-            calls: 1,
-            errors: i64::from(s.error),
-            duration: Some(s.duration_ns),
-            start: Some(s.start_ns),
-            ..Row::default()
-        });
-    }
-
-    fn pending(&mut self, bucket: i64, s: &SpanView<'_>, callee_hint: Option<&str>) {
-        self.append(Row {
-            bucket,
-            row_kind: "pending",
-            target: s.service,
-            calls: 1,
-            errors: i64::from(s.error),
-            duration: Some(s.duration_ns),
-            trace_id: Some(s.trace_id),
-            parent_span_id: Some(s.parent_span_id),
-            callee_hint,
-            start: Some(s.start_ns),
-            ..Row::default()
-        });
-    }
-
-    fn peer(&mut self, bucket: i64, s: &SpanView<'_>, peer: &str) {
-        let kind = protocol_hint(s.kind, &s.hints, false).unwrap_or("external");
-        let node_kind = if s.hints.db.is_some() { "database" } else { "external" };
-        self.append(Row {
-            bucket,
-            row_kind: "peer",
-            source: Some(s.service),
-            target: peer,
-            kind: Some(kind),
-            node_kind: Some(node_kind),
-            calls: 1,
-            errors: i64::from(s.error),
-            duration: Some(s.duration_ns),
-            trace_id: Some(s.trace_id),
-            span_id: Some(s.span_id),
-            start: Some(s.start_ns),
-            ..Row::default()
-        });
-    }
-
-    pub(super) fn finish(mut self) -> Result<Option<RecordBatch>> {
-        if self.len == 0 {
-            return Ok(None);
-        }
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.bucket.finish().with_timezone("UTC")),
-            Arc::new(self.row_kind.finish()),
-            Arc::new(self.source.finish()),
-            Arc::new(self.target.finish()),
-            Arc::new(self.kind.finish()),
-            Arc::new(self.node_kind.finish()),
-            Arc::new(self.calls.finish()),
-            Arc::new(self.errors.finish()),
-            Arc::new(self.sketch.finish()),
-            Arc::new(self.duration.finish()),
-            Arc::new(self.trace_id.finish()),
-            Arc::new(self.span_id.finish()),
-            Arc::new(self.parent_span_id.finish()),
-            Arc::new(self.callee_hint.finish()),
-            Arc::new(self.start.finish().with_timezone("UTC")),
-        ];
-        Ok(Some(RecordBatch::try_new(edges_schema(), columns)?))
-    }
-}
+pub(super) use rows::Rows;
 
 #[cfg(test)]
 mod tests;

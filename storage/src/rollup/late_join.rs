@@ -20,6 +20,10 @@
 //! is counted once whichever side of a flush its spans are on.
 //!
 //! Bounds, and what they cost in exactness:
+//! - Callers that got a child within their own flush are remembered in memory but not
+//!   written (their `caller` rows are dropped by [`to_persist`]), so after a restart only
+//!   the unpaired ones are reloaded: a *second* child of a caller whose first child was
+//!   in its flush, arriving after a restart, is not paired.
 //! - Only **client and producer** spans are remembered as callers: the calls OTel
 //!   instrumentation describes (in the otel-demo recording every cross-service parent
 //!   is a client span). A child whose parent is a server or internal span of another
@@ -350,7 +354,7 @@ impl LateJoin {
         rows.extend(joined.rows.clone());
         let now = Instant::now();
         self.absorb(open, &joined, now, now);
-        Ok(rows)
+        to_persist(&rows)
     }
 
     /// Remembers the open sides of a published flush that stayed open, forgets the
@@ -419,6 +423,27 @@ pub fn recover(data_dir: &Path, files: &[FileEntry], late_join: &mut LateJoin) {
         }
     }
     tracing::info!(reloaded, remembered = late_join.len(), "late-join state reloaded");
+}
+
+/// The rows of `rows` a flush writes: all but the `caller` rows of callers that have a
+/// child in their flush (`call_count` 1). Those stay open in memory only: a retry or a
+/// second consumer rarely follows, and writing one row per client span would cost disk.
+pub fn to_persist(rows: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+    rows.iter()
+        .map(|batch| {
+            let kinds = batch
+                .column_by_name(edge_col::ROW_KIND)
+                .and_then(|a| a.as_string_opt::<i32>())
+                .ok_or_else(|| StorageError::Internal("service_edges without row_kind".into()))?;
+            let calls = batch
+                .column_by_name(edge_col::CALL_COUNT)
+                .and_then(|a| a.as_primitive_opt::<Int64Type>())
+                .ok_or_else(|| StorageError::Internal("service_edges without call_count".into()))?;
+            let keep: arrow::array::BooleanArray =
+                (0..batch.num_rows()).map(|i| Some(!(kinds.value(i) == "caller" && calls.value(i) > 0))).collect();
+            Ok(arrow::compute::filter_record_batch(batch, &keep)?)
+        })
+        .collect()
 }
 
 fn read_open(path: &Path) -> Result<Open> {

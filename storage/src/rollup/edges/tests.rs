@@ -79,8 +79,10 @@ fn one_flush_resolves_what_it_holds_and_records_the_rest() {
             // Each call of the edge rows once more, alone, with its exact start.
             row("call", "checkout", "cart", "other", 1, 0),
             row("call", "frontend", "checkout", "http", 1, 1),
-            // The database call has no child here: an open side for a late child.
+            // Every client span is an open side; the ones with a child here are marked (1).
+            row("caller", "checkout", "checkout", "-", 1, 0),
             row("caller", "checkout", "checkout", "database", 0, 0),
+            row("caller", "frontend", "frontend", "http", 1, 0),
             row("edge", "checkout", "cart", "other", 1, 0),
             row("edge", "frontend", "checkout", "http", 1, 1),
             row("peer", "checkout", "postgresql", "database", 1, 0),

@@ -120,6 +120,35 @@ fn a_parent_flushed_after_its_child_is_joined_by_the_parents_flush() {
 }
 
 #[test]
+fn a_second_child_of_a_caller_paired_in_its_flush_is_joined_too() {
+    // A retried request: one client span, two server spans, the second one flushed later.
+    let mut state = LateJoin::default();
+    let first = state
+        .flush(&[flush(vec![(2, 1, "loadgenerator", 3, 0, false, http()), (3, 2, "proxy", 2, 1, true, vec![])])])
+        .expect("first");
+    assert_eq!(counted(&first), vec![row("edge", "loadgenerator", "proxy", "http", 1, 1)]);
+    // The paired caller is not written, only remembered.
+    let kinds: Vec<String> = first
+        .iter()
+        .flat_map(|b| {
+            let k = b.column_by_name("row_kind").expect("row_kind").as_string::<i32>().clone();
+            (0..b.num_rows()).map(move |i| k.value(i).to_string()).collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!kinds.contains(&"caller".to_string()), "{kinds:?}");
+    // The caller, and the client span itself waiting for its own parent (span 1).
+    assert_eq!(state.len(), 2);
+    let second = state.flush(&[flush(vec![(4, 2, "proxy", 2, 5, false, vec![])])]).expect("second");
+    assert_eq!(
+        counted(&second),
+        vec![
+            row("edge", "loadgenerator", "proxy", "http", 1, 0),
+            row("joined", "loadgenerator", "loadgenerator", "-", 0, 0)
+        ]
+    );
+}
+
+#[test]
 fn a_late_pair_within_one_service_is_no_edge_but_still_cancels_the_peer() {
     let mut state = LateJoin::default();
     let caller = flush(vec![(2, 1, "api", 3, 1, false, vec![("peer.service", AttrRef::Str("cache"))])]);
