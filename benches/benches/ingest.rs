@@ -120,6 +120,14 @@ fn stages(c: &mut Criterion) {
             std::hint::black_box(out.len())
         })
     });
+    // Derivation alone (as in session 3's figure), to split the cost below.
+    group.bench_function("rollups_derive", |b| {
+        b.iter(|| {
+            let red = Table::ServiceRed.derive(&batches).expect("service_red");
+            let edges = Table::ServiceEdges.derive(&batches).expect("service_edges");
+            std::hint::black_box((red.len(), edges.len()))
+        })
+    });
     // Everything a flush does for the rollups: derive both tables, late-join the open call
     // sides (`service_edges`), sort and encode the derived rows as Parquet.
     group.bench_function("rollups_derive_join_encode", |b| {

@@ -219,6 +219,10 @@ async fn add_edge_rows(ctx: &SessionContext, sql: &str, bounds: Vec<ScalarValue>
                 "call" => {
                     let key = (strings_at(&s, i), strings_at(&t, i), strings_at(&k, i));
                     accs.edges.entry(key).or_default().add(int_at(&d, i), error);
+                    // Also the callee's request (a server/consumer span paired in its flush).
+                    if nk.get(i).is_some_and(Option::is_some) {
+                        accs.nodes.entry(strings_at(&t, i)).or_default().add(int_at(&d, i), error);
+                    }
                 }
                 "request" => accs.nodes.entry(strings_at(&t, i)).or_default().add(int_at(&d, i), error),
                 "joined" => {

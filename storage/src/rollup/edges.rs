@@ -15,8 +15,10 @@
 //!   `joined` row for it (see [`super::late_join`]); the reader drops the peers that
 //!   some `joined` row names.
 //! - `call`: one row per call of an `edge` row (source, target, kind, the callee's duration,
-//!   error and exact `start_time`), and `request`: one row per server/consumer span
-//!   (its service as `target`, span kind, duration, error, `start_time`). Queries read
+//!   error and exact `start_time`; `node_kind` = the callee's span kind when it is a
+//!   server/consumer span paired in this flush, so the row also counts as its request),
+//!   and `request`: one row per other server/consumer span (its service as `target`, span
+//!   kind, duration, error, `start_time`). Queries read
 //!   them only for the parts of a window shorter than a minute, so a window that does
 //!   not fall on minute boundaries is still exact without scanning spans.
 //! - `joined`: a marker written when a late join gave a caller its child
@@ -285,19 +287,25 @@ pub fn derive_edges(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
     let mut rows = Rows::default();
     for s in &spans {
         let bucket = s.start_ns.div_euclid(BUCKET_NS) * BUCKET_NS;
+        // A server/consumer span is a request of its service's node: counted by its `call`
+        // row when it has one, else by a `request` row.
+        let request = s.kind == "server" || s.kind == "consumer";
+        let mut counted = false;
         if !s.parent_span_id.is_empty() {
             let callee_hint = protocol_hint(s.kind, &s.hints, true);
             match by_id.get(&(s.trace_id, s.parent_span_id)) {
                 Some(parent) if parent.service != s.service => {
                     let kind = edge_kind(protocol_hint(parent.kind, &parent.hints, false), callee_hint);
                     edges.entry((bucket, parent.service, s.service, kind)).or_default().add(s.duration_ns, s.error);
-                    rows.call(bucket, s.start_ns, parent.service, s.service, kind, s.duration_ns, s.error);
+                    let node = request.then_some(s.kind);
+                    rows.call(bucket, s.start_ns, parent.service, s.service, kind, (s.duration_ns, s.error), node);
+                    counted = request;
                 }
                 Some(_) => {}
                 None => rows.pending(bucket, s, callee_hint),
             }
         }
-        if s.kind == "server" || s.kind == "consumer" {
+        if request && !counted {
             rows.request(bucket, s);
         }
         if calls_out(s.kind) {

@@ -261,7 +261,8 @@ impl<'a> Pairs<'a> {
         let mut rows = Rows::default();
         rows.edges(self.edges);
         for (bucket, start, source, target, kind, duration, error) in self.calls {
-            rows.call(bucket, start, source, target, kind, duration, error);
+            // The callee's request was counted by its `request` row when it was pending.
+            rows.call(bucket, start, source, target, kind, (duration, error), None);
         }
         for (bucket, service, k) in self.markers {
             let (trace_id, span_id) = hex(&k);

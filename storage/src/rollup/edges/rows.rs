@@ -87,7 +87,9 @@ impl Rows {
         }
     }
 
-    /// A `call` row: one call from `source` into span `s` (the callee), at its exact start.
+    /// A `call` row: one call from `source` into a callee span of `target`, at its exact
+    /// start. `node` is the callee's span kind when the row also stands for its `request`
+    /// (a server/consumer span paired in its own flush writes no separate `request` row).
     #[allow(clippy::too_many_arguments)]
     pub(in crate::rollup) fn call(
         &mut self,
@@ -96,8 +98,8 @@ impl Rows {
         source: &str,
         target: &str,
         kind: &str,
-        duration: i64,
-        error: bool,
+        (duration, error): (i64, bool),
+        node: Option<&str>,
     ) {
         self.append(Row {
             bucket,
@@ -105,6 +107,7 @@ impl Rows {
             source: Some(source),
             target,
             kind: Some(kind),
+            node_kind: node,
             calls: 1,
             errors: i64::from(error),
             duration: Some(duration),
