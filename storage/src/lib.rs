@@ -76,7 +76,7 @@ impl Table {
     pub fn derive(self, source: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
         match self {
             Table::ServiceRed => Ok(rollup::derive_red(source)?.into_iter().collect()),
-            Table::ServiceEdges => Ok(rollup::edges::derive_edges(source)?.into_iter().collect()),
+            Table::ServiceEdges => rollup::edges::derive_edges(source),
             Table::Spans | Table::Logs | Table::Metrics => Ok(Vec::new()),
         }
     }

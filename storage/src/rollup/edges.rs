@@ -45,6 +45,7 @@ use arrow::array::{
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampNanosecondType};
+use foldhash::fast::RandomState;
 use sketches_ddsketch::DDSketch;
 
 use super::{new_sketch, BUCKET_NS};
@@ -274,17 +275,20 @@ pub(super) fn calls_out(kind: &str) -> bool {
     kind == "client" || kind == "producer"
 }
 
-/// The `service_edges` rows of one flush's spans; `None` when there are none.
-pub fn derive_edges(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
+/// The `service_edges` rows of one flush's spans: the rows to write, then (in a batch of
+/// their own, so a flush drops it whole) the `caller` rows of callers paired here, which
+/// only the in-memory late-join state needs. Empty batches are left out.
+pub fn derive_edges(spans: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
     let columns =
         spans.iter().filter(|b| b.num_rows() > 0).map(BatchColumns::read).collect::<Result<Vec<BatchColumns>>>()?;
     let spans: Vec<SpanView<'_>> = columns.iter().flat_map(BatchColumns::views).collect();
-    let by_id: HashMap<(&str, &str), &SpanView<'_>> = spans.iter().map(|s| ((s.trace_id, s.span_id), s)).collect();
-    let has_child: HashSet<(&str, &str)> =
+    let by_id: HashMap<(&str, &str), &SpanView<'_>, RandomState> =
+        spans.iter().map(|s| ((s.trace_id, s.span_id), s)).collect();
+    let has_child: HashSet<(&str, &str), RandomState> =
         spans.iter().filter(|s| !s.parent_span_id.is_empty()).map(|s| (s.trace_id, s.parent_span_id)).collect();
 
     let mut edges = EdgeCells::new();
-    let mut rows = Rows::default();
+    let (mut rows, mut paired_callers) = (Rows::default(), Rows::default());
     for s in &spans {
         let bucket = s.start_ns.div_euclid(BUCKET_NS) * BUCKET_NS;
         // A server/consumer span is a request of its service's node: counted by its `call`
@@ -311,15 +315,19 @@ pub fn derive_edges(spans: &[RecordBatch]) -> Result<Option<RecordBatch>> {
         if calls_out(s.kind) {
             // Every caller is an open side: a client retried, a producer fanned out to
             // several consumers, so a caller with a child here may get another one later.
-            let paired = has_child.contains(&(s.trace_id, s.span_id));
-            rows.caller(bucket, s, protocol_hint(s.kind, &s.hints, false), paired);
-            if let (false, Some(peer)) = (paired, s.hints.peer()) {
-                rows.peer(bucket, s, peer);
+            let hint = protocol_hint(s.kind, &s.hints, false);
+            if has_child.contains(&(s.trace_id, s.span_id)) {
+                paired_callers.caller(bucket, s, hint, true);
+            } else {
+                rows.caller(bucket, s, hint, false);
+                if let Some(peer) = s.hints.peer() {
+                    rows.peer(bucket, s, peer);
+                }
             }
         }
     }
     rows.edges(edges);
-    rows.finish()
+    Ok([rows.finish()?, paired_callers.finish()?].into_iter().flatten().collect())
 }
 
 mod rows;

@@ -41,6 +41,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{Int64Type, TimestampNanosecondType};
+use foldhash::fast::RandomState;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::edges::{edge_col, edge_kind, EdgeCells, Rows};
@@ -284,8 +285,8 @@ enum Side {
 pub struct LateJoin {
     window: Duration,
     max_entries: usize,
-    callers: HashMap<SpanKey, Caller>,
-    waiting: HashMap<SpanKey, Vec<Child>>,
+    callers: HashMap<SpanKey, Caller, RandomState>,
+    waiting: HashMap<SpanKey, Vec<Child>, RandomState>,
     /// Insertion order, for expiry and eviction.
     order: VecDeque<(Instant, SpanKey, Side)>,
     /// Entries dropped because of `max_entries` before their window ended.
@@ -303,8 +304,8 @@ impl LateJoin {
         LateJoin {
             window,
             max_entries,
-            callers: HashMap::new(),
-            waiting: HashMap::new(),
+            callers: HashMap::default(),
+            waiting: HashMap::default(),
             order: VecDeque::new(),
             evicted: 0,
         }
@@ -322,7 +323,7 @@ impl LateJoin {
     /// Pairs the open sides `open` (new rows: one flush's, or the memtables') with each
     /// other and with the remembered ones. Read-only: [`Self::absorb`] applies the result.
     pub fn join(&self, open: &Open) -> Result<Joined> {
-        let new_callers: HashMap<SpanKey, &Caller> = open.callers.iter().map(|(k, c)| (*k, c)).collect();
+        let new_callers: HashMap<SpanKey, &Caller, RandomState> = open.callers.iter().map(|(k, c)| (*k, c)).collect();
         let mut joined = Joined::default();
         let mut pairs = Pairs::default();
         // Children of new callers are paired in the derivation of their own rows, so new
@@ -349,7 +350,7 @@ impl LateJoin {
     /// tools and tests that derive without a [`crate::Storage`] (which writes the rows
     /// before it absorbs).
     pub fn flush(&mut self, spans: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
-        let mut rows: Vec<RecordBatch> = super::edges::derive_edges(spans)?.into_iter().collect();
+        let mut rows = super::edges::derive_edges(spans)?;
         let open = Open::from_rows(&rows)?;
         let joined = self.join(&open)?;
         rows.extend(joined.rows.clone());
@@ -430,21 +431,26 @@ pub fn recover(data_dir: &Path, files: &[FileEntry], late_join: &mut LateJoin) {
 /// child in their flush (`call_count` 1). Those stay open in memory only: a retry or a
 /// second consumer rarely follows, and writing one row per client span would cost disk.
 pub fn to_persist(rows: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
-    rows.iter()
-        .map(|batch| {
-            let kinds = batch
-                .column_by_name(edge_col::ROW_KIND)
-                .and_then(|a| a.as_string_opt::<i32>())
-                .ok_or_else(|| StorageError::Internal("service_edges without row_kind".into()))?;
-            let calls = batch
-                .column_by_name(edge_col::CALL_COUNT)
-                .and_then(|a| a.as_primitive_opt::<Int64Type>())
-                .ok_or_else(|| StorageError::Internal("service_edges without call_count".into()))?;
-            let keep: arrow::array::BooleanArray =
-                (0..batch.num_rows()).map(|i| Some(!(kinds.value(i) == "caller" && calls.value(i) > 0))).collect();
-            Ok(arrow::compute::filter_record_batch(batch, &keep)?)
-        })
-        .collect()
+    let mut out = Vec::with_capacity(rows.len());
+    for batch in rows {
+        let kinds = batch
+            .column_by_name(edge_col::ROW_KIND)
+            .and_then(|a| a.as_string_opt::<i32>())
+            .ok_or_else(|| StorageError::Internal("service_edges without row_kind".into()))?;
+        let calls = batch
+            .column_by_name(edge_col::CALL_COUNT)
+            .and_then(|a| a.as_primitive_opt::<Int64Type>())
+            .ok_or_else(|| StorageError::Internal("service_edges without call_count".into()))?;
+        let keep: Vec<bool> =
+            (0..batch.num_rows()).map(|i| !(kinds.value(i) == "caller" && calls.value(i) > 0)).collect();
+        // `derive_edges` puts them in a batch of their own: usually all or nothing.
+        match keep.iter().filter(|k| **k).count() {
+            0 => {}
+            n if n == batch.num_rows() => out.push(batch.clone()),
+            _ => out.push(arrow::compute::filter_record_batch(batch, &keep.into())?),
+        }
+    }
+    Ok(out)
 }
 
 fn read_open(path: &Path) -> Result<Open> {

@@ -70,7 +70,8 @@ fn one_flush_resolves_what_it_holds_and_records_the_rest() {
         // Same service: no edge.
         (9, 3, "checkout", 1, 55, 1, false, vec![]),
     ]);
-    let out = derive_edges(&[batch]).expect("derive").expect("rows");
+    let out =
+        arrow::compute::concat_batches(&edges_schema(), &derive_edges(&[batch]).expect("derive")).expect("concat");
     let mut got = rows(&out);
     got.sort();
     assert_eq!(

@@ -190,10 +190,7 @@ fn memtable_units_pair_across_units_and_with_the_state() {
 fn open_sides_expire_after_the_window_and_past_the_cap() {
     let orphans = |first: u8| {
         let specs: Vec<Spec> = (first..first + 3).map(|i| (i, 100 + i, "svc", 2, 0, false, vec![])).collect();
-        Open::from_rows(
-            &super::super::edges::derive_edges(&[flush(specs)]).expect("derive").into_iter().collect::<Vec<_>>(),
-        )
-        .expect("open")
+        Open::from_rows(&super::super::edges::derive_edges(&[flush(specs)]).expect("derive")).expect("open")
     };
     let t0 = Instant::now();
     let mut state = LateJoin::new(Duration::from_secs(60), 4);
