@@ -129,23 +129,40 @@ fn stages(c: &mut Criterion) {
         })
     });
     // Everything a flush does for the rollups: derive both tables, late-join the open call
-    // sides (`service_edges`), sort and encode the derived rows as Parquet.
+    // sides (`service_edges`), sort and encode the derived rows as Parquet at the level a
+    // flush uses for them.
+    let rollups = |zstd: i32| -> usize {
+        let red = Table::ServiceRed.derive(&batches).expect("service_red");
+        let edges = LateJoin::default().flush(&batches).expect("service_edges");
+        let mut bytes = 0;
+        for (table, rows) in [(Table::ServiceRed, red), (Table::ServiceEdges, edges)] {
+            let sorted = flush::sort_batches(table, &rows).expect("sort");
+            let level = flush::zstd_level(table, zstd);
+            let props = flush::writer_properties_with(table, 65_536, level).expect("props");
+            let mut out = Vec::with_capacity(1 << 20);
+            let mut writer = ArrowWriter::try_new(&mut out, sorted.schema(), Some(props)).expect("writer");
+            writer.write(&sorted).expect("write");
+            writer.close().expect("close");
+            bytes += out.len();
+        }
+        bytes
+    };
+    let spans_bytes = {
+        let sorted = flush::sort_batches(Table::Spans, &batches).expect("sort");
+        let props = flush::writer_properties(Table::Spans, 65_536).expect("props");
+        let mut out = Vec::with_capacity(8 << 20);
+        let mut writer = ArrowWriter::try_new(&mut out, sorted.schema(), Some(props)).expect("writer");
+        writer.write(&sorted).expect("write");
+        writer.close().expect("close");
+        out.len()
+    };
+    let derived = rollups(osprey_storage::config::FlushConfig::default().zstd_level);
+    eprintln!(
+        "derived tables: {derived} bytes of Parquet beside {spans_bytes} of spans ({:.1} %)",
+        100.0 * derived as f64 / spans_bytes as f64
+    );
     group.bench_function("rollups_derive_join_encode", |b| {
-        b.iter(|| {
-            let red = Table::ServiceRed.derive(&batches).expect("service_red");
-            let edges = LateJoin::default().flush(&batches).expect("service_edges");
-            let mut bytes = 0;
-            for (table, rows) in [(Table::ServiceRed, red), (Table::ServiceEdges, edges)] {
-                let sorted = flush::sort_batches(table, &rows).expect("sort");
-                let props = flush::writer_properties(table, 65_536).expect("props");
-                let mut out = Vec::with_capacity(1 << 20);
-                let mut writer = ArrowWriter::try_new(&mut out, sorted.schema(), Some(props)).expect("writer");
-                writer.write(&sorted).expect("write");
-                writer.close().expect("close");
-                bytes += out.len();
-            }
-            std::hint::black_box(bytes)
-        })
+        b.iter(|| std::hint::black_box(rollups(osprey_storage::config::FlushConfig::default().zstd_level)))
     });
     group.finish();
 }

@@ -47,6 +47,16 @@ pub fn writer_properties(table: Table, row_group_rows: usize) -> Result<WriterPr
 
 /// Parquet writer settings of Osprey's tables (see "Parquet files" in `ARCHITECTURE.md`
 /// for the measurements behind them).
+/// The zstd level a flush writes `table` at: the configured one, except for the derived
+/// tables (`rollup`), written at level 1. They are ~15 % of the span bytes, and encoding
+/// them at level 6 cost a tenth of all the CPU ingest spends on them (BENCHMARKS.md).
+pub fn zstd_level(table: Table, configured: i32) -> i32 {
+    match table.derived_from() {
+        Some(_) => configured.min(1),
+        None => configured,
+    }
+}
+
 pub fn writer_properties_with(table: Table, row_group_rows: usize, zstd_level: i32) -> Result<WriterProperties> {
     let zstd = ZstdLevel::try_new(zstd_level)?;
     let schema = table.physical_schema();
@@ -186,7 +196,7 @@ pub fn write_table(
     let physical =
         batches.iter().filter(|b| b.num_rows() > 0).map(|b| table.to_physical(b)).collect::<Result<Vec<_>>>()?;
     let order = row_order(table, &physical)?;
-    let props = writer_properties_with(table, config.row_group_rows, config.zstd_level)?;
+    let props = writer_properties_with(table, config.row_group_rows, zstd_level(table, config.zstd_level))?;
     let mut written: Vec<FileEntry> = Vec::new();
     for hour_rows in order {
         match write_file(data_dir, tenant, table, &physical, &hour_rows, props.clone()) {
