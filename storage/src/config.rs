@@ -80,7 +80,7 @@ pub struct FlushConfig {
     /// flush runs off the acknowledgement path but competes with ingest for cores). Measured on the otel-demo
     /// recordings (`disk_size` bench, release): level 3 → 6 saves ~3–4% of bytes for ~+0.8 µs/span of
     /// Parquet encoding (2.5 → 3.3 µs/span); 9 saves ~1% more for another ~0.5 µs; 12 and up cost 2–5×.
-    /// Default 6.
+    /// Default 6. The derived tables (`service_red`, `service_edges`) are written at level 1.
     pub zstd_level: i32,
 }
 
