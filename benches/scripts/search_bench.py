@@ -96,6 +96,13 @@ def main():
     )
     d = timed(lambda: duck.execute(dq, [svc, op]).fetchall(), max(3, args.queries // 5))
     report(f"service+operation search 1 h ({hits} hits)", o, d)
+    # The same search as Grafana's Jaeger data source sends it (whole traces in Jaeger's model).
+    jurl = f"{api}/jaeger/api/traces?" + urllib.parse.urlencode(
+        {"service": svc, "operation": op, "start": start * 1_000_000, "end": end * 1_000_000, "limit": 20, "lookback": "custom"}
+    )
+    hits = len(requests.get(jurl).json().get("data") or [])
+    o = timed(lambda: requests.get(jurl).raise_for_status(), args.queries)
+    report(f"  same, Jaeger API /jaeger/api/traces ({hits} hits)", o, d)
 
     # 4. Tag values (Grafana's autocomplete).
     url = f"{api}/api/v2/search/tag/resource.service.name/values?" + urllib.parse.urlencode({"start": start, "end": end})
