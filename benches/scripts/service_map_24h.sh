@@ -4,18 +4,12 @@
 # 24 h and 1 h against DuckDB computing the same edges with a self-join over the same span files.
 set -u
 R=${R:-target/release}
-D=${D:-/tmp/osprey-bench-map}; rm -rf $D; mkdir -p $D
-SPANS=${SPANS:-10000000}
-FILE=${DATA:-../shared/data}/otel-demo/astronomy-oteltraces.zst
+D=${D:-/tmp/osprey-bench-map}
 VENV=${VENV:-$HOME/.cache/osprey-bench-venv}
 [ -x $VENV/bin/python ] || { python3 -m venv $VENV && $VENV/bin/pip install -q duckdb requests pytz; }
+R=$R D=$D bash $(dirname $0)/replay_10m_24h.sh
 export OSPREY_SERVER__LISTEN=127.0.0.1:23200 OSPREY_COLLECTOR__GRPC_LISTEN=127.0.0.1:24317 OSPREY_COLLECTOR__HTTP_LISTEN=127.0.0.1:24318 OSPREY_QUERY__FLIGHT_SQL__LISTEN=127.0.0.1:25051
-$R/osprey serve --data-dir $D/data > $D/log 2>&1 & PID=$!
-until curl -sf localhost:23200/readyz >/dev/null; do sleep 0.05; done
-$R/loadgen --file $FILE --grpc http://127.0.0.1:24317 --spans $SPANS --retry --concurrency 8 --spread-hours 24 --server-pid $PID | grep -E "accepted|spans_per_s|rss"
-kill $PID; wait $PID 2>/dev/null   # graceful: flushes the rest to Parquet
 $R/osprey serve --data-dir $D/data > $D/log2 2>&1 & PID=$!
 until curl -sf localhost:23200/readyz >/dev/null; do sleep 0.05; done
-echo "files: $(find $D/data/spans -name '*.parquet' | wc -l) spans, $(find $D/data/service_edges -name '*.parquet' | wc -l) service_edges, $(find $D/data/service_red -name '*.parquet' | wc -l) service_red"
 $VENV/bin/python $(dirname $0)/service_map_bench.py --api http://127.0.0.1:23200 --data $D/data --queries ${QUERIES:-30}
 kill $PID; wait $PID 2>/dev/null

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Issue 6's figures: 10M spans over 24 h (replay_10m_24h.sh), then clickbench_spans.py: Osprey's SQL API vs DuckDB
+# and chDB over the very same span files, in one run.
+#   R=target/release benches/scripts/clickbench_10m.sh
+set -u
+R=${R:-target/release}
+D=${D:-/tmp/osprey-bench-map}
+VENV=${VENV:-$HOME/.cache/osprey-bench-venv}
+[ -x $VENV/bin/python ] || python3 -m venv $VENV
+$VENV/bin/python -c "import duckdb, chdb, requests" 2>/dev/null || $VENV/bin/pip install -q duckdb chdb requests
+[ -d $D/data/spans ] && [ -z "${FRESH:-}" ] || R=$R D=$D bash $(dirname $0)/replay_10m_24h.sh
+export OSPREY_SERVER__LISTEN=127.0.0.1:23200 OSPREY_COLLECTOR__GRPC_LISTEN=127.0.0.1:24317 OSPREY_COLLECTOR__HTTP_LISTEN=127.0.0.1:24318 OSPREY_QUERY__FLIGHT_SQL__LISTEN=127.0.0.1:25051
+# The group-by over every trace id needs more than the default 256 MiB SQL memory pool (a clear 422 says so);
+# DuckDB and chDB run unbounded, so Osprey gets 2 GiB here.
+export OSPREY_QUERY__SQL__MEMORY_BYTES=${SQL_MEMORY:-2147483648}
+$R/osprey serve --data-dir $D/data > $D/log-clickbench 2>&1 & PID=$!
+until curl -sf localhost:23200/readyz >/dev/null; do sleep 0.05; done
+$VENV/bin/python $(dirname $0)/clickbench_spans.py --api http://127.0.0.1:23200 --data $D/data --runs ${RUNS:-5}
+kill $PID; wait $PID 2>/dev/null

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Issue 6's ClickBench-shaped comparison: the same analytical questions over the `spans` Parquet files Osprey
+wrote, asked of Osprey's SQL API (`POST /api/v1/sql`), DuckDB and chDB (ClickHouse in-process) in one run.
+Each engine reads the very same files; DuckDB and chDB get 2 threads (the machine has 2 cores). Client-side wall
+time on loopback for Osprey (JSON answers of at most 10 rows). Reports each query's median over --runs and the
+geometric mean of the Osprey/DuckDB and Osprey/chDB ratios, then trace-by-id through SQL (p50/p99 over random ids).
+
+    benches/scripts/clickbench_spans.py --api http://127.0.0.1:23200 --data /tmp/osprey-bench-map/data
+"""
+import argparse
+import math
+import random
+import statistics
+import time
+
+import chdb.session
+import duckdb
+import requests
+
+from search_bench import pct  # the same directory: on sys.path when run as a script
+
+# (name, Osprey/DataFusion SQL, DuckDB SQL, ClickHouse SQL); `spans` is a view over the files in each engine.
+QUERIES = [
+    ("count", "SELECT count(*) FROM spans", None, None),
+    ("filtered count", "SELECT count(*) FROM spans WHERE status_code = 'error'", None, None),
+    (
+        "top services",
+        "SELECT service_name, count(*) AS c FROM spans GROUP BY service_name ORDER BY c DESC LIMIT 10",
+        None,
+        None,
+    ),
+    (
+        "top service+operation",
+        "SELECT service_name, name, count(*) AS c FROM spans GROUP BY service_name, name ORDER BY c DESC LIMIT 10",
+        None,
+        None,
+    ),
+    (
+        "high-cardinality group by trace_id",
+        "SELECT trace_id, count(*) AS c FROM spans GROUP BY trace_id ORDER BY c DESC LIMIT 10",
+        None,
+        None,
+    ),
+    (
+        "p99 latency per service",
+        "SELECT service_name, approx_percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_ns) AS p99 "
+        "FROM spans GROUP BY service_name ORDER BY p99 DESC LIMIT 10",
+        "SELECT service_name, approx_quantile(duration_ns, 0.99) AS p99 FROM spans GROUP BY service_name ORDER BY p99 DESC LIMIT 10",
+        "SELECT service_name, quantile(0.99)(duration_ns) AS p99 FROM spans GROUP BY service_name ORDER BY p99 DESC LIMIT 10",
+    ),
+    (
+        "spans and errors per hour",
+        "SELECT date_bin(INTERVAL '1 hour', start_time) AS h, count(*) AS n, "
+        "sum(CASE WHEN status_code = 'error' THEN 1 ELSE 0 END) AS e FROM spans GROUP BY h ORDER BY h LIMIT 10",
+        "SELECT time_bucket(INTERVAL '1 hour', CAST(start_time AS TIMESTAMPTZ)) AS h, count(*) AS n, "
+        "sum(CASE WHEN status_code = 'error' THEN 1 ELSE 0 END) AS e FROM spans GROUP BY h ORDER BY h LIMIT 10",
+        "SELECT toStartOfHour(start_time) AS h, count(*) AS n, countIf(status_code = 'error') AS e "
+        "FROM spans GROUP BY h ORDER BY h LIMIT 10",
+    ),
+    (
+        "substring filter on span name",
+        "SELECT count(*) FROM spans WHERE name LIKE '%cart%'",
+        None,
+        None,
+    ),
+    (
+        "attribute filter",
+        "SELECT count(*) FROM spans WHERE attributes['http.response.status_code'] = '500'",
+        "SELECT count(*) FROM spans WHERE attributes['http.response.status_code'] = '500'",
+        "SELECT count(*) FROM spans WHERE attributes['http.response.status_code'] = '500'",
+    ),
+]
+
+
+def timed(fn, runs):
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--api", default="http://127.0.0.1:23200")
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--ids", type=int, default=100)
+    args = ap.parse_args()
+    files = f"{args.data}/spans/**/*.parquet"
+
+    def osprey(sql):
+        r = requests.post(f"{args.api}/api/v1/sql", json={"sql": sql}, timeout=300)
+        r.raise_for_status()
+        return r.json()["rows"]
+
+    duck = duckdb.connect()
+    duck.execute("SET threads TO 2")
+    duck.execute(f"CREATE VIEW spans AS SELECT * FROM read_parquet('{files}', hive_partitioning = false)")
+    ch = chdb.session.Session()
+    ch.query("SET max_threads = 2")
+    ch.query("CREATE DATABASE IF NOT EXISTS bench")
+    ch.query(f"CREATE VIEW IF NOT EXISTS bench.spans AS SELECT * FROM file('{files}', Parquet)")
+    ch.query("USE bench")
+
+    total = osprey("SELECT count(*) FROM spans")[0][0]
+    print(f"spans: {total} (Osprey), {duck.execute('SELECT count(*) FROM spans').fetchone()[0]} (DuckDB), "
+          f"{ch.query('SELECT count(*) FROM spans', 'CSV').bytes().decode().strip()} (chDB)")
+    vs_duck, vs_ch = [], []
+    for name, ours, duck_sql, ch_sql in QUERIES:
+        duck_sql, ch_sql = duck_sql or ours, ch_sql or ours
+        o = statistics.median(timed(lambda: osprey(ours), args.runs))
+        d = statistics.median(timed(lambda: duck.execute(duck_sql).fetchall(), args.runs))
+        c = statistics.median(timed(lambda: ch.query(ch_sql, "CSV"), args.runs))
+        vs_duck.append(o / d)
+        vs_ch.append(o / c)
+        print(f"{name:<36} osprey {o:9.1f} ms   duckdb {d:9.1f} ms   chdb {c:9.1f} ms   osprey/duckdb {o / d:5.2f}   osprey/chdb {o / c:5.2f}")
+    geo = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))
+    print(f"geomean osprey/duckdb {geo(vs_duck):.2f}   osprey/chdb {geo(vs_ch):.2f}   (lower is better for Osprey)")
+
+    ids = [r[0] for r in duck.execute(f"SELECT trace_id FROM spans USING SAMPLE {args.ids} ROWS").fetchall()]
+    random.shuffle(ids)
+    o = timed(lambda: None, 0)
+    for t in ids:
+        t0 = time.perf_counter()
+        rows = osprey(f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{t}'")
+        o.append((time.perf_counter() - t0) * 1000)
+        assert rows, t
+    d = timed(lambda: duck.execute(f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{random.choice(ids)}'").fetchall(), max(5, args.ids // 10))
+    print(f"trace by id via SQL ({len(ids)} ids)        osprey p50 {statistics.median(o):7.1f} ms  p99 {pct(o, 0.99):7.1f} ms"
+          f"   duckdb p50 {statistics.median(d):7.1f} ms  p99 {pct(d, 0.99):7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
