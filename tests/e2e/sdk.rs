@@ -49,9 +49,25 @@ pub async fn send(exporter: &SpanExporter, spans: Vec<SpanData>) -> Result<(), S
     exporter.export(spans).await.map_err(|e| e.to_string())
 }
 
+/// The instant the tests' spans are placed after, in unix seconds: the top of the previous
+/// hour, fixed for the whole run. Recent, so every API's default and maximum look-back
+/// covers it; on an hour boundary, so partitions are predictable.
+pub fn epoch_s() -> u64 {
+    static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        (now / 3600).saturating_sub(1) * 3600
+    })
+}
+
+/// `epoch_s()` as text, `YYYY-MM-DD{sep}HH:00:00`, for comparing rendered timestamps.
+pub fn epoch_text(sep: char) -> String {
+    let at = chrono::DateTime::from_timestamp(epoch_s() as i64, 0).unwrap_or_default();
+    at.format(&format!("%Y-%m-%d{sep}%H:%M:%S")).to_string()
+}
+
 pub fn epoch(offset_ms: u64) -> SystemTime {
-    // A fixed, recent instant so partitions are predictable: 2026-11-22T10:00:00Z.
-    SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_341_600) + Duration::from_millis(offset_ms)
+    SystemTime::UNIX_EPOCH + Duration::from_secs(epoch_s()) + Duration::from_millis(offset_ms)
 }
 
 /// A span with explicit ids and times (milliseconds after `epoch(0)`).

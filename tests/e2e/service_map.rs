@@ -10,8 +10,6 @@ use serde_json::{json, Value};
 use crate::harness::Osprey;
 use crate::sdk::{exporter, send, SpanSpec, Transport};
 
-/// `epoch(0)` of `sdk.rs` in unix seconds.
-const EPOCH_S: i64 = 1_795_341_600;
 const MS: i64 = 1_000_000;
 const CHECKOUTS: u64 = 10;
 
@@ -127,7 +125,8 @@ async fn service_map_of_a_known_workload_with_late_parents() {
     // The frontend stays in the memtable: the map spans Parquet and memory.
     send(&exporter(&osprey, Transport::Grpc, "frontend"), batch(|c| &c.frontend)).await.expect("frontend ack");
 
-    let (start, end) = (EPOCH_S, EPOCH_S + 60);
+    let epoch_s = crate::sdk::epoch_s() as i64;
+    let (start, end) = (epoch_s, epoch_s + 60);
     let (status, map) = osprey.get_json(&format!("/api/v1/service-map?start={start}&end={end}")).await;
     assert_eq!(status, 200, "{map}");
     let n = CHECKOUTS as i64;
