@@ -32,6 +32,18 @@ fn corpus_path() -> PathBuf {
         .join("astronomy-oteltraces.zst")
 }
 
+/// Sorts `batches` and encodes them as a flush writes `table` (its zstd level for the
+/// configured `zstd`); the Parquet bytes.
+fn parquet_bytes(table: Table, batches: &[arrow::array::RecordBatch], zstd: i32) -> usize {
+    let sorted = flush::sort_batches(table, batches).expect("sort");
+    let props = flush::writer_properties_with(table, 65_536, flush::zstd_level(table, zstd)).expect("props");
+    let mut out = Vec::with_capacity(8 << 20);
+    let mut writer = ArrowWriter::try_new(&mut out, sorted.schema(), Some(props)).expect("writer");
+    writer.write(&sorted).expect("write");
+    writer.close().expect("close");
+    out.len()
+}
+
 fn stages(c: &mut Criterion) {
     let records = read_records(&corpus_path()).expect("read the astronomy corpus");
     let requests: Vec<ExportTraceServiceRequest> =
@@ -109,16 +121,9 @@ fn stages(c: &mut Criterion) {
         });
     }
 
+    let default_zstd = osprey_storage::config::FlushConfig::default().zstd_level;
     group.bench_function("parquet_encode", |b| {
-        b.iter(|| {
-            let sorted = flush::sort_batches(Table::Spans, &batches).expect("sort");
-            let props = flush::writer_properties(Table::Spans, 65_536).expect("props");
-            let mut out = Vec::with_capacity(8 << 20);
-            let mut writer = ArrowWriter::try_new(&mut out, sorted.schema(), Some(props)).expect("writer");
-            writer.write(&sorted).expect("write");
-            writer.close().expect("close");
-            std::hint::black_box(out.len())
-        })
+        b.iter(|| std::hint::black_box(parquet_bytes(Table::Spans, &batches, default_zstd)))
     });
     // Derivation alone (as in session 3's figure), to split the cost below.
     group.bench_function("rollups_derive", |b| {
@@ -134,36 +139,15 @@ fn stages(c: &mut Criterion) {
     let rollups = |zstd: i32| -> usize {
         let red = Table::ServiceRed.derive(&batches).expect("service_red");
         let edges = LateJoin::default().flush(&batches).expect("service_edges");
-        let mut bytes = 0;
-        for (table, rows) in [(Table::ServiceRed, red), (Table::ServiceEdges, edges)] {
-            let sorted = flush::sort_batches(table, &rows).expect("sort");
-            let level = flush::zstd_level(table, zstd);
-            let props = flush::writer_properties_with(table, 65_536, level).expect("props");
-            let mut out = Vec::with_capacity(1 << 20);
-            let mut writer = ArrowWriter::try_new(&mut out, sorted.schema(), Some(props)).expect("writer");
-            writer.write(&sorted).expect("write");
-            writer.close().expect("close");
-            bytes += out.len();
-        }
-        bytes
+        parquet_bytes(Table::ServiceRed, &red, zstd) + parquet_bytes(Table::ServiceEdges, &edges, zstd)
     };
-    let spans_bytes = {
-        let sorted = flush::sort_batches(Table::Spans, &batches).expect("sort");
-        let props = flush::writer_properties(Table::Spans, 65_536).expect("props");
-        let mut out = Vec::with_capacity(8 << 20);
-        let mut writer = ArrowWriter::try_new(&mut out, sorted.schema(), Some(props)).expect("writer");
-        writer.write(&sorted).expect("write");
-        writer.close().expect("close");
-        out.len()
-    };
-    let derived = rollups(osprey_storage::config::FlushConfig::default().zstd_level);
+    let spans_bytes = parquet_bytes(Table::Spans, &batches, default_zstd);
+    let derived = rollups(default_zstd);
     eprintln!(
         "derived tables: {derived} bytes of Parquet beside {spans_bytes} of spans ({:.1} %)",
         100.0 * derived as f64 / spans_bytes as f64
     );
-    group.bench_function("rollups_derive_join_encode", |b| {
-        b.iter(|| std::hint::black_box(rollups(osprey_storage::config::FlushConfig::default().zstd_level)))
-    });
+    group.bench_function("rollups_derive_join_encode", |b| b.iter(|| std::hint::black_box(rollups(default_zstd))));
     group.finish();
 }
 

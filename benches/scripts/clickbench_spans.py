@@ -17,7 +17,7 @@ import chdb.session
 import duckdb
 import requests
 
-from search_bench import pct  # the same directory: on sys.path when run as a script
+from search_bench import pct, timed  # the same directory: on sys.path when run as a script
 
 # (name, Osprey/DataFusion SQL, DuckDB SQL, ClickHouse SQL); `spans` is a view over the files in each engine.
 QUERIES = [
@@ -72,15 +72,6 @@ QUERIES = [
 ]
 
 
-def timed(fn, runs):
-    out = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--api", default="http://127.0.0.1:23200")
@@ -121,7 +112,7 @@ def main():
 
     ids = [r[0] for r in duck.execute(f"SELECT trace_id FROM spans USING SAMPLE {args.ids} ROWS").fetchall()]
     random.shuffle(ids)
-    o = timed(lambda: None, 0)
+    o = []
     for t in ids:
         t0 = time.perf_counter()
         rows = osprey(f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{t}'")

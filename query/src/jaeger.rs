@@ -18,6 +18,8 @@
 
 use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
+use axum::extract::Query;
 use axum::routing::get;
 use axum::Router;
 
@@ -54,6 +56,12 @@ pub fn router(service: QueryService) -> Router {
 pub struct Params(pub Vec<(String, String)>);
 
 impl Params {
+    /// The query string, or a 400 saying why it is not one.
+    pub fn from_query(query: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Result<Params> {
+        let Query(pairs) = query.map_err(|e| QueryError::InvalidRequest(e.body_text()))?;
+        Ok(Params(pairs))
+    }
+
     /// The first value of `name`, trimmed; `None` when absent or empty (Jaeger UI sends
     /// `minDuration=` with no value, Grafana sends empty fields).
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -69,6 +77,15 @@ impl Params {
     pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
     }
+}
+
+/// One operation in the v1 `operations` and v3 `operations` answers (`ui.Operation`,
+/// `api_v3.Operation`: the same JSON).
+#[derive(Debug, serde::Serialize)]
+pub struct Operation {
+    pub name: String,
+    #[serde(rename = "spanKind")]
+    pub span_kind: String,
 }
 
 /// The window services and operations are listed from: the last `query.search.max_range`

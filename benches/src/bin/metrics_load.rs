@@ -15,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::Parser;
 use osprey_benches::corpus::read_records;
 use osprey_benches::process;
+use osprey_collector::metric_points::Metrics;
+use osprey_collector::Signal;
 use osprey_proto::metrics::metric::Data;
 use osprey_proto::metrics_service_client::MetricsServiceClient;
 use osprey_proto::ExportMetricsServiceRequest;
@@ -40,19 +42,9 @@ struct Args {
     server_pid: Option<u32>,
 }
 
-/// Data points of a request (points of every metric type).
+/// Data points of a request, counted as the collector counts them.
 fn point_count(req: &ExportMetricsServiceRequest) -> u64 {
-    let metrics = req.resource_metrics.iter().flat_map(|rm| &rm.scope_metrics).flat_map(|sm| &sm.metrics);
-    metrics
-        .map(|m| match &m.data {
-            Some(Data::Gauge(g)) => g.data_points.len(),
-            Some(Data::Sum(s)) => s.data_points.len(),
-            Some(Data::Histogram(h)) => h.data_points.len(),
-            Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
-            Some(Data::Summary(s)) => s.data_points.len(),
-            None => 0,
-        } as u64)
-        .sum()
+    <Metrics as Signal>::count(req)
 }
 
 /// Calls `f` on every point's time and start time.

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::filter::{self, JaegerQuery};
 use super::model::{self, trace_id_text, Trace};
 use super::response::{Envelope, EnvelopeError, V1Error, TRACE_NOT_FOUND};
-use super::{duration_param, listing, listing_window, micros_param, span_kind, Params};
+use super::{duration_param, listing, listing_window, micros_param, span_kind, Operation, Params};
 use crate::error::QueryError;
 use crate::otlp_trace;
 use crate::search::endpoint::now_ns;
@@ -22,8 +22,7 @@ use crate::trace_id::TraceId;
 type V1Result<T> = Result<T, V1Error>;
 
 fn params(query: Result<Query<Vec<(String, String)>>, QueryRejection>) -> V1Result<Params> {
-    let Query(pairs) = query.map_err(|e| QueryError::InvalidRequest(e.body_text()))?;
-    Ok(Params(pairs))
+    Ok(Params::from_query(query)?)
 }
 
 /// `GET /jaeger/api/services` → `{"data":["svc",…],"total":N,…}`.
@@ -45,14 +44,6 @@ pub async fn service_operations(
     names.dedup();
     let total = names.len();
     Ok(Envelope::new(names, total))
-}
-
-/// One operation in v1's `operations` answer (`ui.Operation`).
-#[derive(Debug, serde::Serialize)]
-pub struct Operation {
-    pub name: String,
-    #[serde(rename = "spanKind")]
-    pub span_kind: String,
 }
 
 /// `GET /jaeger/api/operations?service=&spanKind=` → `{"data":[{"name","spanKind"}]}`;

@@ -14,12 +14,11 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::filter::{self, JaegerQuery, Summary};
 use super::response::V3Error;
-use super::{duration_param, listing, listing_window, span_kind, Params};
+use super::{duration_param, listing, listing_window, span_kind, Operation, Params};
 use crate::error::QueryError;
 use crate::otlp_trace::{self, json::traces_data, OtlpTrace};
 use crate::search::endpoint::now_ns;
@@ -30,21 +29,13 @@ use crate::trace_id::TraceId;
 type V3Result<T> = Result<T, V3Error>;
 
 fn params(query: Result<Query<Vec<(String, String)>>, QueryRejection>) -> V3Result<Params> {
-    let Query(pairs) = query.map_err(|e| QueryError::InvalidRequest(e.body_text()))?;
-    Ok(Params(pairs))
+    Ok(Params::from_query(query)?)
 }
 
 /// `GET /jaeger/api/v3/services` → `{"services":[…]}`.
 pub async fn services(State(service): State<QueryService>) -> V3Result<Json<Value>> {
     let names = listing::services(&service, listing_window(&service)).await?;
     Ok(Json(json!({ "services": names })))
-}
-
-#[derive(Debug, Serialize)]
-pub struct Operation {
-    pub name: String,
-    #[serde(rename = "spanKind")]
-    pub span_kind: String,
 }
 
 /// `GET /jaeger/api/v3/operations?service=&spanKind=` → `{"operations":[{"name","spanKind"}]}`.
