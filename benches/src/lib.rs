@@ -2,4 +2,5 @@
 //! replay rewriter used by the load generator and the criterion benches.
 
 pub mod corpus;
+pub mod log_lines;
 pub mod process;

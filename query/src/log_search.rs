@@ -114,9 +114,10 @@ pub fn search(
     offset: usize,
     limit: usize,
 ) -> Result<LogsResponse> {
-    let found = storage.search_logs(query, window.start_ns, window.end_ns.saturating_sub(1))?;
-    let total = found.hits.len();
-    let page = found.hits.get(offset.min(total)..offset.saturating_add(limit).min(total)).unwrap_or(&[]);
+    let keep = offset.saturating_add(limit);
+    let found = storage.search_logs(query, window.start_ns, window.end_ns.saturating_sub(1), keep)?;
+    let total = found.total;
+    let page = found.hits.get(offset.min(found.hits.len())..).unwrap_or(&[]);
     let rows = storage.read_log_rows(&found, page)?;
     Ok(LogsResponse { total, hits: hits_json(&rows)? })
 }

@@ -1,15 +1,27 @@
 //! Log search over one consistent cut of the `logs` table: the tantivy index of every Parquet
 //! file in the time range, plus the memtable batches through [`super::matcher`]. Every hit is a
-//! row address with its time, so the caller can count exactly (`total`), order newest first and
-//! page; [`Storage::read_log_rows`] then reads only the rows of the page.
+//! row address with its time; a search counts every match exactly (`total`) but keeps only the
+//! newest `keep` hits (a page's `offset + limit`), so [`Storage::read_log_rows`] reads only the
+//! rows of the page.
+//!
+//! Files are visited newest first. In each, tantivy counts the matches (a single term's count
+//! is its document frequency: no postings are read) and, unless the hits kept so far are all
+//! newer than anything in the file, collects its newest `keep` matches by the `time` fast
+//! field, plus every match tied with the last of them, so the order (time descending, then
+//! address) is exact across files and stable across pages. A file only partly inside the time
+//! range gets a range clause on `time`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::interleave_record_batch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use tantivy::collector::DocSetCollector;
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
+use tantivy::schema::Field;
+use tantivy::{DocAddress, Order, Searcher, Term};
 
 use super::matcher::matching_rows;
 use super::query::LogQuery;
@@ -37,18 +49,30 @@ pub struct LogHit {
     pub row: usize,
 }
 
-/// The result of a search: every hit, newest first (ties by address, so paging is stable),
-/// and the memtable batches the memtable hits point into.
+/// The result of a search: how many logs matched, the newest `keep` of them (newest first, ties
+/// by address, so paging is stable), and the memtable batches the memtable hits point into.
 #[derive(Debug, Default)]
 pub struct LogSearch {
+    pub total: usize,
     pub hits: Vec<LogHit>,
     batches: Vec<RecordBatch>,
 }
 
+/// Newest first; equal times by address.
+fn newest_first(a: &LogHit, b: &LogHit) -> std::cmp::Ordering {
+    b.time_ns.cmp(&a.time_ns).then_with(|| a.source.cmp(&b.source)).then(a.row.cmp(&b.row))
+}
+
+/// Sorts `hits` newest first and keeps the first `keep`.
+fn keep_newest(hits: &mut Vec<LogHit>, keep: usize) {
+    hits.sort_unstable_by(newest_first);
+    hits.truncate(keep);
+}
+
 impl Storage {
-    /// Every log matching `query` with `start_ns <= time <= end_ns`. Blocking (index and file
-    /// reads): call it from a blocking thread.
-    pub fn search_logs(&self, query: &LogQuery, start_ns: i64, end_ns: i64) -> Result<LogSearch> {
+    /// Counts the logs matching `query` with `start_ns <= time <= end_ns` and keeps the newest
+    /// `keep` (`usize::MAX`: all). Blocking (index and file reads): call it from a blocking thread.
+    pub fn search_logs(&self, query: &LogQuery, start_ns: i64, end_ns: i64, keep: usize) -> Result<LogSearch> {
         let snapshot = self.snapshot(Table::Logs);
         let mut hits = Vec::new();
         for (i, batch) in snapshot.batches.iter().enumerate() {
@@ -57,12 +81,22 @@ impl Storage {
                 hits.push(LogHit { time_ns: rows.time(row), source: Source::Memtable(i), row });
             }
         }
-        for file in snapshot.files.iter().filter(|f| f.max_time_ns >= start_ns && f.min_time_ns <= end_ns) {
+        let mut total = hits.len();
+        keep_newest(&mut hits, keep);
+        let mut files: Vec<&FileEntry> =
+            snapshot.files.iter().filter(|f| f.max_time_ns >= start_ns && f.min_time_ns <= end_ns).collect();
+        files.sort_by_key(|f| std::cmp::Reverse(f.max_time_ns));
+        for file in files {
             let index = self.log_indexes.get(&self.data_dir, file)?;
-            search_file(&index, file, query, (start_ns, end_ns), &mut hits)?;
+            // Only the count is needed once `keep` hits are all newer than the file's newest log.
+            let wanted = match hits.last() {
+                Some(last) if hits.len() >= keep && last.time_ns > file.max_time_ns => 0,
+                _ => keep,
+            };
+            total += search_file(&index, file, query, (start_ns, end_ns), wanted, &mut hits)?;
+            keep_newest(&mut hits, keep);
         }
-        hits.sort_by(|a, b| b.time_ns.cmp(&a.time_ns).then_with(|| a.source.cmp(&b.source)).then(a.row.cmp(&b.row)));
-        Ok(LogSearch { hits, batches: snapshot.batches })
+        Ok(LogSearch { total, hits, batches: snapshot.batches })
     }
 
     /// The rows of `hits` (from one [`LogSearch`]), in the order given, in the `logs` schema.
@@ -116,7 +150,7 @@ impl Storage {
     pub fn log_counts_by_span(&self, trace_id_hex: &str, start_ns: i64, end_ns: i64) -> Result<BTreeMap<String, u64>> {
         let query = super::query::parse(&format!("trace_id:{trace_id_hex}"))
             .map_err(|e| StorageError::InvalidInput(format!("trace id {trace_id_hex:?}: {e}")))?;
-        let found = self.search_logs(&query, start_ns, end_ns)?;
+        let found = self.search_logs(&query, start_ns, end_ns, usize::MAX)?;
         let mut counts = BTreeMap::new();
         let mut count = |span: Option<&str>| {
             if let Some(span) = span.filter(|s| !s.is_empty()) {
@@ -149,30 +183,72 @@ impl Storage {
     }
 }
 
+/// Counts the matches of `query` in one file's index within `start..=end` and appends its
+/// newest `wanted` (with every match tied with the last of them) to `hits`. Returns the count.
 pub(crate) fn search_file(
     index: &OpenIndex,
     file: &FileEntry,
     query: &LogQuery,
     (start, end): (i64, i64),
+    wanted: usize,
+    hits: &mut Vec<LogHit>,
+) -> Result<usize> {
+    let searcher = index.reader.searcher();
+    let query = to_tantivy(query, &index.fields);
+    let in_range = file.min_time_ns >= start && file.max_time_ns <= end;
+    let query = if in_range { query } else { within(query, index.fields.time, start, end) };
+    let count = searcher.search(&*query, &Count).map_err(|e| index_error("count", e))?;
+    if wanted == 0 || count == 0 {
+        return Ok(count);
+    }
+    let source = Source::File(Arc::from(file.path.as_str()));
+    if count <= wanted {
+        let docs = searcher.search(&*query, &DocSetCollector).map_err(|e| index_error("search", e))?;
+        push_hits(&searcher, docs, &source, hits)?;
+        return Ok(count);
+    }
+    let newest = TopDocs::with_limit(wanted).order_by_fast_field::<i64>(TIME_FIELD, Order::Desc);
+    let top = searcher.search(&*query, &newest).map_err(|e| index_error("top", e))?;
+    let cutoff = top.last().and_then(|(time, _)| *time);
+    let mut docs: HashSet<DocAddress> = top.into_iter().map(|(_, doc)| doc).collect();
+    if let Some(cutoff) = cutoff {
+        // Matches as old as the last one kept: which of them come first is decided by address.
+        let ties = within(query, index.fields.time, cutoff, cutoff);
+        docs.extend(searcher.search(&*ties, &DocSetCollector).map_err(|e| index_error("ties", e))?);
+    }
+    push_hits(&searcher, docs, &source, hits)?;
+    Ok(count)
+}
+
+const TIME_FIELD: &str = "time";
+
+/// `query` restricted to `start <= time <= end` (a range over the `time` fast field).
+fn within(query: Box<dyn Query>, time: Field, start: i64, end: i64) -> Box<dyn Query> {
+    let range = RangeQuery::new(
+        Bound::Included(Term::from_field_i64(time, start)),
+        Bound::Included(Term::from_field_i64(time, end)),
+    );
+    Box::new(BooleanQuery::new(vec![(Occur::Must, query), (Occur::Must, Box::new(range))]))
+}
+
+/// Appends the hits of `docs`, reading each one's time and row from the fast fields.
+fn push_hits(
+    searcher: &Searcher,
+    docs: impl IntoIterator<Item = DocAddress>,
+    source: &Source,
     hits: &mut Vec<LogHit>,
 ) -> Result<()> {
-    let searcher = index.reader.searcher();
-    let docs =
-        searcher.search(&*to_tantivy(query, &index.fields), &DocSetCollector).map_err(|e| index_error("search", e))?;
     let mut by_segment: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for doc in docs {
         by_segment.entry(doc.segment_ord).or_default().push(doc.doc_id);
     }
-    let source = Source::File(Arc::from(file.path.as_str()));
     for (segment, docs) in by_segment {
         let fast = searcher.segment_reader(segment).fast_fields();
-        let times = fast.i64("time").map_err(|e| index_error("time column", e))?;
+        let times = fast.i64(TIME_FIELD).map_err(|e| index_error("time column", e))?;
         let rows = fast.u64("row").map_err(|e| index_error("row column", e))?;
         for doc in docs {
             let (Some(time), Some(row)) = (times.first(doc), rows.first(doc)) else { continue };
-            if time >= start && time <= end {
-                hits.push(LogHit { time_ns: time, source: source.clone(), row: row as usize });
-            }
+            hits.push(LogHit { time_ns: time, source: source.clone(), row: row as usize });
         }
     }
     Ok(())
@@ -200,5 +276,5 @@ fn read_rows_of(path: &std::path::Path, rows: &[usize], column: Option<&str>) ->
 
 #[cfg(test)]
 pub(crate) fn search_file_for_tests(index: &OpenIndex, file: &FileEntry, query: &LogQuery, hits: &mut Vec<LogHit>) {
-    search_file(index, file, query, (i64::MIN, i64::MAX), hits).expect("search");
+    search_file(index, file, query, (i64::MIN, i64::MAX), usize::MAX, hits).expect("search");
 }

@@ -136,7 +136,7 @@ async fn storage_searches_memtable_then_parquet_with_the_same_answers() {
     let storage = crate::Storage::open(crate::testdata::config(dir.path())).await.expect("open");
     storage.append(crate::Table::Logs, sample_logs()).await.expect("append");
     let query = parse("service:payment OR getUserById").expect("parse");
-    let before = storage.search_logs(&query, i64::MIN, i64::MAX).expect("search memtable");
+    let before = storage.search_logs(&query, i64::MIN, i64::MAX, usize::MAX).expect("search memtable");
     let times: Vec<i64> = before.hits.iter().map(|h| h.time_ns - T0).collect();
     assert_eq!(times, [6, 3, 1, 0], "newest first");
     let page = storage.read_log_rows(&before, &before.hits[1..3]).expect("rows");
@@ -144,7 +144,7 @@ async fn storage_searches_memtable_then_parquet_with_the_same_answers() {
 
     storage.flush().await.expect("flush");
     assert_eq!(storage.memtable_rows(crate::Table::Logs), 0);
-    let after = storage.search_logs(&query, i64::MIN, i64::MAX).expect("search parquet");
+    let after = storage.search_logs(&query, i64::MIN, i64::MAX, usize::MAX).expect("search parquet");
     assert!(after.hits.iter().all(|h| matches!(h.source, search::Source::File(_))));
     let all = storage.read_log_rows(&after, &after.hits).expect("rows");
     assert_eq!(
@@ -156,7 +156,7 @@ async fn storage_searches_memtable_then_parquet_with_the_same_answers() {
             "card_expired for ORD-00010 user=ann"
         ]
     );
-    let ranged = storage.search_logs(&query, T0 + 1, T0 + 3).expect("range");
+    let ranged = storage.search_logs(&query, T0 + 1, T0 + 3, usize::MAX).expect("range");
     assert_eq!(ranged.hits.len(), 2);
 
     // The index is derived: delete it, reopen, and search still answers (rebuilt).
@@ -164,7 +164,7 @@ async fn storage_searches_memtable_then_parquet_with_the_same_answers() {
     drop(storage);
     fs::remove_dir_all(dir.path().join(DIR)).expect("remove index");
     let storage = crate::Storage::open(crate::testdata::config(dir.path())).await.expect("reopen");
-    let again = storage.search_logs(&query, i64::MIN, i64::MAX).expect("search rebuilt");
+    let again = storage.search_logs(&query, i64::MIN, i64::MAX, usize::MAX).expect("search rebuilt");
     assert_eq!(again.hits.len(), 4);
 }
 
@@ -184,4 +184,44 @@ async fn log_counts_by_span_from_memtable_and_parquet() {
     let want: std::collections::BTreeMap<String, u64> = [(span, 2)].into();
     assert_eq!(storage.log_counts_by_span(&trace, i64::MIN, i64::MAX).expect("file + memtable"), want);
     assert!(storage.log_counts_by_span(&hex(&[99u8; 16]), i64::MIN, i64::MAX).expect("none").is_empty());
+}
+
+/// `n` logs at `T0 + times(i)`, every body naming `word` when `i % 3 != 0`.
+fn logs_at(n: usize, times: impl Fn(usize) -> i64, word: &str) -> RecordBatch {
+    let mut builder = LogsBuilder::new();
+    let scope = LogScope { service_name: "payment", ..Default::default() };
+    for i in 0..n {
+        let body = if i % 3 == 0 { format!("line {i}") } else { format!("line {i} {word}") };
+        let record = LogRecord { time_unix_nano: T0 + times(i), body: AttrRef::Str(&body), ..Default::default() };
+        builder.append(&scope, &record).expect("append");
+    }
+    builder.finish().expect("finish")
+}
+
+#[tokio::test]
+async fn keeping_the_newest_equals_the_full_search_cut_across_files_ranges_and_ties() {
+    let dir = tempfile::tempdir().expect("dir");
+    let storage = crate::Storage::open(crate::testdata::config(dir.path())).await.expect("open");
+    // Three files whose times overlap and repeat (ties across and within files), and a memtable.
+    storage.append(crate::Table::Logs, logs_at(300, |i| (i / 7) as i64, "disk")).await.expect("a");
+    storage.flush().await.expect("flush a");
+    storage.append(crate::Table::Logs, logs_at(200, |i| 20 + (i / 5) as i64, "disk")).await.expect("b");
+    storage.flush().await.expect("flush b");
+    storage.append(crate::Table::Logs, logs_at(100, |i| 10 + (i % 4) as i64, "disk")).await.expect("c");
+    storage.flush().await.expect("flush c");
+    storage.append(crate::Table::Logs, logs_at(50, |i| 30 + (i / 10) as i64, "disk")).await.expect("memtable");
+    for q in ["disk", "line", "NOT disk", "\"line 7\""] {
+        let query = parse(q).expect("parse");
+        for (start, end) in [(i64::MIN, i64::MAX), (T0 + 11, T0 + 31), (T0 + 40, T0 + 42), (T0 + 12, T0 + 12)] {
+            let all = storage.search_logs(&query, start, end, usize::MAX).expect("all");
+            assert_eq!(all.total, all.hits.len(), "{q}");
+            for keep in [0, 1, 3, 7, 10, 49, 100, 333, 1000] {
+                let some = storage.search_logs(&query, start, end, keep).expect("some");
+                assert_eq!(some.total, all.total, "{q} {start}..{end} keep {keep}: total is exact");
+                assert_eq!(some.hits, all.hits[..keep.min(all.total)], "{q} {start}..{end} keep {keep}");
+            }
+        }
+    }
+    let all = storage.search_logs(&parse("disk").expect("parse"), i64::MIN, i64::MAX, usize::MAX).expect("all");
+    assert_eq!(all.total, 650 - (100 + 67 + 34 + 17), "every third line lacks the word");
 }
