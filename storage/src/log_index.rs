@@ -10,7 +10,8 @@
 //! `row` (the row's number in its Parquet file) and `time` (for newest-first order and the
 //! time range). Hits are row addresses; the rows themselves are read from Parquet.
 //!
-//! Fields: `body` (the log tokenizer, with positions for phrases), and raw lower-cased
+//! Fields (none with field norms: hits are ordered by time, never scored): `body` (the log
+//! tokenizer, with positions for phrases), and raw lower-cased
 //! `service`, `severity` (the text and the canonical name of the number), `trace_id`,
 //! `span_id`, and `attribute` (`key\0value` for every log and resource attribute).
 //!
@@ -34,7 +35,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use parking_lot::Mutex;
-use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STRING};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST};
 use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
@@ -65,16 +66,21 @@ pub struct Fields {
 
 fn schema() -> (Schema, Fields) {
     let mut builder = Schema::builder();
-    let body_indexing = TextFieldIndexing::default()
-        .set_tokenizer(BODY_TOKENIZER)
-        .set_index_option(IndexRecordOption::WithFreqsAndPositions);
+    // No field norms: nothing is ranked by relevance (hits are ordered by time), and they
+    // would cost a byte per document and field.
+    let indexed = |tokenizer: &str, record: IndexRecordOption| {
+        let indexing =
+            TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(record).set_fieldnorms(false);
+        TextOptions::default().set_indexing_options(indexing)
+    };
+    let raw = || indexed("raw", IndexRecordOption::Basic);
     let fields = Fields {
-        body: builder.add_text_field("body", TextOptions::default().set_indexing_options(body_indexing)),
-        service: builder.add_text_field("service", STRING),
-        severity: builder.add_text_field("severity", STRING),
-        trace_id: builder.add_text_field("trace_id", STRING),
-        span_id: builder.add_text_field("span_id", STRING),
-        attribute: builder.add_text_field("attribute", STRING),
+        body: builder.add_text_field("body", indexed(BODY_TOKENIZER, IndexRecordOption::WithFreqsAndPositions)),
+        service: builder.add_text_field("service", raw()),
+        severity: builder.add_text_field("severity", raw()),
+        trace_id: builder.add_text_field("trace_id", raw()),
+        span_id: builder.add_text_field("span_id", raw()),
+        attribute: builder.add_text_field("attribute", raw()),
         time: builder.add_i64_field("time", FAST),
         row: builder.add_u64_field("row", FAST),
     };

@@ -35,99 +35,142 @@ pub struct Tok {
 
 /// The tokens of `text` (see the module docs).
 pub fn tokens(text: &str, mode: Mode) -> Vec<Tok> {
+    let mut stream = LogTokenStream::new(text, mode);
     let mut out = Vec::new();
-    let mut position = 0;
-    let mut start = None;
-    for (i, c) in text.char_indices() {
-        if c.is_alphanumeric() {
-            start.get_or_insert(i);
-        } else if let Some(s) = start.take() {
-            word(text, s, i, mode, &mut position, &mut out);
-        }
-    }
-    if let Some(s) = start {
-        word(text, s, text.len(), mode, &mut position, &mut out);
+    while stream.next_token() {
+        let t = &stream.current;
+        out.push(Tok { position: t.position, text: t.text.clone(), from: t.offset_from, to: t.offset_to });
     }
     out
-}
-
-/// Emits one alphanumeric run: its camelCase parts, and the whole word when indexing.
-fn word(text: &str, from: usize, to: usize, mode: Mode, position: &mut usize, out: &mut Vec<Tok>) {
-    let Some(run) = text.get(from..to) else { return };
-    let parts = camel_parts(run);
-    if parts.len() > 1 && mode == Mode::Index {
-        out.push(Tok { position: *position, text: lower(run), from, to });
-    }
-    for (a, b) in parts {
-        if let Some(part) = run.get(a..b) {
-            out.push(Tok { position: *position, text: lower(part), from: from + a, to: from + b });
-            *position += 1;
-        }
-    }
-}
-
-fn lower(s: &str) -> String {
-    let mut out = s.to_lowercase();
-    if out.len() > MAX_TOKEN_BYTES {
-        let mut end = MAX_TOKEN_BYTES;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-    }
-    out
-}
-
-/// Byte ranges of the camelCase parts of an alphanumeric run: a boundary before an upper-case
-/// letter that follows a lower-case letter or a digit (`getUser`, `v2Api`), and before the last
-/// upper-case letter of a capital run followed by lower case (`HTTPServer` → `HTTP` `Server`).
-fn camel_parts(run: &str) -> Vec<(usize, usize)> {
-    let chars: Vec<(usize, char)> = run.char_indices().collect();
-    let mut parts = Vec::new();
-    let mut start = 0;
-    for k in 1..chars.len() {
-        let (i, c) = chars[k];
-        let prev = chars[k - 1].1;
-        let next_lower = chars.get(k + 1).is_some_and(|(_, n)| n.is_lowercase());
-        let boundary =
-            c.is_uppercase() && ((prev.is_lowercase() || prev.is_numeric()) || (prev.is_uppercase() && next_lower));
-        if boundary {
-            parts.push((start, i));
-            start = i;
-        }
-    }
-    parts.push((start, run.len()));
-    parts
 }
 
 /// The tantivy form of [`tokens`] in [`Mode::Index`], registered as [`super::BODY_TOKENIZER`].
 #[derive(Debug, Clone, Default)]
 pub struct LogTokenizer;
 
-pub struct LogTokenStream {
-    tokens: std::vec::IntoIter<Tok>,
-    current: tantivy::tokenizer::Token,
-}
-
 impl tantivy::tokenizer::Tokenizer for LogTokenizer {
-    type TokenStream<'a> = LogTokenStream;
+    type TokenStream<'a> = LogTokenStream<'a>;
 
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> LogTokenStream {
-        LogTokenStream { tokens: tokens(text, Mode::Index).into_iter(), current: Default::default() }
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> LogTokenStream<'a> {
+        LogTokenStream::new(text, Mode::Index)
     }
 }
 
-impl tantivy::tokenizer::TokenStream for LogTokenStream {
-    fn advance(&mut self) -> bool {
-        let Some(tok) = self.tokens.next() else { return false };
-        self.current = tantivy::tokenizer::Token {
-            offset_from: tok.from,
-            offset_to: tok.to,
-            position: tok.position,
-            text: tok.text,
-            position_length: 1,
-        };
+/// Tokens one at a time, written into one reused [`Token`](tantivy::tokenizer::Token): no
+/// allocation per token (indexing runs this over every byte of every body).
+pub struct LogTokenStream<'a> {
+    text: &'a str,
+    mode: Mode,
+    /// Where the scan for the next alphanumeric run resumes.
+    cursor: usize,
+    /// Position of the next run's first token.
+    position: usize,
+    /// camelCase parts of the current run (absolute byte ranges), and the next one to emit.
+    parts: Vec<(usize, usize)>,
+    next_part: usize,
+    /// Position of the current run's first part.
+    run_position: usize,
+    current: tantivy::tokenizer::Token,
+}
+
+impl<'a> LogTokenStream<'a> {
+    fn new(text: &'a str, mode: Mode) -> Self {
+        LogTokenStream {
+            text,
+            mode,
+            cursor: 0,
+            position: 0,
+            parts: Vec::new(),
+            next_part: 0,
+            run_position: 0,
+            current: Default::default(),
+        }
+    }
+
+    fn next_token(&mut self) -> bool {
+        if let Some(&(from, to)) = self.parts.get(self.next_part) {
+            self.emit(from, to, self.run_position + self.next_part);
+            self.next_part += 1;
+            return true;
+        }
+        let Some((from, to)) = self.next_run() else { return false };
+        camel_parts(self.text, from, to, &mut self.parts);
+        self.run_position = self.position;
+        self.position += self.parts.len();
+        if self.parts.len() > 1 && self.mode == Mode::Index {
+            // The whole word first, at its first part's position; the parts follow.
+            self.next_part = 0;
+            self.emit(from, to, self.run_position);
+        } else {
+            self.next_part = 1;
+            let (a, b) = self.parts.first().copied().unwrap_or((from, to));
+            self.emit(a, b, self.run_position);
+        }
         true
+    }
+
+    /// The next run of letters and digits at or after the cursor, as a byte range.
+    fn next_run(&mut self) -> Option<(usize, usize)> {
+        let rest = self.text.get(self.cursor..)?;
+        let mut chars = rest.char_indices().skip_while(|(_, c)| !c.is_alphanumeric());
+        let (start, _) = chars.next()?;
+        let end = chars.find(|(_, c)| !c.is_alphanumeric()).map_or(rest.len(), |(i, _)| i);
+        self.cursor += end;
+        Some((self.cursor - (end - start), self.cursor))
+    }
+
+    /// Makes `text[from..to]`, lower-cased and cut to [`MAX_TOKEN_BYTES`], the current token.
+    fn emit(&mut self, from: usize, to: usize, position: usize) {
+        let word = self.text.get(from..to).unwrap_or_default();
+        let text = &mut self.current.text;
+        text.clear();
+        if word.is_ascii() {
+            text.push_str(word);
+            text.make_ascii_lowercase();
+        } else {
+            text.push_str(&word.to_lowercase());
+        }
+        if text.len() > MAX_TOKEN_BYTES {
+            let mut end = MAX_TOKEN_BYTES;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        self.current.offset_from = from;
+        self.current.offset_to = to;
+        self.current.position = position;
+        self.current.position_length = 1;
+    }
+}
+
+/// Byte ranges (in `text`) of the camelCase parts of the alphanumeric run `text[from..to]`: a
+/// boundary before an upper-case letter that follows a lower-case letter or a digit (`getUser`,
+/// `v2Api`), and before the last upper-case letter of a capital run followed by lower case
+/// (`HTTPServer` → `HTTP` `Server`).
+fn camel_parts(text: &str, from: usize, to: usize, out: &mut Vec<(usize, usize)>) {
+    out.clear();
+    let run = text.get(from..to).unwrap_or_default();
+    let mut chars = run.char_indices().peekable();
+    let mut start = 0;
+    if let Some((_, mut prev)) = chars.next() {
+        while let Some((i, c)) = chars.next() {
+            if c.is_uppercase() {
+                let next_lower = chars.peek().is_some_and(|(_, n)| n.is_lowercase());
+                if prev.is_lowercase() || prev.is_numeric() || (prev.is_uppercase() && next_lower) {
+                    out.push((from + start, from + i));
+                    start = i;
+                }
+            }
+            prev = c;
+        }
+    }
+    out.push((from + start, to));
+}
+
+impl tantivy::tokenizer::TokenStream for LogTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        self.next_token()
     }
 
     fn token(&self) -> &tantivy::tokenizer::Token {

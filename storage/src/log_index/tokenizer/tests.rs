@@ -71,3 +71,87 @@ fn tantivy_stream_matches_tokens() {
     }
     assert_eq!(seen, positions("getUser ORD-1", Mode::Index));
 }
+
+/// The tokenizer as first written (a `Vec` of owned tokens, a `Vec` of chars per word): kept as
+/// the reference the streaming one must equal.
+fn reference_tokens(text: &str, mode: Mode) -> Vec<Tok> {
+    fn lower(s: &str) -> String {
+        let mut out = s.to_lowercase();
+        if out.len() > MAX_TOKEN_BYTES {
+            let mut end = MAX_TOKEN_BYTES;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+        }
+        out
+    }
+    fn camel(run: &str) -> Vec<(usize, usize)> {
+        let chars: Vec<(usize, char)> = run.char_indices().collect();
+        let mut parts = Vec::new();
+        let mut start = 0;
+        for k in 1..chars.len() {
+            let (i, c) = chars[k];
+            let prev = chars[k - 1].1;
+            let next_lower = chars.get(k + 1).is_some_and(|(_, n)| n.is_lowercase());
+            if c.is_uppercase() && ((prev.is_lowercase() || prev.is_numeric()) || (prev.is_uppercase() && next_lower)) {
+                parts.push((start, i));
+                start = i;
+            }
+        }
+        parts.push((start, run.len()));
+        parts
+    }
+    let mut out = Vec::new();
+    let mut position = 0;
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        if c.is_alphanumeric() {
+            start.get_or_insert(i);
+        } else if let Some(s) = start.take() {
+            runs.push((s, i));
+        }
+    }
+    if let Some(s) = start {
+        runs.push((s, text.len()));
+    }
+    for (from, to) in runs {
+        let run = &text[from..to];
+        let parts = camel(run);
+        if parts.len() > 1 && mode == Mode::Index {
+            out.push(Tok { position, text: lower(run), from, to });
+        }
+        for (a, b) in parts {
+            out.push(Tok { position, text: lower(&run[a..b]), from: from + a, to: from + b });
+            position += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn streaming_tokenizer_equals_the_reference() {
+    let long = "a".repeat(300) + "Ω" + &"ß".repeat(200);
+    let texts = [
+        "",
+        "getUserById took 12ms on HTTPServer v2Api XMLHttpRequest",
+        "ORD-00010 order_id=42 /api/cart/items 10.0.12.1 6f1c2a9e-3b4d-4e5f-9a0b-1c2d3e4f5a6b",
+        "Zahlung fehlgeschlagen: Größe ungültig ΣΊΣΥΦΟΣ ΟΔΥΣΣΕΥΣ İstanbul ǅemal",
+        "日本語のログ 東京 2026年 x1Y2z3 ABCdef abcDEF A a 1 __ -- \t\n\u{200b}",
+        "java.lang.IllegalStateException: card_expired\n\tat com.shop.CardValidator.validate(CardValidator.java:87)",
+        long.as_str(),
+        "trailingCamelX endsWithDigit9 ÉcoleNormale éCole",
+    ];
+    for text in texts {
+        for mode in [Mode::Index, Mode::Query] {
+            assert_eq!(tokens(text, mode), reference_tokens(text, mode), "{text:?} {mode:?}");
+        }
+    }
+    // And over generated text mixing the above, cut at every char boundary.
+    let all = texts.join(" ");
+    for (i, _) in all.char_indices().step_by(7) {
+        let text = &all[i..];
+        assert_eq!(tokens(text, Mode::Index), reference_tokens(text, Mode::Index), "{text:?}");
+    }
+}
