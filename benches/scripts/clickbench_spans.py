@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Issue 6's ClickBench-shaped comparison: the same analytical questions over the `spans` Parquet files Osprey
-wrote, asked of Osprey's SQL API (`POST /api/v1/sql`), DuckDB and chDB (ClickHouse in-process) in one run.
+"""Issue 6's ClickBench-shaped comparison: the same analytical questions over the `spans` (and, with --logs, the
+`logs`) Parquet files Osprey wrote, asked of Osprey's SQL API (`POST /api/v1/sql`), DuckDB and chDB (ClickHouse in-process) in one run.
 Each engine reads the very same files; DuckDB and chDB get 2 threads (the machine has 2 cores). Client-side wall
 time on loopback for Osprey (JSON answers of at most 10 rows). Reports each query's median over --runs and the
 geometric mean of the Osprey/DuckDB and Osprey/chDB ratios, then trace-by-id through SQL (p50/p99 over random ids).
 
     benches/scripts/clickbench_spans.py --api http://127.0.0.1:23200 --data /tmp/osprey-bench-map/data
+    benches/scripts/clickbench_spans.py --logs-only --api http://127.0.0.1:23200 --data /tmp/osprey-bench-logs-10m/data
 """
 import argparse
 import math
@@ -71,6 +72,50 @@ QUERIES = [
     ),
 ]
 
+# The same shapes over `logs`; the full-text filter is Osprey's index-backed `matches()` against each engine's
+# own way to find a word: DuckDB a case-insensitive regular expression with word boundaries, ClickHouse
+# `hasTokenCaseInsensitive` (its token search, here without a skip index).
+LOG_QUERIES = [
+    ("logs: count", "SELECT count(*) FROM logs", None, None),
+    ("logs: filtered count", "SELECT count(*) FROM logs WHERE severity_text = 'ERROR'", None, None),
+    (
+        "logs: top services",
+        "SELECT service_name, count(*) AS c FROM logs GROUP BY service_name ORDER BY c DESC LIMIT 10",
+        None,
+        None,
+    ),
+    (
+        "logs: high-cardinality group by trace_id",
+        "SELECT trace_id, count(*) AS c FROM logs WHERE trace_id IS NOT NULL GROUP BY trace_id ORDER BY c DESC LIMIT 10",
+        None,
+        None,
+    ),
+    (
+        "logs: volume per hour and severity",
+        "SELECT date_bin(INTERVAL '1 hour', time) AS h, severity_text, count(*) AS n FROM logs "
+        "GROUP BY h, severity_text ORDER BY h, severity_text LIMIT 10",
+        "SELECT time_bucket(INTERVAL '1 hour', CAST(time AS TIMESTAMPTZ)) AS h, severity_text, count(*) AS n FROM logs "
+        "GROUP BY h, severity_text ORDER BY h, severity_text LIMIT 10",
+        "SELECT toStartOfHour(time) AS h, severity_text, count(*) AS n FROM logs "
+        "GROUP BY h, severity_text ORDER BY h, severity_text LIMIT 10",
+    ),
+    (
+        "logs: full-text filter",
+        "SELECT count(*) FROM logs WHERE matches(body, 'exhausted')",
+        "SELECT count(*) FROM logs WHERE regexp_matches(body, '(?i)\\bexhausted\\b')",
+        "SELECT count(*) FROM logs WHERE hasTokenCaseInsensitive(body, 'exhausted')",
+    ),
+    (
+        "logs: full-text filter, newest 10",
+        "SELECT time, service_name, body FROM logs WHERE matches(body, 'PSQLException') ORDER BY time DESC LIMIT 10",
+        "SELECT time, service_name, body FROM logs WHERE regexp_matches(body, '(?i)\\bpsqlexception\\b') "
+        "ORDER BY time DESC LIMIT 10",
+        "SELECT time, service_name, body FROM logs WHERE hasTokenCaseInsensitive(body, 'PSQLException') "
+        "ORDER BY time DESC LIMIT 10",
+    ),
+    ("logs: substring filter", "SELECT count(*) FROM logs WHERE body LIKE '%exhausted%'", None, None),
+]
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -78,8 +123,11 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--ids", type=int, default=100)
+    ap.add_argument("--logs", action="store_true", help="also the logs queries (the data dir holds logs)")
+    ap.add_argument("--logs-only", action="store_true", help="only the logs queries")
     args = ap.parse_args()
     files = f"{args.data}/spans/**/*.parquet"
+    log_files = f"{args.data}/logs/**/*.parquet"
 
     def osprey(sql):
         r = requests.post(f"{args.api}/api/v1/sql", json={"sql": sql}, timeout=300)
@@ -88,18 +136,23 @@ def main():
 
     duck = duckdb.connect()
     duck.execute("SET threads TO 2")
-    duck.execute(f"CREATE VIEW spans AS SELECT * FROM read_parquet('{files}', hive_partitioning = false)")
     ch = chdb.session.Session()
     ch.query("SET max_threads = 2")
     ch.query("CREATE DATABASE IF NOT EXISTS bench")
-    ch.query(f"CREATE VIEW IF NOT EXISTS bench.spans AS SELECT * FROM file('{files}', Parquet)")
     ch.query("USE bench")
+    queries = []
+    for table, glob, wanted in [("spans", files, not args.logs_only), ("logs", log_files, args.logs or args.logs_only)]:
+        if not wanted:
+            continue
+        duck.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = false)")
+        ch.query(f"CREATE VIEW IF NOT EXISTS bench.{table} AS SELECT * FROM file('{glob}', Parquet)")
+        total = osprey(f"SELECT count(*) FROM {table}")[0][0]
+        print(f"{table}: {total} (Osprey), {duck.execute(f'SELECT count(*) FROM {table}').fetchone()[0]} (DuckDB), "
+              f"{ch.query(f'SELECT count(*) FROM {table}', 'CSV').bytes().decode().strip()} (chDB)")
+        queries += QUERIES if table == "spans" else LOG_QUERIES
 
-    total = osprey("SELECT count(*) FROM spans")[0][0]
-    print(f"spans: {total} (Osprey), {duck.execute('SELECT count(*) FROM spans').fetchone()[0]} (DuckDB), "
-          f"{ch.query('SELECT count(*) FROM spans', 'CSV').bytes().decode().strip()} (chDB)")
     vs_duck, vs_ch = [], []
-    for name, ours, duck_sql, ch_sql in QUERIES:
+    for name, ours, duck_sql, ch_sql in queries:
         duck_sql, ch_sql = duck_sql or ours, ch_sql or ours
         o = statistics.median(timed(lambda: osprey(ours), args.runs))
         d = statistics.median(timed(lambda: duck.execute(duck_sql).fetchall(), args.runs))
@@ -109,6 +162,8 @@ def main():
         print(f"{name:<36} osprey {o:9.1f} ms   duckdb {d:9.1f} ms   chdb {c:9.1f} ms   osprey/duckdb {o / d:5.2f}   osprey/chdb {o / c:5.2f}")
     geo = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))
     print(f"geomean osprey/duckdb {geo(vs_duck):.2f}   osprey/chdb {geo(vs_ch):.2f}   (lower is better for Osprey)")
+    if args.logs_only:
+        return
 
     ids = [r[0] for r in duck.execute(f"SELECT trace_id FROM spans USING SAMPLE {args.ids} ROWS").fetchall()]
     random.shuffle(ids)

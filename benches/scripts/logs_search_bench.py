@@ -58,15 +58,18 @@ def main():
         r.raise_for_status()
         return r.json()["rows"]
 
-    total, lo, hi = sql("SELECT count(*), min(time), max(time) FROM logs")[0]
-    print(f"logs: {total} lines from {lo} to {hi}")
+    total, lo, hi = sql(
+        "SELECT count(*), CAST(to_unixtime(min(time)) AS BIGINT), CAST(to_unixtime(max(time)) AS BIGINT) FROM logs"
+    )[0]
+    window = {"start": lo, "end": hi + 1}  # unix seconds: every line held
+    print(f"logs: {total} lines over {(hi - lo) / 3600:.1f} h")
     duck = duckdb.connect()
     duck.execute("SET threads TO 2")
     logs = f"read_parquet('{args.data}/logs/**/*.parquet', hive_partitioning = false)"
 
     for name, q in QUERIES:
         def search():
-            r = requests.get(f"{api}/api/v1/logs", params={"q": q, "limit": 100}, timeout=300)
+            r = requests.get(f"{api}/api/v1/logs", params={"q": q, "limit": 100, **window}, timeout=300)
             r.raise_for_status()
             return r.json()
 
@@ -79,6 +82,7 @@ def main():
             duck_sql = f"SELECT time, body FROM {logs} WHERE regexp_matches(body, '{pattern}') ORDER BY time DESC LIMIT 100"
             duck_total = duck.execute(f"SELECT count(*) FROM {logs} WHERE regexp_matches(body, '{pattern}')").fetchone()[0]
             print(f"  {q}: osprey total {first['total']} ({first['total'] / total:.1%}), duckdb total {duck_total}")
+            assert first["total"] == duck_total, "the index and the scan disagree"
             duck_ms = timed(lambda: duck.execute(duck_sql).fetchall(), max(3, args.queries // 10))
         else:
             print(f"  {q}: osprey total {first['total']} ({first['total'] / total:.1%})")

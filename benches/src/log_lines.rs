@@ -151,11 +151,31 @@ pub struct LineGen {
     rng: Rng,
     variant: Variant,
     count: u64,
+    /// The trace and span the next lines belong to, and how many more lines they get: a
+    /// request writes several lines, as on real services.
+    context: Option<([u8; 16], [u8; 8])>,
+    context_left: u64,
 }
 
 impl LineGen {
     pub fn new(seed: u64, variant: Variant) -> Self {
-        LineGen { rng: Rng::new(seed), variant, count: 0 }
+        LineGen { rng: Rng::new(seed), variant, count: 0, context: None, context_left: 0 }
+    }
+
+    /// 60 % of requests are traced; each writes 1 to 12 lines.
+    fn context(&mut self) -> Option<([u8; 16], [u8; 8])> {
+        if self.context_left == 0 {
+            let r = &mut self.rng;
+            self.context_left = 1 + r.below(12);
+            self.context = r.chance(60).then(|| {
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&r.next_u64().to_be_bytes());
+                id[8..].copy_from_slice(&r.next_u64().to_be_bytes());
+                (id, r.next_u64().to_be_bytes())
+            });
+        }
+        self.context_left -= 1;
+        self.context
     }
 
     /// The next line.
@@ -166,17 +186,10 @@ impl LineGen {
             Variant::Long => true,
             Variant::Mixed => self.count.is_multiple_of(5),
         };
+        let context = self.context();
+        let (trace, span) = (context.map(|c| c.0), context.map(|c| c.1));
         let r = &mut self.rng;
         let service = r.pick(&SERVICES);
-        let traced = r.chance(60);
-        let trace = traced.then(|| {
-            let (a, b) = (r.next_u64(), r.next_u64());
-            let mut id = [0u8; 16];
-            id[..8].copy_from_slice(&a.to_be_bytes());
-            id[8..].copy_from_slice(&b.to_be_bytes());
-            id
-        });
-        let span = traced.then(|| r.next_u64().to_be_bytes());
         let (kind, body, severity) = match r.below(10) {
             0..=3 => ("access", access(r, long), None),
             4..=6 => kv(r, service, long),
@@ -254,7 +267,7 @@ fn access(r: &mut Rng, long: bool) -> String {
         path(r)
     );
     if long {
-        let params: Vec<String> = (0..12).map(|i| format!("{}{i}={}", r.pick(&WORDS), r.below(1_000_000))).collect();
+        let params: Vec<String> = (0..16).map(|i| format!("{}{i}={}", r.pick(&WORDS), r.below(1_000_000))).collect();
         line.push('?');
         line.push_str(&params.join("&"));
     }
@@ -276,7 +289,7 @@ fn access(r: &mut Rng, long: bool) -> String {
             ip(r),
         ));
     } else {
-        line.push_str(&format!("\"-\" \"{}\" ", r.pick(&AGENTS[2..])));
+        line.push_str(&format!("\"https://shop.example.com/\" \"{}\" ", r.pick(&AGENTS[2..])));
     }
     line.push_str(&format!("rt={}ms", r.below(2000)));
     line
@@ -292,8 +305,9 @@ fn kv(r: &mut Rng, service: &str, long: bool) -> (&'static str, String, Option<(
         r.below(1_000_000),
         r.below(5000)
     );
+    line.push_str(&format!(" trace_flags=01 peer={}", ip(r)));
     if long {
-        for _ in 0..14 {
+        for _ in 0..20 {
             line.push_str(&format!(" {}_{}={}", r.pick(&WORDS), r.pick(&WORDS), r.below(100_000)));
         }
         line.push_str(&format!(
@@ -319,8 +333,9 @@ fn json(r: &mut Rng, service: &str, long: bool) -> (&'static str, String, Option
         r.pick(&["USD", "EUR", "JPY", "CHF"]),
         r.below(4)
     );
+    line.push_str(&format!(",\"region\":\"eu-west-{}\"", r.below(3)));
     if long {
-        let items: Vec<String> = (0..6)
+        let items: Vec<String> = (0..8)
             .map(|_| {
                 format!(
                     "{{\"sku\":\"SKU-{:06}\",\"name\":\"{}\",\"qty\":{},\"price\":{}.{:02}}}",
@@ -348,7 +363,7 @@ fn json(r: &mut Rng, service: &str, long: bool) -> (&'static str, String, Option
 
 fn stack(r: &mut Rng, long: bool) -> String {
     let mut line = format!("{}: {} for order {}", r.pick(&EXCEPTIONS), r.pick(&MESSAGES), order(r));
-    let frames = if long { 14 } else { 1 };
+    let frames = if long { 16 } else { 1 };
     for i in 0..frames {
         if long && i == 8 {
             line.push_str(&format!("\nCaused by: {}: {}", r.pick(&EXCEPTIONS), r.pick(&MESSAGES)));
@@ -417,8 +432,8 @@ mod tests {
     #[test]
     fn variants_have_their_sizes() {
         let (short, long) = (mean_len(Variant::Short), mean_len(Variant::Long));
-        assert!((120..=190).contains(&short), "short lines average {short} B");
-        assert!((750..=1050).contains(&long), "long lines average {long} B");
+        assert!((140..=165).contains(&short), "short lines average {short} B");
+        assert!((850..=950).contains(&long), "long lines average {long} B");
     }
 
     #[test]

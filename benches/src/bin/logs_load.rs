@@ -57,6 +57,15 @@ struct Args {
     data_dir: Option<PathBuf>,
 }
 
+/// What an OTLP exporter retries (the spec's retryable gRPC codes).
+fn is_retryable(status: &tonic::Status) -> bool {
+    use tonic::Code::*;
+    matches!(
+        status.code(),
+        Unavailable | ResourceExhausted | Aborted | Cancelled | DeadlineExceeded | OutOfRange | DataLoss
+    )
+}
+
 fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
@@ -111,11 +120,13 @@ async fn main() -> Result<(), Error> {
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicU64::new(0)),
     );
+    let retries = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
         let (lines, raw, errors, next, grpc) =
             (lines.clone(), raw.clone(), errors.clone(), next.clone(), args.grpc.clone());
+        let retries = retries.clone();
         let (variant, batch, total, seed, spread) = (args.variant, args.batch, args.lines, args.seed, span_ns > 0);
         workers.push(tokio::spawn(async move {
             let mut client = LogsServiceClient::connect(grpc).await?.max_decoding_message_size(64 << 20);
@@ -130,8 +141,25 @@ async fn main() -> Result<(), Error> {
                 let generated: Vec<_> = (0..n).map(|_| gen.line()).collect();
                 let bytes: u64 = generated.iter().map(|l| l.body.len() as u64).sum();
                 let sent = now_ns();
-                let req = request(&generated, |i| if spread { oldest + (first + i as u64) * step_ns } else { sent });
-                match client.export(req).await {
+                // Each line its own time (a nanosecond apart when not spread), in the order written.
+                let req =
+                    request(
+                        &generated,
+                        |i| if spread { oldest + (first + i as u64) * step_ns } else { sent + i as u64 },
+                    );
+                let mut attempt = 0;
+                let answer = loop {
+                    match client.export(req.clone()).await {
+                        // Backpressure (memory budget, queue): back off and send again, as exporters do.
+                        Err(status) if is_retryable(&status) && attempt < 100 => {
+                            attempt += 1;
+                            retries.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(20 * attempt.min(25))).await;
+                        }
+                        answer => break answer,
+                    }
+                };
+                match answer {
                     Ok(r) if r.get_ref().partial_success.as_ref().is_none_or(|p| p.rejected_log_records == 0) => {
                         lines.fetch_add(n as u64, Ordering::Relaxed);
                         raw.fetch_add(bytes, Ordering::Relaxed);
@@ -157,6 +185,7 @@ async fn main() -> Result<(), Error> {
     let raw_mb = raw_bytes as f64 / 1e6;
     println!("lines_accepted        {accepted}");
     println!("errors                {}", errors.load(Ordering::Relaxed));
+    println!("retries               {}", retries.load(Ordering::Relaxed));
     println!("raw_mb                {raw_mb:.1}");
     println!("mean_line_bytes       {:.0}", raw_bytes as f64 / accepted.max(1) as f64);
     println!("send_s                {send_s:.1}");
