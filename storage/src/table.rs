@@ -9,7 +9,8 @@
 //!   bloom filters held in memory ([`crate::bloom_cache`]);
 //! - row groups, pages and rows inside the files, by handing the filters to the
 //!   Parquet source as its predicate with statistics, bloom filter and page
-//!   index pruning on and filter pushdown (late materialization) on.
+//!   index pruning on, and filter pushdown (late materialization) on when the
+//!   scan reads columns the filters do not name (see [`late_materialization_pays`]).
 //!
 //! The provider exposes the table's *logical* schema, but memtables and files
 //! hold the *physical* one (spans: no `end_time`). A projection asking for a
@@ -187,7 +188,9 @@ impl StorageTable {
         let mut options = state.default_table_options().parquet;
         options.global.bloom_filter_on_read = true;
         options.global.enable_page_index = true;
-        options.global.pushdown_filters = true;
+        let all: Vec<usize> = (0..self.physical.fields().len()).collect();
+        options.global.pushdown_filters =
+            late_materialization_pays(&self.physical, projection.unwrap_or(&all), filters);
         let mut source = ParquetSource::new(self.physical.clone())
             .with_table_parquet_options(options)
             .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(store, metadata_cache)));
@@ -213,6 +216,18 @@ impl StorageTable {
             .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// Whether the Parquet reader should evaluate filters first and decode the other projected columns
+/// only for the rows that pass (late materialization). It pays when the scan reads columns the
+/// filters do not name: a trace lookup reading a few columns of a few rows, or a `ORDER BY … LIMIT`
+/// whose dynamic filter (pushed into the scan by DataFusion after this choice) skips most rows.
+/// When the filters name every projected column (`count(*) … WHERE x = …`, `count(*) … LIKE …`)
+/// there is nothing to skip, and it only adds the row-selection bookkeeping: ~15 % of such a scan.
+pub(crate) fn late_materialization_pays(physical: &Schema, projection: &[usize], filters: &[Expr]) -> bool {
+    let named: std::collections::HashSet<&str> =
+        filters.iter().flat_map(|f| f.column_refs()).map(|c| c.name.as_str()).collect();
+    projection.iter().any(|&i| physical.fields().get(i).is_some_and(|f| !named.contains(f.name().as_str())))
 }
 
 /// What a scan reads from the memtables and files, and how it becomes the

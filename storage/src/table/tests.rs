@@ -317,3 +317,21 @@ async fn end_time_filters_apply_above_the_scan() {
     let plan = pretty_format_batches(&plan).expect("format").to_string();
     assert_eq!(plan.matches(".parquet").count(), 0, "start_time still prunes files:\n{plan}");
 }
+
+#[test]
+fn late_materialization_only_when_other_columns_are_read() {
+    let schema = Table::Logs.physical_schema();
+    let index = |name: &str| schema.index_of(name).expect("column");
+    let severity = col(crate::logs::col::SEVERITY_TEXT).eq(lit("ERROR"));
+    let trace = col(crate::logs::col::TRACE_ID).eq(lit("5b8efff798038103d269b633813fc60c"));
+    // count(*) WHERE severity_text = …: the scan reads only the filtered column.
+    assert!(!super::late_materialization_pays(&schema, &[index(crate::logs::col::SEVERITY_TEXT)], &[severity.clone()]));
+    // A lookup reading other columns skips decoding them for the rows that fail.
+    let body_and_trace = [index(crate::logs::col::BODY), index(crate::logs::col::TRACE_ID)];
+    assert!(super::late_materialization_pays(&schema, &body_and_trace, std::slice::from_ref(&trace)));
+    assert!(super::late_materialization_pays(&schema, &body_and_trace, &[severity, trace]));
+    // No filter yet: a `ORDER BY … LIMIT` may push a dynamic one into the scan later.
+    assert!(super::late_materialization_pays(&schema, &body_and_trace, &[]));
+    // Nothing projected (count(*) alone): nothing to skip.
+    assert!(!super::late_materialization_pays(&schema, &[], &[]));
+}
