@@ -325,7 +325,11 @@ fn late_materialization_only_when_other_columns_are_read() {
     let severity = col(crate::logs::col::SEVERITY_TEXT).eq(lit("ERROR"));
     let trace = col(crate::logs::col::TRACE_ID).eq(lit("5b8efff798038103d269b633813fc60c"));
     // count(*) WHERE severity_text = …: the scan reads only the filtered column.
-    assert!(!super::late_materialization_pays(&schema, &[index(crate::logs::col::SEVERITY_TEXT)], &[severity.clone()]));
+    assert!(!super::late_materialization_pays(
+        &schema,
+        &[index(crate::logs::col::SEVERITY_TEXT)],
+        std::slice::from_ref(&severity)
+    ));
     // A lookup reading other columns skips decoding them for the rows that fail.
     let body_and_trace = [index(crate::logs::col::BODY), index(crate::logs::col::TRACE_ID)];
     assert!(super::late_materialization_pays(&schema, &body_and_trace, std::slice::from_ref(&trace)));
