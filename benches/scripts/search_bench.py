@@ -8,6 +8,7 @@ Needs `duckdb` and `requests` (see benches/scripts/search_10m.sh, which makes a 
 """
 import argparse
 import json
+import math
 import random
 import statistics
 import time
@@ -18,8 +19,9 @@ import requests
 
 
 def pct(values, p):
+    """Nearest-rank percentile: the ceil(p * n)-th smallest value (the 99th of 100 for p99, not the maximum)."""
     values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p))]
+    return values[max(0, min(len(values), math.ceil(len(values) * p)) - 1)]
 
 
 def timed(fn, n):
