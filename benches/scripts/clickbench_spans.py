@@ -6,7 +6,7 @@ time on loopback for Osprey (JSON answers of at most 10 rows). Reports each quer
 geometric mean of the Osprey/DuckDB and Osprey/chDB ratios, then trace-by-id through SQL (p50/p99 over random ids).
 
     benches/scripts/clickbench_spans.py --api http://127.0.0.1:23200 --data /tmp/osprey-bench-map/data
-    benches/scripts/clickbench_spans.py --logs-only --api http://127.0.0.1:23200 --data /tmp/osprey-bench-logs-10m/data
+    benches/scripts/clickbench_spans.py --logs --api http://127.0.0.1:23200 --data /tmp/osprey-bench-both/data
 """
 import argparse
 import math
@@ -124,7 +124,6 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--ids", type=int, default=100)
     ap.add_argument("--logs", action="store_true", help="also the logs queries (the data dir holds logs)")
-    ap.add_argument("--logs-only", action="store_true", help="only the logs queries")
     args = ap.parse_args()
     files = f"{args.data}/spans/**/*.parquet"
     log_files = f"{args.data}/logs/**/*.parquet"
@@ -141,9 +140,7 @@ def main():
     ch.query("CREATE DATABASE IF NOT EXISTS bench")
     ch.query("USE bench")
     queries = []
-    for table, glob, wanted in [("spans", files, not args.logs_only), ("logs", log_files, args.logs or args.logs_only)]:
-        if not wanted:
-            continue
+    for table, glob in [("spans", files)] + ([("logs", log_files)] if args.logs else []):
         duck.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = false)")
         ch.query(f"CREATE VIEW IF NOT EXISTS bench.{table} AS SELECT * FROM file('{glob}', Parquet)")
         total = osprey(f"SELECT count(*) FROM {table}")[0][0]
@@ -162,8 +159,6 @@ def main():
         print(f"{name:<36} osprey {o:9.1f} ms   duckdb {d:9.1f} ms   chdb {c:9.1f} ms   osprey/duckdb {o / d:5.2f}   osprey/chdb {o / c:5.2f}")
     geo = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))
     print(f"geomean osprey/duckdb {geo(vs_duck):.2f}   osprey/chdb {geo(vs_ch):.2f}   (lower is better for Osprey)")
-    if args.logs_only:
-        return
 
     ids = [r[0] for r in duck.execute(f"SELECT trace_id FROM spans USING SAMPLE {args.ids} ROWS").fetchall()]
     random.shuffle(ids)

@@ -115,6 +115,36 @@ const FRAMES: [&str; 8] = [
     "java.base/java.lang.Thread.run(Thread.java:{})",
 ];
 
+/// Which lines a benchmark uses, as command-line options shared by `logs_load` and
+/// `log_index_ceiling`: the same options give both the very same lines, batch by batch.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LineSet {
+    /// Lines in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub lines: u64,
+    #[arg(long, value_enum, default_value = "short")]
+    pub variant: Variant,
+    /// Lines per batch (one OTLP request in `logs_load`).
+    #[arg(long, default_value_t = 1000)]
+    pub batch: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl LineSet {
+    /// Number of batches.
+    pub fn batches(&self) -> u64 {
+        self.lines.div_ceil(self.batch.max(1))
+    }
+
+    /// The lines of batch `b` (each batch has its own generator, so batches can be made in any order).
+    pub fn batch_lines(&self, b: u64) -> Vec<Line> {
+        let n = self.batch.min(self.lines.saturating_sub(b * self.batch));
+        let mut gen = LineGen::new(self.seed.wrapping_mul(1_000_003).wrapping_add(b), self.variant);
+        (0..n).map(|_| gen.line()).collect()
+    }
+}
+
 /// splitmix64: small, fast, and good enough to vary benchmark text.
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

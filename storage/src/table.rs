@@ -188,9 +188,8 @@ impl StorageTable {
         let mut options = state.default_table_options().parquet;
         options.global.bloom_filter_on_read = true;
         options.global.enable_page_index = true;
-        let all: Vec<usize> = (0..self.physical.fields().len()).collect();
         options.global.pushdown_filters =
-            late_materialization_pays(&self.physical, projection.unwrap_or(&all), filters);
+            projection.is_none_or(|p| late_materialization_pays(&self.physical, p, filters));
         let mut source = ParquetSource::new(self.physical.clone())
             .with_table_parquet_options(options)
             .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(store, metadata_cache)));

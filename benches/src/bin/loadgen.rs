@@ -219,7 +219,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         println!("server_peak_rss_mb    {:.1}", process::peak_rss_kb(pid)? as f64 / 1024.0);
     }
     if let Some(dir) = &args.data_dir {
-        let bytes = dir_bytes(&dir.join("spans"))?;
+        let bytes = osprey_benches::data_dir::bytes_under(&dir.join("spans"), "")?;
         println!("parquet_bytes         {bytes}");
         println!("(bytes per span: divide by the server's osprey_rows_persisted_total once it has flushed)");
     }
@@ -232,17 +232,4 @@ async fn send_http(client: &reqwest::Client, url: &str, req: &ExportTraceService
         Ok(r) => r.status().is_success(),
         Err(_) => false,
     }
-}
-
-fn dir_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
-    let mut total = 0;
-    if !dir.exists() {
-        return Ok(0);
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() { dir_bytes(&entry.path())? } else { meta.len() };
-    }
-    Ok(total)
 }

@@ -15,7 +15,8 @@
 use std::time::Instant;
 
 use clap::Parser;
-use osprey_benches::log_lines::{request, Line, LineGen, Variant};
+use osprey_benches::data_dir::bytes_under;
+use osprey_benches::log_lines::{request, Line, LineSet};
 use osprey_benches::process;
 use osprey_collector::config::LimitsConfig;
 use tantivy::schema::{Schema, TEXT};
@@ -25,24 +26,9 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Parser)]
 struct Args {
-    #[arg(long, default_value_t = 1_000_000)]
-    lines: u64,
-    #[arg(long, value_enum, default_value = "short")]
-    variant: Variant,
-    /// Lines per batch (as `logs_load --batch`, so the lines are the same).
-    #[arg(long, default_value_t = 1000)]
-    batch: u64,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-}
-
-fn dir_bytes(dir: &std::path::Path) -> u64 {
-    walk(dir).iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum()
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
+    /// The same options as `logs_load` give the same lines.
+    #[command(flatten)]
+    lines: LineSet,
 }
 
 /// Runs `f`, returns its CPU-seconds (this process) and wall seconds.
@@ -64,16 +50,11 @@ fn report(name: &str, raw_mb: f64, (cpu, wall): (f64, f64), index_bytes: u64) {
 
 fn main() -> Result<(), Error> {
     let args = Args::parse();
-    let batches: Vec<Vec<Line>> = (0..args.lines.div_ceil(args.batch.max(1)))
-        .map(|b| {
-            let n = args.batch.min(args.lines - b * args.batch);
-            let mut gen = LineGen::new(args.seed.wrapping_mul(1_000_003).wrapping_add(b), args.variant);
-            (0..n).map(|_| gen.line()).collect()
-        })
-        .collect();
+    let set = &args.lines;
+    let batches: Vec<Vec<Line>> = (0..set.batches()).map(|b| set.batch_lines(b)).collect();
     let raw_bytes: usize = batches.iter().flatten().map(|l| l.body.len()).sum();
     let raw_mb = raw_bytes as f64 / 1e6;
-    println!("lines {}  raw_mb {raw_mb:.1}  mean_line_bytes {:.0}", args.lines, raw_bytes as f64 / args.lines as f64);
+    println!("lines {}  raw_mb {raw_mb:.1}  mean_line_bytes {:.0}", set.lines, raw_bytes as f64 / set.lines as f64);
 
     let raw_dir = tempfile::tempdir()?;
     let times = timed(|| {
@@ -88,17 +69,17 @@ fn main() -> Result<(), Error> {
         writer.wait_merging_threads()?;
         Ok(())
     })?;
-    report("raw", raw_mb, times, dir_bytes(raw_dir.path()));
+    report("raw", raw_mb, times, bytes_under(raw_dir.path(), "")?);
 
     let limits = LimitsConfig::default();
     let mut arrow = Vec::new();
     for (b, lines) in batches.iter().enumerate() {
-        let req = request(lines, |i| 1_764_918_000_000_000_000 + (b * 1000 + i) as u64 * 1_000_000);
+        let req = request(lines, |i| 1_764_918_000_000_000_000 + (b as u64 * set.batch + i as u64) * 1_000_000);
         let conversion = osprey_collector::logs::convert(&req, &limits, 0)?;
         arrow.extend(conversion.batch);
     }
     let osprey_dir = tempfile::tempdir()?;
     let times = timed(|| Ok(osprey_storage::log_index::build(osprey_dir.path(), "logs/bench.parquet", &arrow)?))?;
-    report("osprey", raw_mb, times, dir_bytes(osprey_dir.path()));
+    report("osprey", raw_mb, times, bytes_under(osprey_dir.path(), "")?);
     Ok(())
 }

@@ -11,13 +11,14 @@
 //! cargo run --release -p osprey-benches --bin logs_load -- --lines 2000000 --variant short \
 //!   --server-pid $(pgrep -x osprey) --data-dir ./osprey-data --metrics http://127.0.0.1:3200/metrics
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use osprey_benches::log_lines::{request, LineGen, Variant};
+use osprey_benches::data_dir::bytes_under;
+use osprey_benches::log_lines::{request, LineSet};
 use osprey_benches::process;
 use osprey_proto::logs_service_client::LogsServiceClient;
 
@@ -25,19 +26,11 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Parser)]
 struct Args {
-    /// Lines to send.
-    #[arg(long, default_value_t = 1_000_000)]
-    lines: u64,
-    #[arg(long, value_enum, default_value = "short")]
-    variant: Variant,
-    /// Lines per request.
-    #[arg(long, default_value_t = 1000)]
-    batch: u64,
+    #[command(flatten)]
+    lines: LineSet,
     /// Requests in flight.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
     /// OTLP gRPC endpoint.
     #[arg(long, default_value = "http://127.0.0.1:4317")]
     grpc: String,
@@ -70,24 +63,6 @@ fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
 }
 
-/// Bytes of the files under `dir` whose name ends with `suffix` ("" for all).
-fn bytes_under(dir: &Path, suffix: &str) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|e| {
-            let path = e.path();
-            if path.is_dir() {
-                bytes_under(&path, suffix)
-            } else if path.to_string_lossy().ends_with(suffix) {
-                e.metadata().map(|m| m.len()).unwrap_or(0)
-            } else {
-                0
-            }
-        })
-        .sum()
-}
-
 /// Waits until the server's logs memtable is empty (polls `/metrics`).
 async fn wait_flushed(url: &str) -> Result<Duration, Error> {
     let started = Instant::now();
@@ -110,9 +85,9 @@ async fn wait_flushed(url: &str) -> Result<Duration, Error> {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let args = Args::parse();
-    let batches = args.lines.div_ceil(args.batch.max(1));
+    let batches = args.lines.batches();
     let span_ns = args.spread_hours * 3_600_000_000_000;
-    let (oldest, step_ns) = (now_ns().saturating_sub(span_ns), span_ns / args.lines.max(1));
+    let (oldest, step_ns) = (now_ns().saturating_sub(span_ns), span_ns / args.lines.lines.max(1));
     let cpu_before = args.server_pid.map(process::cpu_seconds).transpose()?;
     let (lines, raw, errors, next) = (
         Arc::new(AtomicU64::new(0)),
@@ -127,7 +102,7 @@ async fn main() -> Result<(), Error> {
         let (lines, raw, errors, next, grpc) =
             (lines.clone(), raw.clone(), errors.clone(), next.clone(), args.grpc.clone());
         let retries = retries.clone();
-        let (variant, batch, total, seed, spread) = (args.variant, args.batch, args.lines, args.seed, span_ns > 0);
+        let (line_set, spread) = (args.lines.clone(), span_ns > 0);
         workers.push(tokio::spawn(async move {
             let mut client = LogsServiceClient::connect(grpc).await?.max_decoding_message_size(64 << 20);
             loop {
@@ -135,10 +110,9 @@ async fn main() -> Result<(), Error> {
                 if b >= batches {
                     break;
                 }
-                let first = b * batch;
-                let n = batch.min(total - first) as usize;
-                let mut gen = LineGen::new(seed.wrapping_mul(1_000_003).wrapping_add(b), variant);
-                let generated: Vec<_> = (0..n).map(|_| gen.line()).collect();
+                let first = b * line_set.batch;
+                let generated = line_set.batch_lines(b);
+                let n = generated.len();
                 let bytes: u64 = generated.iter().map(|l| l.body.len() as u64).sum();
                 let sent = now_ns();
                 // Each line its own time (a nanosecond apart when not spread), in the order written.
@@ -202,8 +176,8 @@ async fn main() -> Result<(), Error> {
         println!("server_peak_rss_mb    {:.1}", process::peak_rss_kb(pid)? as f64 / 1024.0);
     }
     if let Some(dir) = &args.data_dir {
-        let parquet = bytes_under(&dir.join("logs"), ".parquet");
-        let index = bytes_under(&dir.join(osprey_storage::log_index::DIR), "");
+        let parquet = bytes_under(&dir.join("logs"), ".parquet")?;
+        let index = bytes_under(&dir.join(osprey_storage::log_index::DIR), "")?;
         println!("parquet_mb            {:.1}", parquet as f64 / 1e6);
         println!("index_mb              {:.1}", index as f64 / 1e6);
         println!("parquet_ratio         {:.3}", parquet as f64 / raw_bytes.max(1) as f64);

@@ -197,11 +197,18 @@ pub(crate) fn search_file(
     let query = to_tantivy(query, &index.fields);
     let in_range = file.min_time_ns >= start && file.max_time_ns <= end;
     let query = if in_range { query } else { within(query, index.fields.time, start, end) };
+    let source = Source::File(Arc::from(file.path.as_str()));
+    if wanted == usize::MAX {
+        // Every hit is kept: collecting them counts them (no separate counting pass).
+        let docs = searcher.search(&*query, &DocSetCollector).map_err(|e| index_error("search", e))?;
+        let count = docs.len();
+        push_hits(&searcher, docs, &source, hits)?;
+        return Ok(count);
+    }
     let count = searcher.search(&*query, &Count).map_err(|e| index_error("count", e))?;
     if wanted == 0 || count == 0 {
         return Ok(count);
     }
-    let source = Source::File(Arc::from(file.path.as_str()));
     if count <= wanted {
         let docs = searcher.search(&*query, &DocSetCollector).map_err(|e| index_error("search", e))?;
         push_hits(&searcher, docs, &source, hits)?;
