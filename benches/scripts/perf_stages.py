@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
-"""Groups a server profile by ingest stage: reads `perf script` output of a `perf record --call-graph dwarf` run
+"""Groups a server profile by stage: reads `perf script` output of a `perf record --call-graph dwarf` run
 and charges each sample to the first stage (in the order below) any frame of its stack belongs to. Prints the
-share of samples per stage. Used for the logs ingest profile in BENCHMARKS.md:
+share of samples per stage. Used for the profiles in BENCHMARKS.md: logs ingest (`ingest`, the default) and
+SQL point lookups (`sql`):
 
     perf record -F 199 --call-graph dwarf,16384 -p $(pgrep -x osprey) -o /tmp/perf.data   # during logs_load
-    perf script -i /tmp/perf.data | benches/scripts/perf_stages.py
+    perf script -i /tmp/perf.data | benches/scripts/perf_stages.py [ingest|sql]
 """
 import collections
 import re
 import sys
 
 # (substring of a frame, stage), first match wins.
-STAGES = [
+INGEST = [
     ("add_indexing_worker", "tantivy indexing thread"),
     ("IndexBuilder::finish", "index finish/commit"),
     ("IndexBuilder::add", "index doc building"),
@@ -28,8 +29,29 @@ STAGES = [
     ("erge", "merge"),
 ]
 
+SQL = [
+    ("load_bloom_filters", "scan: row-group bloom filters"),
+    ("with_predicate_options", "scan: predicate columns"),
+    ("ZSTD_decompress", "scan: output columns (zstd)"),
+    ("poll_scan", "scan: output columns and other"),
+    ("StorageTable as datafusion_session::table::TableProvider>::scan", "plan: table scan (pruning)"),
+    ("create_physical_plan", "plan: physical"),
+    ("SessionState::optimize", "plan: logical optimizer"),
+    ("statement_to_plan", "plan: SQL to logical"),
+    ("query_state", "plan: per-query session"),
+    ("guard::check", "parse and guard"),
+    ("check_on_large_stack", "parse thread start"),
+    ("sql::format", "response encoding"),
+    ("serde_json", "response encoding"),
+    ("object_store", "file reads"),
+    ("hyper", "http"),
+    ("blocking::pool", "blocking pool other"),
+    ("schedule", "kernel scheduling"),
+]
+
 
 def main():
+    stages = SQL if sys.argv[1:] == ["sql"] else INGEST
     counts, n = collections.Counter(), 0
     for sample in sys.stdin.read().split("\n\n"):
         lines = [l.strip() for l in sample.strip().split("\n")[1:] if l.strip()]
@@ -37,7 +59,7 @@ def main():
             continue
         n += 1
         stack = " | ".join(re.sub(r"^[0-9a-f]+ ", "", l).rsplit(" (", 1)[0] for l in lines)
-        counts[next((stage for key, stage in STAGES if key in stack), "other")] += 1
+        counts[next((stage for key, stage in stages if key in stack), "other")] += 1
     for stage, c in counts.most_common():
         print(f"{c / max(n, 1) * 100:5.1f}%  {stage}")
 

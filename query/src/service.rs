@@ -23,6 +23,10 @@ use crate::sql::{SqlConfig, SqlEngine};
 pub struct QueryConfig {
     /// DataFusion's target partitions (parallelism of one query).
     pub target_partitions: usize,
+    /// Memory for Parquet footers and page indexes kept across queries, in bytes (least
+    /// recently used files are evicted past it). A file's entry is read and decoded once
+    /// instead of at every query that opens the file.
+    pub metadata_cache_bytes: usize,
     /// Time budget of one trace lookup; past it the request gets a timeout error.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -38,6 +42,7 @@ impl Default for QueryConfig {
     fn default() -> Self {
         QueryConfig {
             target_partitions: 2,
+            metadata_cache_bytes: 256 << 20,
             timeout: Duration::from_secs(30),
             sql: SqlConfig::default(),
             flight_sql: FlightSqlConfig::default(),
@@ -83,6 +88,7 @@ impl QueryService {
         let session =
             SessionConfig::new().with_target_partitions(config.target_partitions.max(1)).with_information_schema(true);
         let runtime = RuntimeEnvBuilder::new()
+            .with_metadata_cache_limit(config.metadata_cache_bytes)
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
             .build_arc()?;
         let state =

@@ -2,8 +2,8 @@
 //! the session's tables, within per-query limits.
 //!
 //! A query goes through:
-//! 1. [`guard::check`] on a thread with a large stack: text size cap, parser with
-//!    a recursion limit, one statement, read-only, nesting depth;
+//! 1. [`guard::check`] on a [`parser`] thread with a large stack: text size cap,
+//!    parser with a recursion limit, one statement, read-only, nesting depth;
 //! 2. [`admission`]: a slot among `max_concurrent`, else a place in the queue;
 //! 3. planning on a per-query copy of the session whose `RuntimeEnv` has its own
 //!    memory pool of `memory_bytes` (no spilling), then DataFusion's `SQLOptions`
@@ -18,6 +18,7 @@ pub mod endpoint;
 pub mod format;
 pub mod functions;
 pub mod guard;
+mod parser;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +38,7 @@ use serde::Deserialize;
 use crate::error::{datafusion_class, ErrorClass, QueryError, Result};
 use admission::Admission;
 use guard::GuardLimits;
+use parser::Parser;
 
 /// Limits of the SQL API (`query.sql` in the config file).
 #[derive(Debug, Clone, Deserialize)]
@@ -60,7 +62,7 @@ pub struct SqlConfig {
     pub max_depth: usize,
     /// The SQL parser's recursion limit (nested parentheses and subqueries). Past it: HTTP 400.
     pub parser_recursion_limit: usize,
-    /// Worker threads of the SQL runtime (0: one per CPU).
+    /// Worker threads of the SQL runtime, and SQL parser threads (0: one per CPU).
     pub threads: usize,
 }
 
@@ -107,14 +109,20 @@ pub struct SqlEngine {
     ctx: Arc<SessionContext>,
     config: SqlConfig,
     admission: Admission,
+    parser: Parser,
     runtime: SqlRuntime,
 }
 
 impl SqlEngine {
     pub fn new(ctx: Arc<SessionContext>, config: SqlConfig) -> Result<Self> {
         let admission = Admission::new(config.max_concurrent, config.max_queued);
-        let runtime = SqlRuntime::new(config.threads)?;
-        Ok(SqlEngine { ctx, config, admission, runtime })
+        let threads = match config.threads {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            n => n,
+        };
+        let parser = Parser::new(threads, config.guard_limits())?;
+        let runtime = SqlRuntime::new(threads)?;
+        Ok(SqlEngine { ctx, config, admission, parser, runtime })
     }
 
     pub fn config(&self) -> &SqlConfig {
@@ -130,7 +138,7 @@ impl SqlEngine {
     pub async fn run(self: &Arc<Self>, sql: String) -> Result<SqlResult> {
         let started = Instant::now();
         let text_bytes = sql.len();
-        let statement = check_on_large_stack(sql, self.config.guard_limits()).await?;
+        let statement = self.parser.check(sql).await?;
         let timeout = self.config.timeout;
         let engine = Arc::clone(self);
         let (schema, batches, row_count) = self
@@ -155,7 +163,7 @@ impl SqlEngine {
     /// reads no data). Flight SQL answers `GetFlightInfo` with it.
     pub async fn describe(self: &Arc<Self>, sql: String) -> Result<SchemaRef> {
         let text_bytes = sql.len();
-        let statement = check_on_large_stack(sql, self.config.guard_limits()).await?;
+        let statement = self.parser.check(sql).await?;
         let engine = Arc::clone(self);
         self.in_task(text_bytes, async move {
             let (_, plan) = engine.plan(statement).await?;
@@ -240,10 +248,6 @@ struct SqlRuntime(Option<tokio::runtime::Runtime>);
 
 impl SqlRuntime {
     fn new(threads: usize) -> Result<Self> {
-        let threads = match threads {
-            0 => std::thread::available_parallelism().map_or(2, usize::from),
-            n => n,
-        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("osprey-sql")
@@ -280,30 +284,6 @@ impl Drop for AbortOnDrop {
 /// (`SET`, transactions, `PREPARE`) in the plan.
 pub fn read_only() -> SQLOptions {
     SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
-}
-
-/// Stack of the parser thread. The AST of an `a+b+c…` chain is as deep as the
-/// chain is long (up to half the text size) and dropping it recurses, at well
-/// under 1 KiB a level in debug builds.
-fn parser_stack_bytes(max_text_bytes: usize) -> usize {
-    (max_text_bytes.saturating_mul(1024)).clamp(16 << 20, 1 << 30)
-}
-
-/// Runs [`guard::check`] on its own thread with a stack sized for the text cap,
-/// so neither parsing nor dropping a deep AST can overflow a runtime worker.
-/// What comes back is nested at most `max_depth` levels.
-async fn check_on_large_stack(sql: String, limits: GuardLimits) -> Result<Statement> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name("osprey-sql-parse".into())
-        .stack_size(parser_stack_bytes(limits.max_text_bytes))
-        .spawn(move || {
-            let checked = guard::check(&sql, limits);
-            // If the request is gone, the statement is dropped here, on the large stack.
-            let _ = tx.send(checked);
-        })
-        .map_err(|e| QueryError::Task(format!("cannot start the SQL parser thread: {e}")))?;
-    rx.await.map_err(|_| QueryError::Task("the SQL parser thread stopped without an answer".into()))?
 }
 
 #[cfg(test)]

@@ -74,6 +74,9 @@ pub fn writer_properties_with(table: Table, row_group_rows: usize, zstd_level: i
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(row_group_rows.max(1)))
         .set_sorting_columns(Some(sorting));
+    for column in small_page_columns(table) {
+        builder = builder.set_column_data_page_size_limit(column_path(column), SMALL_PAGE_BYTES);
+    }
     for column in table.bloom_filter_columns() {
         builder = builder
             .set_column_bloom_filter_enabled(ColumnPath::from(*column), true)
@@ -85,6 +88,21 @@ pub fn writer_properties_with(table: Table, row_group_rows: usize, zstd_level: i
             .set_column_encoding(column_path(column), *encoding);
     }
     Ok(builder.build())
+}
+
+/// Data page size of the columns a point lookup decodes (Parquet's default: 1 MiB, at most 20,000
+/// rows). A trace lookup decompresses the page holding its rows and decodes it up to them; a smaller
+/// page makes that ~16× less work. Ids are random, so small pages compress as well as large ones
+/// and only add page headers and index entries: +0.7 B/span (astronomy), for a quarter of the CPU
+/// of a trace lookup through SQL (BENCHMARKS.md, issue 6).
+const SMALL_PAGE_BYTES: usize = 16 << 10;
+
+fn small_page_columns(table: Table) -> &'static [&'static str] {
+    use crate::spans::col;
+    match table {
+        Table::Spans => &[col::TRACE_ID, col::SPAN_ID, col::PARENT_SPAN_ID],
+        _ => &[],
+    }
 }
 
 /// Columns written without a dictionary, in a specific encoding (paths of

@@ -18,6 +18,7 @@ pub mod log_index;
 pub mod logs;
 pub mod manifest;
 pub mod memtable;
+pub mod metadata_cache;
 pub mod metric_points;
 pub mod metrics;
 pub mod rollup;

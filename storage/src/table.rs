@@ -11,6 +11,7 @@
 //!   Parquet source as its predicate with statistics, bloom filter and page
 //!   index pruning on, and filter pushdown (late materialization) on when the
 //!   scan reads columns the filters do not name (see [`late_materialization_pays`]).
+//!   Footers and page indexes stay in memory across queries ([`crate::metadata_cache`]).
 //!
 //! The provider exposes the table's *logical* schema, but memtables and files
 //! hold the *physical* one (spans: no `end_time`). A projection asking for a
@@ -27,7 +28,7 @@ use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
-use datafusion::datasource::physical_plan::parquet::{CachedParquetFileReaderFactory, ParquetRowSelection};
+use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
@@ -42,6 +43,7 @@ use datafusion::physical_plan::ExecutionPlan;
 
 use crate::log_index::predicate;
 use crate::manifest::FileEntry;
+use crate::metadata_cache::PageIndexedReaderFactory;
 use crate::{Storage, Table};
 
 /// The `TableProvider` of one table.
@@ -192,7 +194,7 @@ impl StorageTable {
             projection.is_none_or(|p| late_materialization_pays(&self.physical, p, filters));
         let mut source = ParquetSource::new(self.physical.clone())
             .with_table_parquet_options(options)
-            .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(store, metadata_cache)));
+            .with_parquet_file_reader_factory(Arc::new(PageIndexedReaderFactory::new(store, metadata_cache)));
         if let Some(predicate) = conjunction(filters.to_vec()) {
             let df_schema = DFSchema::try_from(self.physical.as_ref().clone())?;
             source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);

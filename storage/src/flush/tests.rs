@@ -105,6 +105,25 @@ fn files_land_in_hourly_partitions_sorted_with_bloom_filters_and_zstd() {
     assert_eq!(trace_hex(0).len(), 32);
 }
 
+#[test]
+fn id_columns_are_written_in_small_pages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let batches = vec![testdata::many(20_000, 20_000, T0)];
+    let files = write_table(dir.path(), "default", Table::Spans, &batches, &rows_per_group(65_536)).expect("write");
+    assert_eq!(files.len(), 1);
+    let options = ReadOptionsBuilder::new().with_page_index().build();
+    let path = dir.path().join(&files[0].path);
+    let reader = SerializedFileReader::new_with_options(File::open(&path).expect("open"), options).expect("reader");
+    let offsets = &reader.metadata().offset_index().expect("offset index")[0];
+    let schema = Table::Spans.physical_schema();
+    let pages = |name: &str| offsets[schema.index_of(name).expect("column")].page_locations().len();
+    // 20,000 ids of 32 (16) hex chars: ~640 (320) KB, one page under Parquet's 1 MiB default.
+    for id in [col::TRACE_ID, col::SPAN_ID, col::PARENT_SPAN_ID] {
+        assert!(pages(id) >= 10, "{id}: {} pages", pages(id));
+    }
+    assert_eq!(pages(col::NAME), 1, "other columns keep the default page size");
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir).expect("read_dir") {
