@@ -128,8 +128,11 @@ def main():
     files = f"{args.data}/spans/**/*.parquet"
     log_files = f"{args.data}/logs/**/*.parquet"
 
+    # One keep-alive connection, as any HTTP client library keeps (DuckDB and chDB run in-process).
+    http = requests.Session()
+
     def osprey(sql):
-        r = requests.post(f"{args.api}/api/v1/sql", json={"sql": sql}, timeout=300)
+        r = http.post(f"{args.api}/api/v1/sql", json={"sql": sql}, timeout=300)
         r.raise_for_status()
         return r.json()["rows"]
 

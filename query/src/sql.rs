@@ -5,10 +5,10 @@
 //! 1. [`guard::check`] on a [`parser`] thread with a large stack: text size cap,
 //!    parser with a recursion limit, one statement, read-only, nesting depth;
 //! 2. [`admission`]: a slot among `max_concurrent`, else a place in the queue;
-//! 3. planning on a per-query copy of the session whose `RuntimeEnv` has its own
-//!    memory pool of `memory_bytes` (no spilling), then DataFusion's `SQLOptions`
-//!    (no DDL, DML or statements) as a second wall;
-//! 4. execution, streamed until the end or past `max_rows` rows;
+//! 3. planning on a copy of the session, then DataFusion's `SQLOptions` (no DDL,
+//!    DML or statements) as a second wall;
+//! 4. execution in a `RuntimeEnv` with its own memory pool of `memory_bytes` (no
+//!    spilling), streamed until the end or past `max_rows` rows;
 //!
 //! all of 2–4 under `timeout`. Each limit has its error (see [`crate::error`]):
 //! timeout 408, memory pool and row cap 422, full queue 429, text size 413.
@@ -25,11 +25,11 @@ use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::execution::{SessionState, SessionStateBuilder};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::{SessionState, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::{SQLOptions, SessionContext};
 use datafusion::sql::parser::Statement;
 use futures::StreamExt as _;
@@ -193,7 +193,7 @@ impl SqlEngine {
 
     /// A read-only logical plan of `statement`, on a per-query copy of the session.
     async fn plan(&self, statement: Statement) -> Result<(SessionState, LogicalPlan)> {
-        let state = self.query_state()?;
+        let state = self.ctx.state();
         let plan = state.statement_to_plan(statement).await.map_err(|e| self.error(e))?;
         read_only().verify_plan(&plan).map_err(|e| self.error(e))?;
         Ok((state, plan))
@@ -201,7 +201,9 @@ impl SqlEngine {
 
     async fn execute(&self, statement: Statement) -> Result<(SchemaRef, Vec<RecordBatch>, usize)> {
         let (state, plan) = self.plan(statement).await?;
-        let mut stream = DataFrame::new(state, plan).execute_stream().await.map_err(|e| self.error(e))?;
+        let physical = state.create_physical_plan(&plan).await.map_err(|e| self.error(e))?;
+        let task = TaskContext::from(&state).with_runtime(self.query_runtime()?);
+        let mut stream = execute_stream(physical, Arc::new(task)).map_err(|e| self.error(e))?;
         let schema = stream.schema();
         let mut batches = Vec::new();
         let mut row_count = 0usize;
@@ -218,14 +220,13 @@ impl SqlEngine {
         Ok((schema, batches, row_count))
     }
 
-    /// The shared session with a fresh memory pool for this query. Tables,
-    /// functions, settings, object stores and caches are shared.
-    fn query_state(&self) -> Result<SessionState> {
-        let base = self.ctx.state();
-        let runtime = RuntimeEnvBuilder::from_runtime_env(base.runtime_env())
+    /// The session's runtime (object stores, caches) with a fresh memory pool for this
+    /// query's execution. (Planning reserves no memory, so it runs on the shared session.)
+    fn query_runtime(&self) -> Result<Arc<RuntimeEnv>> {
+        let runtime = RuntimeEnvBuilder::from_runtime_env(self.ctx.runtime_env().as_ref())
             .with_memory_limit(self.config.memory_bytes, 1.0)
             .build_arc()?;
-        Ok(SessionStateBuilder::new_from_existing(base).with_runtime_env(runtime).build())
+        Ok(runtime)
     }
 
     /// A DataFusion error as the user should see it.

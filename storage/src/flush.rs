@@ -93,14 +93,15 @@ pub fn writer_properties_with(table: Table, row_group_rows: usize, zstd_level: i
 /// Data page size of the columns a point lookup decodes (Parquet's default: 1 MiB, at most 20,000
 /// rows). A trace lookup decompresses the page holding its rows and decodes it up to them; a smaller
 /// page makes that ~16× less work. Ids are random, so small pages compress as well as large ones
-/// and only add page headers and index entries: +0.7 B/span (astronomy), for a quarter of the CPU
-/// of a trace lookup through SQL (BENCHMARKS.md, issue 6).
+/// and only add page headers and index entries: +0.7 B/span (astronomy). Durations are written
+/// byte-stream split without a dictionary, whose page (up to 1 MiB) every lookup decoded whole.
+/// Together: 40 % less CPU for a trace lookup through SQL (BENCHMARKS.md, issue 6).
 const SMALL_PAGE_BYTES: usize = 16 << 10;
 
 fn small_page_columns(table: Table) -> &'static [&'static str] {
     use crate::spans::col;
     match table {
-        Table::Spans => &[col::TRACE_ID, col::SPAN_ID, col::PARENT_SPAN_ID],
+        Table::Spans => &[col::TRACE_ID, col::SPAN_ID, col::PARENT_SPAN_ID, col::DURATION_NS],
         _ => &[],
     }
 }
@@ -119,6 +120,7 @@ fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
             (col::SPAN_ID, Encoding::DELTA_LENGTH_BYTE_ARRAY),
             (col::PARENT_SPAN_ID, Encoding::DELTA_LENGTH_BYTE_ARRAY),
             (col::START_TIME, Encoding::BYTE_STREAM_SPLIT),
+            (col::DURATION_NS, Encoding::BYTE_STREAM_SPLIT),
             ("events.list.item.time", Encoding::BYTE_STREAM_SPLIT),
         ],
         // Rows are sorted by series, then time: times of a series step by the scrape or export

@@ -121,6 +121,11 @@ fn id_columns_are_written_in_small_pages() {
     for id in [col::TRACE_ID, col::SPAN_ID, col::PARENT_SPAN_ID] {
         assert!(pages(id) >= 10, "{id}: {} pages", pages(id));
     }
+    // Durations: 160 KB of byte-stream-split values, no dictionary page to decode per lookup.
+    assert!(pages(col::DURATION_NS) >= 5, "duration_ns: {} pages", pages(col::DURATION_NS));
+    let duration = reader.metadata().row_group(0).column(schema.index_of(col::DURATION_NS).expect("column"));
+    assert!(duration.encodings().any(|e| e == Encoding::BYTE_STREAM_SPLIT));
+    assert!(duration.dictionary_page_offset().is_none());
     assert_eq!(pages(col::NAME), 1, "other columns keep the default page size");
 }
 
