@@ -38,14 +38,15 @@ SQL = [
     ("create_physical_plan", "plan: physical"),
     ("SessionState::optimize", "plan: logical optimizer"),
     ("statement_to_plan", "plan: SQL to logical"),
-    ("query_state", "plan: per-query session"),
+    ("query_state", "plan: per-query session"),  # before session 6
+    ("query_runtime", "plan: per-query runtime"),
     ("guard::check", "parse and guard"),
-    ("check_on_large_stack", "parse thread start"),
+    ("check_on_large_stack", "parse thread start"),  # before session 6
     ("sql::format", "response encoding"),
     ("serde_json", "response encoding"),
     ("object_store", "file reads"),
     ("hyper", "http"),
-    ("blocking::pool", "blocking pool other"),
+    ("blocking::pool", "tokio threads, other"),
     ("schedule", "kernel scheduling"),
 ]
 
