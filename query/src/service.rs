@@ -85,8 +85,12 @@ impl QueryService {
 
     /// A session with the given tables registered under their SQL names (see [`Self::with_config`]).
     pub fn with_tables(tables: Vec<(Table, Arc<dyn TableProvider>)>, config: QueryConfig) -> Result<Self> {
-        let session =
-            SessionConfig::new().with_target_partitions(config.target_partitions.max(1)).with_information_schema(true);
+        let session = SessionConfig::new()
+            .with_target_partitions(config.target_partitions.max(1))
+            .with_information_schema(true)
+            // Storage spreads a scan's files over the partitions itself. Splitting them into byte
+            // ranges as well made a trace lookup open its one or two files once per range.
+            .with_repartition_file_scans(false);
         let runtime = RuntimeEnvBuilder::new()
             .with_metadata_cache_limit(config.metadata_cache_bytes)
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled))
