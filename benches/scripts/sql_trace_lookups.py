@@ -5,11 +5,11 @@ and, with --pid, the server's CPU per lookup (from /proc). Ids are sampled from 
     sql_trace_lookups.py --api http://127.0.0.1:23200 --data /tmp/osprey-bench-both/data --n 2000 --pid $PID
 """
 import argparse
-import math
-import time
 
 import duckdb
 import requests
+
+from search_bench import pct, timed  # the same directory: on sys.path when run as a script
 
 
 def cpu_seconds(pid):
@@ -38,14 +38,9 @@ def main():
     for i in range(args.warmup):
         lookup(i)
     cpu0 = cpu_seconds(args.pid) if args.pid else 0
-    times = []
-    for i in range(args.n):
-        t0 = time.perf_counter()
-        lookup(i)
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    pct = lambda p: times[max(0, math.ceil(len(times) * p) - 1)]  # nearest rank
-    line = f"{args.n} lookups: p50 {pct(0.5):.2f} ms  p90 {pct(0.9):.2f} ms  p99 {pct(0.99):.2f} ms"
+    calls = iter(range(args.n))
+    times = timed(lambda: lookup(next(calls)), args.n)
+    line = f"{args.n} lookups: p50 {pct(times, 0.5):.2f} ms  p90 {pct(times, 0.9):.2f} ms  p99 {pct(times, 0.99):.2f} ms"
     if args.pid:
         line += f"  server CPU {(cpu_seconds(args.pid) - cpu0) / args.n * 1e6:.0f} us per lookup"
     print(line)
