@@ -77,7 +77,32 @@ pub fn red_schema() -> SchemaRef {
 
 /// An empty duration sketch with Osprey's settings.
 pub fn new_sketch() -> DDSketch {
-    DDSketch::new(Config::new(SKETCH_RELATIVE_ACCURACY, 2048, 1.0e-9))
+    DDSketch::new(sketch_config())
+}
+
+fn sketch_config() -> Config {
+    Config::new(SKETCH_RELATIVE_ACCURACY, 2048, 1.0e-9)
+}
+
+/// `duration_ns` moved to the centre of its sketch bin, for the single rows of `service_edges`,
+/// which are only ever added to sketches: a sketch of the moved values has the same bins, hence
+/// the same quantiles, as one of the exact values (only its min, max and sum move, each by at
+/// most 1 % and half a nanosecond). Over 1 µs..10 s there are ~800 such values, so the column
+/// takes a dictionary index instead of ~3 bytes of noise a row. A value the move would push
+/// into another bin (a few ns, where rounding to whole nanoseconds matters) is kept exact.
+pub fn binned_duration(duration_ns: i64) -> i64 {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    let config = CONFIG.get_or_init(sketch_config);
+    if duration_ns <= 0 {
+        return duration_ns;
+    }
+    let key = config.key(duration_ns as f64);
+    let centre = config.value(key).round();
+    if centre < i64::MAX as f64 && config.key(centre) == key {
+        centre as i64
+    } else {
+        duration_ns
+    }
 }
 
 #[derive(Default)]

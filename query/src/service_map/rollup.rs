@@ -3,8 +3,8 @@
 //!
 //! The window `[start, end)` splits into the whole minutes inside it, read from the
 //! aggregated `edge` rows and `service_red` buckets, and a head and a tail shorter than a
-//! minute, read from the single `call`, `request` and `peer` rows of their minute by exact
-//! start time (added to the same sketches). No part reads spans. Counts and error counts
+//! minute, read from the single `call`, `request` and `peer` rows of their minute by start
+//! time (added to the same sketches; whole microseconds, exact for bounds that are). No part reads spans. Counts and error counts
 //! equal [`super::compute`]'s (the exact plan over raw spans); percentiles come from merged
 //! DDSketches (relative accuracy 1%, of the value at rank ⌊q·(n−1)⌋, where the exact plan
 //! interpolates between ranks).
@@ -105,9 +105,13 @@ pub async fn available(ctx: &SessionContext) -> bool {
         && ctx.table_exist(Table::ServiceRed.name()).unwrap_or(false)
 }
 
-/// The map of `window` from the buckets (whole minutes) and raw spans (the rest).
-/// `None` when the window holds no whole minute: the caller uses the exact plan.
+/// The map of `window` from the buckets (whole minutes) and single rows (the rest).
+/// `None` when the window holds no whole minute, or a bound is not a whole microsecond (the
+/// single rows' `start_time` precision): the caller uses the exact plan.
 pub async fn compute(ctx: &SessionContext, window: Window) -> Result<Option<ServiceMap>> {
+    if window.start_ns % 1000 != 0 || window.end_ns % 1000 != 0 {
+        return Ok(None);
+    }
     let first = window.start_ns.div_euclid(BUCKET_NS) * BUCKET_NS;
     let aligned_start = if first == window.start_ns { first } else { first.saturating_add(BUCKET_NS) };
     let aligned_end = window.end_ns.div_euclid(BUCKET_NS) * BUCKET_NS;
@@ -121,7 +125,8 @@ pub async fn compute(ctx: &SessionContext, window: Window) -> Result<Option<Serv
         let mut accs = Accs::default();
         if w.start_ns < w.end_ns {
             let bucket = w.start_ns.div_euclid(BUCKET_NS) * BUCKET_NS;
-            let bounds = vec![ts(w.start_ns), ts(w.end_ns), ts(bucket), ts(bucket.saturating_add(BUCKET_NS))];
+            let micros = |ns: i64| ScalarValue::TimestampMicrosecond(Some(ns / 1000), Some("UTC".into()));
+            let bounds = vec![micros(w.start_ns), micros(w.end_ns), ts(bucket), ts(bucket.saturating_add(BUCKET_NS))];
             add_edge_rows(ctx, FINE_ROWS, bounds, &mut accs).await?;
         }
         Ok::<Accs, QueryError>(accs)
@@ -175,20 +180,20 @@ pub(super) fn sketches(batch: &RecordBatch, name: &str) -> Result<Vec<Option<Vec
 /// The `service_edges` rows of whole minutes, in **one** scan, so they come from one
 /// snapshot. A `joined` marker is in its caller's bucket, as the caller's `peer` row.
 const EDGE_TABLE_ROWS: &str = "SELECT row_kind, source, target, kind, node_kind, call_count, error_count, \
-    duration_sketch, duration_ns, trace_id, span_id FROM service_edges \
+    duration_sketch, duration_ns, span_key FROM service_edges \
     WHERE bucket_start >= $1 AND bucket_start < $2 AND row_kind IN ('edge', 'peer', 'joined')";
 
 /// The rows of a slice `[$1, $2)` shorter than a minute, inside the bucket `[$3, $4)`:
 /// its calls, requests and peer calls one by one, by exact start, and the bucket's
 /// `joined` markers.
 const FINE_ROWS: &str = "SELECT row_kind, source, target, kind, node_kind, call_count, error_count, \
-    duration_sketch, duration_ns, trace_id, span_id FROM service_edges \
+    duration_sketch, duration_ns, span_key FROM service_edges \
     WHERE bucket_start >= $3 AND bucket_start < $4 AND (row_kind = 'joined' \
     OR (row_kind IN ('call', 'request', 'peer') AND start_time >= $1 AND start_time < $2))";
 
 /// A client span naming a peer, with no child in its flush.
 struct Peer {
-    key: (String, String),
+    key: Option<i64>,
     source: String,
     target: String,
     kind: String,
@@ -201,14 +206,14 @@ struct Peer {
 /// rows, single `call` and `request` rows, and the `peer` calls no `joined` marker cancels.
 async fn add_edge_rows(ctx: &SessionContext, sql: &str, bounds: Vec<ScalarValue>, accs: &mut Accs) -> Result<()> {
     let mut peers = Vec::new();
-    // (trace, span) of the callers that got a child after their flush.
-    let mut joined: HashSet<(String, String)> = HashSet::new();
+    // `span_key`s of the callers that got a child after their flush.
+    let mut joined: HashSet<i64> = HashSet::new();
     for batch in run(ctx, sql, bounds).await? {
         let c = Columns::new(&batch);
         let row_kind = c.strings("row_kind")?;
         let (s, t, k, nk) = (c.strings("source")?, c.strings("target")?, c.strings("kind")?, c.strings("node_kind")?);
         let (calls, errors, sk) = (c.ints("call_count")?, c.ints("error_count")?, sketches(&batch, "duration_sketch")?);
-        let (d, tr, sp) = (c.ints("duration_ns")?, c.strings("trace_id")?, c.strings("span_id")?);
+        let (d, span_keys) = (c.ints("duration_ns")?, c.ints("span_key")?);
         for i in 0..batch.num_rows() {
             let error = int_at(&errors, i) > 0;
             match strings_at(&row_kind, i).as_str() {
@@ -225,11 +230,9 @@ async fn add_edge_rows(ctx: &SessionContext, sql: &str, bounds: Vec<ScalarValue>
                     }
                 }
                 "request" => accs.nodes.entry(strings_at(&t, i)).or_default().add(int_at(&d, i), error),
-                "joined" => {
-                    joined.insert((strings_at(&tr, i), strings_at(&sp, i)));
-                }
+                "joined" => joined.extend(span_keys.get(i).copied().flatten()),
                 "peer" => peers.push(Peer {
-                    key: (strings_at(&tr, i), strings_at(&sp, i)),
+                    key: span_keys.get(i).copied().flatten(),
                     source: strings_at(&s, i),
                     target: strings_at(&t, i),
                     kind: strings_at(&k, i),
@@ -242,7 +245,7 @@ async fn add_edge_rows(ctx: &SessionContext, sql: &str, bounds: Vec<ScalarValue>
         }
     }
     for p in peers {
-        if joined.contains(&p.key) {
+        if p.key.is_some_and(|k| joined.contains(&k)) {
             continue;
         }
         accs.edges.entry((p.source, p.target.clone(), p.kind)).or_default().add(p.duration, p.error);

@@ -88,8 +88,10 @@ fn nanos(d: Duration) -> i64 {
     i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
 }
 
+/// Now, in whole microseconds (the precision the pre-aggregated map reads windows at).
 fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(nanos).unwrap_or(0)
+    let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(nanos).unwrap_or(0);
+    ns - ns % 1000
 }
 
 /// Unix seconds (an integer, or a decimal with up to 9 fractional digits) or RFC 3339.

@@ -22,16 +22,21 @@
 //!   them only for the parts of a window shorter than a minute, so a window that does
 //!   not fall on minute boundaries is still exact without scanning spans.
 //! - `joined`: a marker written when a late join gave a caller its child
-//!   (`trace_id`, `span_id` of the caller, in the caller's bucket).
+//!   (the caller's `span_key`, in the caller's bucket).
 //! - `caller`: one row per client/producer span (`source` = its service, `kind` = the
-//!   protocol it names, ids; `call_count` = 1 when it has a child in this flush): the open
+//!   protocol it names, its `span_key`; `call_count` = 1 when it has a child in this flush): the open
 //!   side a later child can join (a retried request, a message fanned out to several
 //!   consumers). Not read by queries. Only the unpaired ones are written to Parquet (the
 //!   late-join state is rebuilt from them on start); the paired ones live in memory.
-//! - `pending`: one row per span whose parent is not in this flush (`trace_id`,
-//!   `parent_span_id`, its service as `target`, its duration and error, and
+//! - `pending`: one row per span whose parent is not in this flush (the `span_key` of
+//!   its parent, its service as `target`, its duration and error, and
 //!   `callee_hint`, the protocol its own attributes say): the open side a later parent
 //!   can join. Not read by queries either.
+//!
+//! Spans are named by [`span_key`], a 64-bit hash of (trace id, span id), not by their
+//! ids: 8 bytes instead of the 24 bytes of entropy in two random ids, on ~1 row in 10 spans.
+//! Durations of single rows are moved to the centre of their sketch bin
+//! ([`super::binned_duration`]): these rows only ever feed sketches.
 //!
 //! The edge kind is the strongest protocol either side names, in the order
 //! messaging > database > grpc > http, else `other` (peers: `external`), the same rule
@@ -63,10 +68,13 @@ pub mod edge_col {
     pub const ERROR_COUNT: &str = "error_count";
     pub const DURATION_SKETCH: &str = "duration_sketch";
     pub const DURATION_NS: &str = "duration_ns";
-    pub const TRACE_ID: &str = "trace_id";
-    pub const SPAN_ID: &str = "span_id";
-    pub const PARENT_SPAN_ID: &str = "parent_span_id";
+    pub const SPAN_KEY: &str = "span_key";
     pub const CALLEE_HINT: &str = "callee_hint";
+    /// The span's start in whole **microseconds** (rounded down), unlike every other time of
+    /// Osprey's: these rows are read only for the head and tail of a window shorter than a
+    /// minute, `start_time >= start AND start_time < end`, which is exact at this precision
+    /// whenever the window's bounds are whole microseconds (the map's reader asks for nothing
+    /// else), and the delta-packed column takes ~10 bits a row less (−0.8 B/span).
     pub const START_TIME: &str = "start_time";
 }
 
@@ -88,14 +96,34 @@ pub fn edges_schema() -> SchemaRef {
                 Field::new(ERROR_COUNT, DataType::Int64, false),
                 Field::new(DURATION_SKETCH, DataType::Binary, true),
                 Field::new(DURATION_NS, DataType::Int64, true),
-                text(TRACE_ID, true),
-                text(SPAN_ID, true),
-                text(PARENT_SPAN_ID, true),
+                Field::new(SPAN_KEY, DataType::Int64, true),
                 text(CALLEE_HINT, true),
-                Field::new(START_TIME, DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())), true),
+                Field::new(START_TIME, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
             ]))
         })
         .clone()
+}
+
+/// The key of span `span_id` of trace `trace_id` in `service_edges` (`span_key`): a 64-bit
+/// hash, stable across versions since it is written to disk. Within a trace it is one-to-one
+/// (the last step is a bijection of `span_id`); across traces two spans share a key with
+/// probability 2⁻⁶⁴ — some million open sides are ever compared, and a collision would only
+/// pair one call wrongly in the map. `None` for ids that are not 32 and 16 hex digits.
+pub fn span_key(trace_id: &str, span_id: &str) -> Option<i64> {
+    if trace_id.len() != 32 || span_id.len() != 16 {
+        return None;
+    }
+    let trace = u128::from_str_radix(trace_id, 16).ok()?;
+    let span = u64::from_str_radix(span_id, 16).ok()?;
+    let trace = mix(mix((trace >> 64) as u64) ^ trace as u64);
+    Some(mix(trace ^ span) as i64)
+}
+
+/// splitmix64's finaliser: a bijection of `u64` that spreads every input bit over the output.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// Protocols by strength: the edge kind is the strongest either side names.

@@ -40,7 +40,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
-use arrow::datatypes::{Int64Type, TimestampNanosecondType};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampNanosecondType};
 use foldhash::fast::RandomState;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -48,19 +49,8 @@ use super::edges::{edge_col, edge_kind, EdgeCells, Rows};
 use crate::error::{Result, StorageError};
 use crate::manifest::FileEntry;
 
-/// (trace id, span id) of a span, parsed from their hex text.
-pub type SpanKey = (u128, u64);
-
-fn key(trace_id: &str, span_id: &str) -> Option<SpanKey> {
-    if trace_id.len() != 32 || span_id.len() != 16 {
-        return None;
-    }
-    Some((u128::from_str_radix(trace_id, 16).ok()?, u64::from_str_radix(span_id, 16).ok()?))
-}
-
-fn hex(key: &SpanKey) -> (String, String) {
-    (format!("{:032x}", key.0), format!("{:016x}", key.1))
-}
+/// A span's `span_key` ([`super::edges::span_key`]).
+pub type SpanKey = i64;
 
 /// The protocols a hint can name, as statics (states hold many hints).
 fn protocol(hint: &str) -> Option<&'static str> {
@@ -116,27 +106,24 @@ impl Open {
             let c = RowColumns::read(batch)?;
             for i in 0..batch.num_rows() {
                 let bucket = c.bucket.value(i);
+                let Some(k) = c.key.filter(|k| k.is_valid(i)).map(|k| k.value(i)) else { continue };
                 match c.row_kind.value(i) {
                     "caller" => {
-                        if let Some(k) = key(text(c.trace, i), text(c.span, i)) {
-                            let hint = protocol(text(c.kind, i));
-                            open.callers.push((k, Caller { service: intern(text(c.source, i)), hint, bucket }));
-                        }
+                        let hint = protocol(text(c.kind, i));
+                        open.callers.push((k, Caller { service: intern(text(c.source, i)), hint, bucket }));
                     }
                     "pending" => {
-                        if let Some(k) = key(text(c.trace, i), text(c.parent, i)) {
-                            let child = Child {
-                                service: intern(text(c.target, i)),
-                                hint: protocol(text(c.callee_hint, i)),
-                                bucket,
-                                start_ns: c.start.filter(|s| s.is_valid(i)).map(|s| s.value(i)),
-                                duration_ns: if c.duration.is_null(i) { 0 } else { c.duration.value(i) },
-                                error: c.errors.value(i) > 0,
-                            };
-                            open.children.push((k, child));
-                        }
+                        let child = Child {
+                            service: intern(text(c.target, i)),
+                            hint: protocol(text(c.callee_hint, i)),
+                            bucket,
+                            start_ns: c.start.as_ref().filter(|s| s.is_valid(i)).map(|s| s.value(i)),
+                            duration_ns: if c.duration.is_null(i) { 0 } else { c.duration.value(i) },
+                            error: c.errors.value(i) > 0,
+                        };
+                        open.children.push((k, child));
                     }
-                    "joined" => open.joined.extend(key(text(c.trace, i), text(c.span, i))),
+                    "joined" => open.joined.push(k),
                     _ => {}
                 }
             }
@@ -165,12 +152,12 @@ struct RowColumns<'a> {
     kind: &'a StringArray,
     errors: &'a arrow::array::Int64Array,
     duration: &'a arrow::array::Int64Array,
-    trace: &'a StringArray,
-    span: &'a StringArray,
-    parent: &'a StringArray,
+    /// Absent in files written before the column existed (they held the ids as text): their
+    /// open sides are not reloaded.
+    key: Option<&'a arrow::array::Int64Array>,
     callee_hint: &'a StringArray,
-    /// Absent in files written before the column existed.
-    start: Option<&'a arrow::array::TimestampNanosecondArray>,
+    /// In ns (files hold µs, or ns before 2026-12); absent in files written before the column existed.
+    start: Option<arrow::array::TimestampNanosecondArray>,
 }
 
 impl<'a> RowColumns<'a> {
@@ -196,13 +183,12 @@ impl<'a> RowColumns<'a> {
             kind: text(edge_col::KIND)?,
             errors: int(edge_col::ERROR_COUNT)?,
             duration: int(edge_col::DURATION_NS)?,
-            trace: text(edge_col::TRACE_ID)?,
-            span: text(edge_col::SPAN_ID)?,
-            parent: text(edge_col::PARENT_SPAN_ID)?,
+            key: batch.column_by_name(edge_col::SPAN_KEY).and_then(|a| a.as_primitive_opt::<Int64Type>()),
             callee_hint: text(edge_col::CALLEE_HINT)?,
-            start: batch
-                .column_by_name(edge_col::START_TIME)
-                .and_then(|a| a.as_primitive_opt::<TimestampNanosecondType>()),
+            start: match batch.column_by_name(edge_col::START_TIME) {
+                Some(a) => Some(cast(a, &DataType::Timestamp(TimeUnit::Nanosecond, None))?.as_primitive().clone()),
+                None => None,
+            },
         })
     }
 }
@@ -266,8 +252,7 @@ impl<'a> Pairs<'a> {
             rows.call(bucket, start, source, target, kind, (duration, error), None);
         }
         for (bucket, service, k) in self.markers {
-            let (trace_id, span_id) = hex(&k);
-            rows.joined(bucket, service, &trace_id, &span_id);
+            rows.joined(bucket, service, k);
         }
         rows.finish()
     }

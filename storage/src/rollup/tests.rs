@@ -102,3 +102,25 @@ async fn scans_between_appends_reuse_derived_rows_and_stay_exact() {
     storage.append(Table::Spans, testdata::many(5, 5, T0)).await.expect("append");
     assert_eq!(red_totals(&storage).await, (75, 2));
 }
+
+#[test]
+fn binned_durations_sketch_like_the_exact_ones() {
+    // Durations from 0 ns to ~17 s on a ragged grid, including the few-ns range where
+    // rounding to whole nanoseconds could cross a bin.
+    let exact: Vec<i64> = (0..20_000i64).map(|i| i * i * 43 + i % 7).collect();
+    let (mut a, mut b) = (new_sketch(), new_sketch());
+    for d in &exact {
+        let binned = binned_duration(*d);
+        // Within the sketch's accuracy, plus the rounding to a whole nanosecond.
+        assert!((binned - d).abs() as f64 <= *d as f64 * SKETCH_RELATIVE_ACCURACY + 0.5, "{d} → {binned}");
+        a.add(*d as f64);
+        b.add(binned as f64);
+    }
+    for q in [0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999] {
+        assert_eq!(a.quantile(q).expect("q"), b.quantile(q).expect("q"), "quantile {q}");
+    }
+    let distinct: std::collections::HashSet<i64> = exact.iter().map(|d| binned_duration(*d)).collect();
+    assert!(distinct.len() < 2_500, "{} distinct values", distinct.len());
+    assert_eq!(binned_duration(0), 0);
+    assert_eq!(binned_duration(-5), -5);
+}

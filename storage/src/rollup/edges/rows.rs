@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BinaryBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampNanosecondBuilder};
+use arrow::array::{
+    ArrayRef, BinaryBuilder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+    TimestampNanosecondBuilder,
+};
 
-use super::{edges_schema, protocol_hint, EdgeCells, SpanView};
+use super::{edges_schema, protocol_hint, span_key, EdgeCells, SpanView};
 use crate::error::Result;
-use crate::rollup::new_sketch;
+use crate::rollup::{binned_duration, new_sketch};
 
 /// One `service_edges` row; absent fields are null (counts 0).
 #[derive(Default)]
@@ -21,9 +24,7 @@ pub(in crate::rollup) struct Row<'a> {
     pub errors: i64,
     pub sketch: Option<Vec<u8>>,
     pub duration: Option<i64>,
-    pub trace_id: Option<&'a str>,
-    pub span_id: Option<&'a str>,
-    pub parent_span_id: Option<&'a str>,
+    pub key: Option<i64>,
     pub callee_hint: Option<&'a str>,
     pub start: Option<i64>,
 }
@@ -42,11 +43,9 @@ pub(in crate::rollup) struct Rows {
     errors: Int64Builder,
     sketch: BinaryBuilder,
     duration: Int64Builder,
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
-    parent_span_id: StringBuilder,
+    key: Int64Builder,
     callee_hint: StringBuilder,
-    start: TimestampNanosecondBuilder,
+    start: TimestampMicrosecondBuilder,
 }
 
 impl Rows {
@@ -61,12 +60,11 @@ impl Rows {
         self.calls.append_value(row.calls);
         self.errors.append_value(row.errors);
         self.sketch.append_option(row.sketch);
-        self.duration.append_option(row.duration);
-        self.trace_id.append_option(row.trace_id);
-        self.span_id.append_option(row.span_id);
-        self.parent_span_id.append_option(row.parent_span_id);
+        self.duration.append_option(row.duration.map(binned_duration));
+        self.key.append_option(row.key);
         self.callee_hint.append_option(row.callee_hint);
-        self.start.append_option(row.start);
+        // Whole microseconds: see `edge_col::START_TIME`.
+        self.start.append_option(row.start.map(|ns| ns.div_euclid(1000)));
     }
 
     /// Aggregated `edge` rows.
@@ -116,15 +114,14 @@ impl Rows {
         });
     }
 
-    /// A `joined` marker: the caller `(trace_id, span_id)` of `service` got a child late.
-    pub(in crate::rollup) fn joined(&mut self, bucket: i64, service: &str, trace_id: &str, span_id: &str) {
+    /// A `joined` marker: the caller `key` of `service` got a child late.
+    pub(in crate::rollup) fn joined(&mut self, bucket: i64, service: &str, key: i64) {
         self.append(Row {
             bucket,
             row_kind: "joined",
             source: Some(service),
             target: service,
-            trace_id: Some(trace_id),
-            span_id: Some(span_id),
+            key: Some(key),
             ..Row::default()
         });
     }
@@ -137,8 +134,7 @@ impl Rows {
             target: s.service,
             kind: hint,
             calls: i64::from(paired),
-            trace_id: Some(s.trace_id),
-            span_id: Some(s.span_id),
+            key: span_key(s.trace_id, s.span_id),
             ..Row::default()
         });
     }
@@ -165,8 +161,7 @@ impl Rows {
             calls: 1,
             errors: i64::from(s.error),
             duration: Some(s.duration_ns),
-            trace_id: Some(s.trace_id),
-            parent_span_id: Some(s.parent_span_id),
+            key: span_key(s.trace_id, s.parent_span_id),
             callee_hint,
             start: Some(s.start_ns),
             ..Row::default()
@@ -186,8 +181,7 @@ impl Rows {
             calls: 1,
             errors: i64::from(s.error),
             duration: Some(s.duration_ns),
-            trace_id: Some(s.trace_id),
-            span_id: Some(s.span_id),
+            key: span_key(s.trace_id, s.span_id),
             start: Some(s.start_ns),
             ..Row::default()
         });
@@ -208,9 +202,7 @@ impl Rows {
             Arc::new(self.errors.finish()),
             Arc::new(self.sketch.finish()),
             Arc::new(self.duration.finish()),
-            Arc::new(self.trace_id.finish()),
-            Arc::new(self.span_id.finish()),
-            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.key.finish()),
             Arc::new(self.callee_hint.finish()),
             Arc::new(self.start.finish().with_timezone("UTC")),
         ];
