@@ -36,7 +36,8 @@ fn corpus_path() -> PathBuf {
 /// configured `zstd`); the Parquet bytes.
 fn parquet_bytes(table: Table, batches: &[arrow::array::RecordBatch], zstd: i32) -> usize {
     let sorted = flush::sort_batches(table, batches).expect("sort");
-    let props = flush::writer_properties_with(table, 65_536, flush::zstd_level(table, zstd)).expect("props");
+    let rows = StorageConfig::default().flush.row_group_rows;
+    let props = flush::writer_properties_with(table, rows, flush::zstd_level(table, zstd)).expect("props");
     let mut out = Vec::with_capacity(8 << 20);
     let mut writer = ArrowWriter::try_new(&mut out, sorted.schema(), Some(props)).expect("writer");
     writer.write(&sorted).expect("write");

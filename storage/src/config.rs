@@ -73,8 +73,9 @@ pub struct FlushConfig {
     /// for the faster Parquet path. Default `5m`.
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
-    /// Rows per Parquet row group (also the bloom filters' expected distinct values). Must be > 0.
-    /// Smaller groups prune trace lookups more finely at some cost in compression. Default 65536.
+    /// Rows per Parquet row group. Must be > 0. Larger groups compress better (131072 against 65536: −1.1
+    /// B/span); trace lookups prune by the page index inside a group, so they cost the same either way
+    /// (BENCHMARKS.md). Default 131072.
     pub row_group_rows: usize,
     /// zstd level of Parquet pages, 1..=22. Higher levels make smaller files and cost more flush CPU (the
     /// flush runs off the acknowledgement path but competes with ingest for cores). Measured on the otel-demo
@@ -106,7 +107,7 @@ impl Default for WalConfig {
 
 impl Default for FlushConfig {
     fn default() -> Self {
-        Self { max_bytes: 256 << 20, max_age: Duration::from_secs(300), row_group_rows: 65_536, zstd_level: 6 }
+        Self { max_bytes: 256 << 20, max_age: Duration::from_secs(300), row_group_rows: 131_072, zstd_level: 6 }
     }
 }
 
