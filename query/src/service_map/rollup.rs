@@ -4,8 +4,9 @@
 //! The window `[start, end)` splits into the whole minutes inside it, read from the
 //! aggregated `edge` rows and `service_red` buckets, and a head and a tail shorter than a
 //! minute, read from the single `call`, `request` and `peer` rows of their minute by start
-//! time (added to the same sketches; whole microseconds, exact for bounds that are). No part reads spans. Counts and error counts
-//! equal [`super::compute`]'s (the exact plan over raw spans); percentiles come from merged
+//! time (added to the same sketches; the times are whole microseconds, so this is exact for
+//! bounds that are, and other windows take the exact plan). No part reads spans. Counts and
+//! error counts equal [`super::compute`]'s (the exact plan over raw spans); percentiles come from merged
 //! DDSketches (relative accuracy 1%, of the value at rank ⌊q·(n−1)⌋, where the exact plan
 //! interpolates between ranks).
 //!

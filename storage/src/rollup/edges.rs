@@ -107,8 +107,8 @@ pub fn edges_schema() -> SchemaRef {
 /// The key of span `span_id` of trace `trace_id` in `service_edges` (`span_key`): a 64-bit
 /// hash, stable across versions since it is written to disk. Within a trace it is one-to-one
 /// (the last step is a bijection of `span_id`); across traces two spans share a key with
-/// probability 2⁻⁶⁴ — some million open sides are ever compared, and a collision would only
-/// pair one call wrongly in the map. `None` for ids that are not 32 and 16 hex digits.
+/// probability 2⁻⁶⁴ — at most a few million open sides are remembered at once, and a collision
+/// would only pair one call wrongly in the map. `None` for ids that are not 32 and 16 hex digits.
 pub fn span_key(trace_id: &str, span_id: &str) -> Option<i64> {
     if trace_id.len() != 32 || span_id.len() != 16 {
         return None;
