@@ -10,6 +10,10 @@
 //! both, and the opener finds the page index already loaded. The cache's size is
 //! `query.metadata_cache_bytes`; past it, least recently used files are evicted.
 
+use std::fs::File;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,14 +21,18 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::parquet::{CachedParquetFileReaderFactory, ParquetFileReaderFactory};
 use datafusion::error::Result as DfResult;
 use datafusion::execution::cache::cache_manager::FileMetadataCache;
-use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
-use futures::future::{BoxFuture, FutureExt as _};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, Label, MetricBuilder, MetricCategory, MetricType,
+};
+use futures::future::{self, BoxFuture, FutureExt as _};
 use object_store::ObjectStore;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::errors::ParquetError;
 use parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 
-/// Makes readers whose metadata comes from (and goes to) the shared cache with the page index.
+/// Makes readers whose metadata comes from (and goes to) the shared cache with the page index,
+/// and which read small byte ranges in place ([`LocalReader`]).
 #[derive(Debug)]
 pub struct PageIndexedReaderFactory(CachedParquetFileReaderFactory);
 
@@ -42,24 +50,77 @@ impl ParquetFileReaderFactory for PageIndexedReaderFactory {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> DfResult<Box<dyn AsyncFileReader + Send>> {
-        let reader = self.0.create_reader(partition_index, file, metadata_size_hint, metrics)?;
-        Ok(Box::new(WithPageIndex(reader)))
+        // Files are on the local filesystem (`ObjectStoreUrl::local_filesystem()`), located from `/`.
+        let path = PathBuf::from(format!("/{}", file.object_meta.location));
+        let bytes_scanned = MetricBuilder::new(metrics)
+            .with_label(Label::new("filename", file.object_meta.location.to_string()))
+            .with_type(MetricType::Summary)
+            .with_category(MetricCategory::Bytes)
+            .counter("bytes_scanned", partition_index);
+        let inner = self.0.create_reader(partition_index, file, metadata_size_hint, metrics)?;
+        Ok(Box::new(LocalReader { inner, path, file: None, bytes_scanned }))
     }
 }
 
-/// A reader that always asks for the page index with the footer.
-struct WithPageIndex(Box<dyn AsyncFileReader + Send>);
+/// A reader of a local Parquet file that asks for the page index with the footer, and reads
+/// small byte ranges in place.
+///
+/// `object_store`'s local files run every read on tokio's blocking pool, a thread hand-off and
+/// back per read; a trace lookup makes a few reads of a few KiB each (bloom filter, id pages,
+/// the trace's pages of the other columns), from the page cache in microseconds, and the
+/// hand-offs cost more than the reads: in place, 8 % less CPU per lookup (BENCHMARKS.md,
+/// issue 6). Reads of more than [`IN_PLACE_READ_BYTES`] (scans of whole column chunks) still
+/// go to the blocking pool, so a large read from a cold disk does not hold a query thread.
+struct LocalReader {
+    inner: Box<dyn AsyncFileReader + Send>,
+    path: PathBuf,
+    /// Opened at the first read in place.
+    file: Option<File>,
+    /// DataFusion's counter of the same name, for the bytes read in place (the inner reader
+    /// counts its own).
+    bytes_scanned: Count,
+}
 
-impl AsyncFileReader for WithPageIndex {
-    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        self.0.get_bytes(range)
+/// Reads (all ranges of one call together) of at most this many bytes are made in place.
+const IN_PLACE_READ_BYTES: u64 = 1 << 20;
+
+impl LocalReader {
+    fn in_place(ranges: &[Range<u64>]) -> bool {
+        ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum::<u64>() <= IN_PLACE_READ_BYTES
     }
 
-    fn get_byte_ranges(
-        &mut self,
-        ranges: Vec<std::ops::Range<u64>>,
-    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        self.0.get_byte_ranges(ranges)
+    fn read_in_place(&mut self, ranges: &[Range<u64>]) -> parquet::errors::Result<Vec<Bytes>> {
+        let external = |e: std::io::Error| ParquetError::External(Box::new(e));
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(File::open(&self.path).map_err(external)?),
+        };
+        let mut out = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let mut buf = vec![0u8; range.end.saturating_sub(range.start) as usize];
+            file.read_exact_at(&mut buf, range.start).map_err(external)?;
+            self.bytes_scanned.add(buf.len());
+            out.push(Bytes::from(buf));
+        }
+        Ok(out)
+    }
+}
+
+impl AsyncFileReader for LocalReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        if !Self::in_place(std::slice::from_ref(&range)) {
+            return self.inner.get_bytes(range);
+        }
+        let read = self.read_in_place(std::slice::from_ref(&range));
+        future::ready(read.and_then(|mut v| v.pop().ok_or_else(|| ParquetError::General("no bytes read".into()))))
+            .boxed()
+    }
+
+    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        if !Self::in_place(&ranges) {
+            return self.inner.get_byte_ranges(ranges);
+        }
+        future::ready(self.read_in_place(&ranges)).boxed()
     }
 
     fn get_metadata<'a>(
@@ -67,7 +128,7 @@ impl AsyncFileReader for WithPageIndex {
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
         let options = options.cloned().unwrap_or_default().with_page_index_policy(PageIndexPolicy::Optional);
-        async move { self.0.get_metadata(Some(&options)).await }.boxed()
+        async move { self.inner.get_metadata(Some(&options)).await }.boxed()
     }
 }
 

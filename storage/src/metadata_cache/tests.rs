@@ -44,3 +44,18 @@ async fn a_query_leaves_footer_and_page_index_in_the_cache() {
     let again = cached(&ctx, &storage, &files[0].path).expect("still cached");
     assert!(Arc::ptr_eq(&metadata, &again), "the cached entry was reused, not replaced");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_in_place_are_counted_in_bytes_scanned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = Storage::open(testdata::config(dir.path())).await.expect("open");
+    storage.append(Table::Spans, testdata::many(1000, 100, T0)).await.expect("append");
+    storage.flush().await.expect("flush");
+    let ctx = SessionContext::new();
+    ctx.register_table("spans", storage.table_provider(Table::Spans)).expect("register");
+    let q = format!("EXPLAIN ANALYZE SELECT span_id FROM spans WHERE trace_id = '{}'", trace_hex(7));
+    let batches = ctx.sql(&q).await.expect("plan").collect().await.expect("run");
+    let text = arrow::util::pretty::pretty_format_batches(&batches).expect("format").to_string();
+    let scanned = text.split("bytes_scanned=").nth(1).expect("a bytes_scanned metric").split([',', ' ']).next();
+    assert!(scanned.is_some_and(|v| v != "0" && !v.is_empty()), "{text}");
+}
