@@ -1,5 +1,6 @@
 //! The global memory budget: one limit for request bytes in flight (held by
-//! [`MemoryPermit`]s) plus the bytes in memtables. Admission refuses what would
+//! [`MemoryPermit`]s), the bytes in memtables and the bytes of derived state kept
+//! between flushes (the service map's late-join sides). Admission refuses what would
 //! go past it, so the memtables never outgrow it when flushing falls behind.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,11 +13,12 @@ pub struct Budget {
     limit: usize,
     in_flight: AtomicUsize,
     memtable: AtomicUsize,
+    derived: AtomicUsize,
 }
 
 impl Budget {
     pub fn new(limit: usize) -> Self {
-        Self { limit, in_flight: AtomicUsize::new(0), memtable: AtomicUsize::new(0) }
+        Self { limit, in_flight: AtomicUsize::new(0), memtable: AtomicUsize::new(0), derived: AtomicUsize::new(0) }
     }
 
     pub fn limit(&self) -> usize {
@@ -33,6 +35,15 @@ impl Budget {
         self.memtable.load(Ordering::Acquire)
     }
 
+    /// Bytes of derived state kept in memory between flushes (set after each flush).
+    pub fn set_derived(&self, bytes: usize) {
+        self.derived.store(bytes, Ordering::Release);
+    }
+
+    pub fn derived(&self) -> usize {
+        self.derived.load(Ordering::Acquire)
+    }
+
     pub fn add_memtable(&self, bytes: usize) {
         self.memtable.fetch_add(bytes, Ordering::AcqRel);
     }
@@ -46,7 +57,7 @@ impl Budget {
     pub fn reserve(self: &Arc<Self>, bytes: usize) -> Result<MemoryPermit> {
         let mut current = self.in_flight.load(Ordering::Acquire);
         loop {
-            let in_use = current.saturating_add(self.memtable());
+            let in_use = current.saturating_add(self.memtable()).saturating_add(self.derived());
             if in_use.saturating_add(bytes) > self.limit {
                 return Err(StorageError::MemoryBudget { in_use, budget: self.limit });
             }

@@ -422,6 +422,7 @@ impl Storage {
             self.metrics.late_joined.inc_by(joined.pairs() as u64);
             catalog.late_join.absorb(open, &joined, now, now);
             self.metrics.late_join_entries.set(catalog.late_join.len() as i64);
+            self.budget.set_derived(catalog.late_join.bytes());
             let evicted = catalog.late_join.evicted.saturating_sub(self.metrics.late_join_evicted.get());
             self.metrics.late_join_evicted.inc_by(evicted);
             // The memtable batches the memo knows are gone (or about to be).

@@ -257,6 +257,7 @@ impl Storage {
 
         let budget = Arc::new(Budget::new(config.admission_limit()));
         budget.add_memtable(catalog.active.bytes());
+        budget.set_derived(catalog.late_join.bytes());
         catalog.export_gauges(&metrics);
         let catalog = Arc::new(RwLock::new(catalog));
         let flush_wanted = Arc::new(Notify::new());

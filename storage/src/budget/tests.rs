@@ -27,3 +27,16 @@ fn memtable_bytes_count_against_the_budget() {
     assert_eq!(budget.memtable(), 0);
     budget.reserve(90).expect("fits after the flush");
 }
+
+#[test]
+fn derived_state_counts_against_the_budget() {
+    let budget = Arc::new(Budget::new(100));
+    budget.add_memtable(50);
+    budget.set_derived(30);
+    assert!(matches!(budget.reserve(21), Err(StorageError::MemoryBudget { in_use: 80, .. })));
+    let _p = budget.reserve(20).expect("fits");
+    // Set, not added: each flush states the size anew.
+    budget.set_derived(10);
+    assert_eq!(budget.derived(), 10);
+    budget.reserve(20).expect("fits once the state shrank");
+}

@@ -296,6 +296,17 @@ impl LateJoin {
         }
     }
 
+    /// Bytes the state holds in memory (table slots and child lists, by capacity; the
+    /// service names are shared).
+    pub fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        let children: usize = self.waiting.values().map(|c| c.capacity() * size_of::<Child>()).sum();
+        self.callers.capacity() * (size_of::<(SpanKey, Caller)>() + 1)
+            + self.waiting.capacity() * (size_of::<(SpanKey, Vec<Child>)>() + 1)
+            + children
+            + self.order.capacity() * size_of::<(Instant, SpanKey, Side)>()
+    }
+
     /// Remembered open sides.
     pub fn len(&self) -> usize {
         self.callers.len() + self.waiting.values().map(Vec::len).sum::<usize>()
@@ -358,7 +369,8 @@ impl LateJoin {
         for (i, (k, child)) in open.children.into_iter().enumerate() {
             if !joined.children_paired.contains(&i) {
                 self.order.push_back((flushed, k, Side::Child));
-                self.waiting.entry(k).or_default().push(child);
+                // Nearly always one child per parent: a default `Vec` would reserve four.
+                self.waiting.entry(k).or_insert_with(|| Vec::with_capacity(1)).push(child);
             }
         }
         self.expire(now);

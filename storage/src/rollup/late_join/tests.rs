@@ -186,12 +186,14 @@ fn memtable_units_pair_across_units_and_with_the_state() {
     );
 }
 
+/// The open sides of three server spans `first..first + 3` whose parents were not seen.
+fn orphans(first: u8) -> Open {
+    let specs: Vec<Spec> = (first..first + 3).map(|i| (i, 100 + i, "svc", 2, 0, false, vec![])).collect();
+    Open::from_rows(&super::super::edges::derive_edges(&[flush(specs)]).expect("derive")).expect("open")
+}
+
 #[test]
 fn open_sides_expire_after_the_window_and_past_the_cap() {
-    let orphans = |first: u8| {
-        let specs: Vec<Spec> = (first..first + 3).map(|i| (i, 100 + i, "svc", 2, 0, false, vec![])).collect();
-        Open::from_rows(&super::super::edges::derive_edges(&[flush(specs)]).expect("derive")).expect("open")
-    };
     let t0 = Instant::now();
     let mut state = LateJoin::new(Duration::from_secs(60), 4);
     state.absorb(orphans(1), &Joined::default(), t0, t0);
@@ -249,4 +251,18 @@ async fn storage_joins_across_flushes_memtables_and_restarts_exactly_once() {
     let calls: i64 = rows.iter().filter(|r| r.0 == "edge").map(|r| r.4).sum();
     let errors: i64 = rows.iter().filter(|r| r.0 == "edge").map(|r| r.5).sum();
     assert_eq!((calls, errors), (2, 1), "{rows:?}");
+}
+
+#[test]
+fn the_state_reports_the_memory_it_holds() {
+    let t0 = Instant::now();
+    let mut state = LateJoin::new(Duration::from_secs(60), 1_000_000);
+    let empty = state.bytes();
+    state.absorb(orphans(1), &Joined::default(), t0, t0);
+    let three = state.bytes();
+    assert!(three > empty, "{three} > {empty}");
+    // A waiting child's list holds one child, not the four a default `Vec` reserves.
+    assert!(state.waiting.values().all(|c| c.capacity() == 1));
+    state.absorb(Open::default(), &Joined::default(), t0 + Duration::from_secs(61), t0 + Duration::from_secs(61));
+    assert_eq!(state.len(), 0);
 }
