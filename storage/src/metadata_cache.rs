@@ -68,7 +68,7 @@ impl ParquetFileReaderFactory for PageIndexedReaderFactory {
 /// `object_store`'s local files run every read on tokio's blocking pool, a thread hand-off and
 /// back per read; a trace lookup makes a few reads of a few KiB each (bloom filter, id pages,
 /// the trace's pages of the other columns), from the page cache in microseconds, and the
-/// hand-offs cost more than the reads: in place, 8 % less CPU per lookup (BENCHMARKS.md,
+/// hand-offs cost more than the reads: in place, 10–19 % less CPU per lookup (BENCHMARKS.md,
 /// issue 6). Reads of more than [`IN_PLACE_READ_BYTES`] (scans of whole column chunks) still
 /// go to the blocking pool, so a large read from a cold disk does not hold a query thread.
 struct LocalReader {
