@@ -5,8 +5,8 @@
 //! Files are partitioned by hour, and random ids spread over every file, so neither the manifest's
 //! time bounds nor a file's min/max statistics narrow an id lookup without a time range: before
 //! this, a trace lookup over 10M spans (117 files) opened every file and read its row-group bloom
-//! filters from disk, on every query (p99 63 ms; BENCHMARKS.md). The filters are small (~1.2 bytes
-//! per distinct id at 1 % false positives), and files are immutable, so caching them is exact.
+//! filters from disk, on every query (p99 63 ms; BENCHMARKS.md). The filters are small (~2 bytes
+//! per distinct trace id at 0.1 % false positives), and files are immutable, so caching them is exact.
 
 use std::collections::HashMap;
 use std::fs::File;
