@@ -89,20 +89,16 @@ impl LocalReader {
         ranges.iter().map(|r| r.end.saturating_sub(r.start)).sum::<u64>() <= IN_PLACE_READ_BYTES
     }
 
-    fn read_in_place(&mut self, ranges: &[Range<u64>]) -> parquet::errors::Result<Vec<Bytes>> {
+    fn read_in_place(&mut self, range: Range<u64>) -> parquet::errors::Result<Bytes> {
         let external = |e: std::io::Error| ParquetError::External(Box::new(e));
         let file = match &mut self.file {
             Some(file) => file,
             None => self.file.insert(File::open(&self.path).map_err(external)?),
         };
-        let mut out = Vec::with_capacity(ranges.len());
-        for range in ranges {
-            let mut buf = vec![0u8; range.end.saturating_sub(range.start) as usize];
-            file.read_exact_at(&mut buf, range.start).map_err(external)?;
-            self.bytes_scanned.add(buf.len());
-            out.push(Bytes::from(buf));
-        }
-        Ok(out)
+        let mut buf = vec![0u8; range.end.saturating_sub(range.start) as usize];
+        file.read_exact_at(&mut buf, range.start).map_err(external)?;
+        self.bytes_scanned.add(buf.len());
+        Ok(Bytes::from(buf))
     }
 }
 
@@ -111,16 +107,14 @@ impl AsyncFileReader for LocalReader {
         if !Self::in_place(std::slice::from_ref(&range)) {
             return self.inner.get_bytes(range);
         }
-        let read = self.read_in_place(std::slice::from_ref(&range));
-        future::ready(read.and_then(|mut v| v.pop().ok_or_else(|| ParquetError::General("no bytes read".into()))))
-            .boxed()
+        future::ready(self.read_in_place(range)).boxed()
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         if !Self::in_place(&ranges) {
             return self.inner.get_byte_ranges(ranges);
         }
-        future::ready(self.read_in_place(&ranges)).boxed()
+        future::ready(ranges.into_iter().map(|r| self.read_in_place(r)).collect()).boxed()
     }
 
     fn get_metadata<'a>(
