@@ -105,6 +105,18 @@ pub struct SqlResult {
 /// Stack of the SQL runtime's threads: room for plans as deep as `max_depth` allows.
 const SQL_THREAD_STACK_BYTES: usize = 16 << 20;
 
+/// Largest text parsed on a SQL runtime thread rather than a [`parser`] thread. Parsing and
+/// dropping an AST recurse once per level, at well under 1 KiB a level even in debug builds,
+/// and a text of n bytes nests at most n/2 levels (`a+b+…`); so a text of this size needs under
+/// half the runtime threads' stack. Trace lookups and dashboards' queries are far smaller.
+const INLINE_PARSE_MAX_BYTES: usize = SQL_THREAD_STACK_BYTES / 2048;
+
+/// SQL text on its way to the query's task: parsed already, or to be parsed there.
+enum Text {
+    Raw(String),
+    Parsed(Box<Statement>),
+}
+
 pub struct SqlEngine {
     ctx: Arc<SessionContext>,
     config: SqlConfig,
@@ -138,11 +150,12 @@ impl SqlEngine {
     pub async fn run(self: &Arc<Self>, sql: String) -> Result<SqlResult> {
         let started = Instant::now();
         let text_bytes = sql.len();
-        let statement = self.parser.check(sql).await?;
+        let statement = self.checked_outside(sql).await?;
         let timeout = self.config.timeout;
         let engine = Arc::clone(self);
         let (schema, batches, row_count) = self
             .in_task(text_bytes, async move {
+                let statement = engine.checked_inside(statement)?;
                 let _slot = engine.admission.admit(timeout).await?;
                 engine.execute(statement).await
             })
@@ -163,13 +176,34 @@ impl SqlEngine {
     /// reads no data). Flight SQL answers `GetFlightInfo` with it.
     pub async fn describe(self: &Arc<Self>, sql: String) -> Result<SchemaRef> {
         let text_bytes = sql.len();
-        let statement = self.parser.check(sql).await?;
+        let statement = self.checked_outside(sql).await?;
         let engine = Arc::clone(self);
         self.in_task(text_bytes, async move {
+            let statement = engine.checked_inside(statement)?;
             let (_, plan) = engine.plan(statement).await?;
             Ok(Arc::clone(plan.schema().inner()))
         })
         .await
+    }
+
+    /// The first half of [`guard::check`]: texts too large to parse on a SQL runtime thread are
+    /// parsed on a [`parser`] thread here; the others pass through, to be parsed by
+    /// [`Self::checked_inside`] in the query's task (one thread hand-off less per query: a trace
+    /// lookup's whole server time is ~2 ms, and each hand-off is two wake-ups).
+    async fn checked_outside(&self, sql: String) -> Result<Text> {
+        match sql.len() <= INLINE_PARSE_MAX_BYTES {
+            true => Ok(Text::Raw(sql)),
+            false => Ok(Text::Parsed(Box::new(self.parser.check(sql).await?))),
+        }
+    }
+
+    /// The second half: parses a small text on the SQL runtime thread running the query, whose
+    /// stack has room for its deepest AST (see [`INLINE_PARSE_MAX_BYTES`]).
+    fn checked_inside(&self, text: Text) -> Result<Statement> {
+        match text {
+            Text::Raw(sql) => guard::check(&sql, self.config.guard_limits()),
+            Text::Parsed(statement) => Ok(*statement),
+        }
     }
 
     /// Runs `work` as a task on the SQL runtime under the query timeout.

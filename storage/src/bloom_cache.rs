@@ -33,13 +33,39 @@ struct FileBlooms {
 }
 
 impl FileBlooms {
-    /// Whether the file may hold a row whose `column` is one of `values` (true when unknown).
-    fn may_contain(&self, column: &str, values: &[String]) -> bool {
-        let Some(groups) = self.columns.get(column) else { return true };
-        groups.iter().any(|bloom| match bloom {
-            None => true,
-            Some(bloom) => values.iter().any(|v| bloom.check(v.as_str())),
-        })
+    /// Which row groups may hold a row whose columns each equal one of their `wanted` values
+    /// (true when unknown); empty when no column of `wanted` has filters in this file.
+    fn row_groups(&self, wanted: &[(&str, Vec<String>)]) -> Vec<bool> {
+        let mut groups: Vec<bool> = Vec::new();
+        for (column, values) in wanted {
+            let Some(blooms) = self.columns.get(column) else { continue };
+            groups.resize(blooms.len(), true);
+            for (keep, bloom) in groups.iter_mut().zip(blooms) {
+                *keep &= bloom.as_ref().is_none_or(|bloom| values.iter().any(|v| bloom.check(v.as_str())));
+            }
+        }
+        groups
+    }
+}
+
+/// What [`BloomCache::prune`] keeps.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    /// The files that may hold matching rows, in the order given.
+    pub files: Vec<FileEntry>,
+    /// For each kept file whose filters answered (by path): which of its row groups may hold
+    /// them. Empty when the filters constrain no id column.
+    pub row_groups: HashMap<String, Vec<bool>>,
+}
+
+impl Pruned {
+    /// Whether reading the kept files' bloom filters again, row group by row group, could prune
+    /// nothing more: the cache answered for every kept file, and every row group of each may
+    /// hold the ids (the usual case: a file of one row group). A trace lookup then skips those
+    /// reads. Otherwise the scan reads them, and `EXPLAIN ANALYZE` shows the row groups they prune.
+    pub fn row_group_filters_redundant(&self) -> bool {
+        !self.files.is_empty()
+            && self.files.iter().all(|f| self.row_groups.get(&f.path).is_some_and(|g| g.iter().all(|may| *may)))
     }
 }
 
@@ -50,23 +76,17 @@ pub struct BloomCache {
 }
 
 impl BloomCache {
-    /// The files of `table` that may hold rows matching the id equalities in `filters`; all of
-    /// them when the filters constrain no id column. A file whose filters cannot be read is kept
-    /// (the scan then reads it as before).
-    pub async fn prune(
-        &self,
-        data_dir: &Path,
-        table: Table,
-        files: Vec<FileEntry>,
-        filters: &[Expr],
-    ) -> Vec<FileEntry> {
+    /// The files of `table` that may hold rows matching the id equalities in `filters`, and
+    /// which of their row groups may; all of them when the filters constrain no id column. A
+    /// file whose filters cannot be read is kept (the scan then reads them as before).
+    pub async fn prune(&self, data_dir: &Path, table: Table, files: Vec<FileEntry>, filters: &[Expr]) -> Pruned {
         let wanted: Vec<(&'static str, Vec<String>)> = table
             .bloom_filter_columns()
             .iter()
             .filter_map(|column| id_values(column, filters).map(|values| (*column, values)))
             .collect();
         if wanted.is_empty() || files.is_empty() {
-            return files;
+            return Pruned { files, row_groups: HashMap::new() };
         }
         let missing: Vec<String> = {
             let cached = self.files.lock();
@@ -88,12 +108,19 @@ impl BloomCache {
             }
         }
         let cached = self.files.lock();
-        files
-            .into_iter()
-            .filter(|f| {
-                cached.get(&f.path).is_none_or(|b| wanted.iter().all(|(column, values)| b.may_contain(column, values)))
-            })
-            .collect()
+        let mut pruned = Pruned::default();
+        for file in files {
+            let Some(blooms) = cached.get(&file.path) else {
+                pruned.files.push(file);
+                continue;
+            };
+            let groups = blooms.row_groups(&wanted);
+            if groups.is_empty() || groups.iter().any(|keep| *keep) {
+                pruned.row_groups.insert(file.path.clone(), groups);
+                pruned.files.push(file);
+            }
+        }
+        pruned
     }
 
     /// Forgets files no longer live (after compaction or retention removed them).

@@ -7,9 +7,11 @@
 //!   spans) found in the filters, against each file's `[min_time_ns, max_time_ns]`;
 //! - files, by id equalities (`trace_id = '…'`, `IN (…)`) against the files'
 //!   bloom filters held in memory ([`crate::bloom_cache`]);
-//! - row groups, pages and rows inside the files, by handing the filters to the
-//!   Parquet source as its predicate with statistics, bloom filter and page
-//!   index pruning on, and filter pushdown (late materialization) on when the
+//! - row groups, pages and rows inside the files, by the Parquet source's predicate with
+//!   statistics, bloom filter and page index pruning on (a file's bloom filters are read
+//!   again only when the cache above left some of its row groups to prune). The predicate is
+//!   the `FilterExec`'s, which DataFusion's physical optimizer pushes into the source (adding
+//!   the filters here too would make every scan evaluate them twice); filter pushdown (late materialization) on when the
 //!   scan reads columns the filters do not name (see [`late_materialization_pays`]).
 //!   Footers and page indexes stay in memory across queries ([`crate::metadata_cache`]).
 //!
@@ -25,7 +27,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use async_trait::async_trait;
 use datafusion::catalog::Session;
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
@@ -34,7 +36,7 @@ use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::{utils::conjunction, Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::projection::ProjectionExec;
@@ -97,7 +99,9 @@ impl TableProvider for StorageTable {
         let in_time: Vec<FileEntry> =
             snapshot.files.iter().filter(|f| bounds.overlaps(f.min_time_ns, f.max_time_ns)).cloned().collect();
         let after_time = in_time.len();
-        let mut files = self.storage.blooms.prune(self.storage.data_dir(), self.table, in_time, filters).await;
+        let pruned = self.storage.blooms.prune(self.storage.data_dir(), self.table, in_time, filters).await;
+        let read_bloom_filters = !pruned.row_group_filters_redundant();
+        let mut files = pruned.files;
         let mut batches = snapshot.batches;
         // Full-text filters on logs: only the matching rows of the memtables and of the files.
         let text_query = match self.table {
@@ -148,8 +152,8 @@ impl TableProvider for StorageTable {
             inputs.push(DataSourceExec::from_data_source(memory));
         }
         if !files.is_empty() {
-            let scan =
-                self.parquet_scan(state, &files, projection, &stored_filters, limit, partitions, access_plans)?;
+            let reads = ScanReads { limit, partitions, access_plans, read_bloom_filters };
+            let scan = self.parquet_scan(state, &files, projection, &stored_filters, reads)?;
             inputs.push(scan);
         }
         let union = UnionExec::try_new(inputs)?;
@@ -173,32 +177,26 @@ fn keep_matching(batch: &RecordBatch, query: &crate::log_index::query::LogQuery)
 }
 
 impl StorageTable {
-    #[allow(clippy::too_many_arguments)]
     fn parquet_scan(
         &self,
         state: &dyn Session,
         files: &[&FileEntry],
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
-        limit: Option<usize>,
-        partitions: usize,
-        mut access_plans: Option<std::collections::BTreeMap<String, ParquetRowSelection>>,
+        reads: ScanReads,
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let ScanReads { limit, partitions, mut access_plans, read_bloom_filters } = reads;
         let url = ObjectStoreUrl::local_filesystem();
         let store = state.runtime_env().object_store(&url)?;
         let metadata_cache = state.runtime_env().cache_manager.get_file_metadata_cache();
         let mut options = state.default_table_options().parquet;
-        options.global.bloom_filter_on_read = true;
+        options.global.bloom_filter_on_read = read_bloom_filters;
         options.global.enable_page_index = true;
         options.global.pushdown_filters =
             projection.is_none_or(|p| late_materialization_pays(&self.physical, p, filters));
-        let mut source = ParquetSource::new(self.physical.clone())
+        let source = ParquetSource::new(self.physical.clone())
             .with_table_parquet_options(options)
             .with_parquet_file_reader_factory(Arc::new(PageIndexedReaderFactory::new(store, metadata_cache)));
-        if let Some(predicate) = conjunction(filters.to_vec()) {
-            let df_schema = DFSchema::try_from(self.physical.as_ref().clone())?;
-            source = source.with_predicate(state.create_physical_expr(predicate, &df_schema)?);
-        }
 
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions.min(files.len()).max(1)];
         let n = groups.len();
@@ -217,6 +215,17 @@ impl StorageTable {
             .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// How the Parquet scan reads its files, besides the projection and the predicate.
+struct ScanReads {
+    limit: Option<usize>,
+    partitions: usize,
+    /// The rows of each file a full-text query matches (`matches()` on logs), from the log index.
+    access_plans: Option<std::collections::BTreeMap<String, ParquetRowSelection>>,
+    /// Off when the bloom cache already said all the files' filters could (see
+    /// [`crate::bloom_cache::Pruned::row_group_filters_redundant`]).
+    read_bloom_filters: bool,
 }
 
 /// Whether the Parquet reader should evaluate filters first and decode the other projected columns

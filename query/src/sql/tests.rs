@@ -173,3 +173,18 @@ async fn deep_expressions_within_the_limit_run_and_5000_terms_are_a_400() {
     let e = run(&service, &sql).await.expect_err("5000 terms");
     assert_eq!(e.status().as_u16(), 400, "{e}");
 }
+
+#[tokio::test]
+async fn the_deepest_text_parsed_on_a_runtime_thread_is_a_400_not_a_crash() {
+    let service = engine();
+    // `1+1+…` nests one level per two bytes: the deepest AST a text parsed inline can have.
+    let terms = (INLINE_PARSE_MAX_BYTES - "SELECT 1".len()) / 2;
+    let sql = format!("SELECT 1{}", "+1".repeat(terms));
+    assert!(sql.len() <= INLINE_PARSE_MAX_BYTES);
+    let e = run(&service, &sql).await.expect_err("thousands of levels");
+    assert_eq!(e.status().as_u16(), 400, "{e}");
+    // One byte more goes to a parser thread, with the same answer.
+    let e = run(&service, &format!("{sql}+1")).await.expect_err("one level more");
+    assert_eq!(e.status().as_u16(), 400, "{e}");
+    run(&service, "SELECT count(*) FROM spans").await.expect("still serving");
+}
