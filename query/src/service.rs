@@ -51,6 +51,35 @@ impl Default for QueryConfig {
     }
 }
 
+/// How often the metadata cache takes in the footers of new files (flushes add a few a minute).
+const WARM_EVERY: Duration = Duration::from_secs(10);
+
+/// Keeps the footers and page indexes of live files in the session's metadata cache
+/// ([`osprey_storage::metadata_cache::warm`]): at start, then every [`WARM_EVERY`], until the
+/// session is gone.
+async fn warm_metadata(ctx: std::sync::Weak<SessionContext>, storage: Arc<Storage>) {
+    let mut first = true;
+    while let Some(ctx) = ctx.upgrade() {
+        let runtime = ctx.runtime_env();
+        drop(ctx);
+        let url = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
+        if let Ok(store) = runtime.object_store(url) {
+            let cache = runtime.cache_manager.get_file_metadata_cache();
+            let started = std::time::Instant::now();
+            let warmed = osprey_storage::metadata_cache::warm(&storage, store, cache).await;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let (files, bytes) = (warmed.files, warmed.bytes);
+            if first {
+                tracing::info!(files, bytes, elapsed_ms, "parquet metadata cache warmed");
+            } else if files > 0 {
+                tracing::debug!(files, bytes, elapsed_ms, "parquet metadata cache warmed");
+            }
+        }
+        first = false;
+        tokio::time::sleep(WARM_EVERY).await;
+    }
+}
+
 /// Cheap to clone: the session is shared.
 #[derive(Clone)]
 pub struct QueryService {
@@ -67,6 +96,7 @@ impl QueryService {
     pub fn for_storage(storage: Arc<Storage>, config: QueryConfig) -> Result<Self> {
         let tables = Table::ALL.iter().map(|t| (*t, storage.table_provider(*t))).collect();
         let mut service = Self::with_tables(tables, config)?;
+        service.sql.spawn(warm_metadata(Arc::downgrade(&service.ctx), Arc::clone(&storage)))?;
         service.storage = Some(storage);
         Ok(service)
     }

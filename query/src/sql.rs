@@ -206,6 +206,12 @@ impl SqlEngine {
         }
     }
 
+    /// Runs `work` in the background on the SQL runtime (it stops with the engine).
+    pub(crate) fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) -> Result<()> {
+        self.runtime.handle()?.spawn(work);
+        Ok(())
+    }
+
     /// Runs `work` as a task on the SQL runtime under the query timeout.
     async fn in_task<T: Send + 'static>(
         &self,

@@ -87,6 +87,11 @@ impl Catalog {
         TableSnapshot { batches, files }
     }
 
+    /// Every live Parquet file, of every table.
+    pub fn files(&self) -> Vec<FileEntry> {
+        self.files.values().cloned().collect()
+    }
+
     /// Rows of `table` in memory (active + frozen).
     pub fn memtable_rows(&self, table: Table) -> usize {
         self.active.rows(table) + self.frozen.iter().map(|f| f.tables.rows(table)).sum::<usize>()

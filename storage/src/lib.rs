@@ -375,6 +375,11 @@ impl Storage {
         &self.data_dir
     }
 
+    /// Every live Parquet file, of every table.
+    pub fn files(&self) -> Vec<manifest::FileEntry> {
+        self.catalog.read().files()
+    }
+
     /// The memtable batches (in the physical schema) and Parquet files a scan of
     /// `table` reads, as one consistent cut.
     ///

@@ -201,8 +201,7 @@ impl StorageTable {
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions.min(files.len()).max(1)];
         let n = groups.len();
         for (i, file) in files.iter().enumerate() {
-            let path = self.storage.data_dir().join(&file.path);
-            let mut part = PartitionedFile::new(path.to_string_lossy().into_owned(), file.bytes);
+            let mut part = partitioned_file(self.storage.data_dir(), file);
             if let Some(plan) = access_plans.as_mut().and_then(|plans| plans.remove(&file.path)) {
                 part = part.with_extension(plan);
             }
@@ -215,6 +214,11 @@ impl StorageTable {
             .build();
         Ok(DataSourceExec::from_data_source(config))
     }
+}
+
+/// A file as a scan names it (which also keys its entry in the metadata cache).
+pub(crate) fn partitioned_file(data_dir: &std::path::Path, file: &FileEntry) -> PartitionedFile {
+    PartitionedFile::new(data_dir.join(&file.path).to_string_lossy().into_owned(), file.bytes)
 }
 
 /// How the Parquet scan reads its files, besides the projection and the predicate.
