@@ -55,8 +55,8 @@ impl Default for QueryConfig {
 const WARM_EVERY: Duration = Duration::from_secs(10);
 
 /// Keeps the footers and page indexes of live files in the session's metadata cache
-/// ([`osprey_storage::metadata_cache::warm`]): at start, then every [`WARM_EVERY`], until the
-/// session is gone.
+/// ([`osprey_storage::metadata_cache::warm`]), and their id bloom filters in storage's
+/// ([`Storage::warm_bloom_filters`]): at start, then every [`WARM_EVERY`], until the session is gone.
 async fn warm_metadata(ctx: std::sync::Weak<SessionContext>, storage: Arc<Storage>) {
     let mut first = true;
     while let Some(ctx) = ctx.upgrade() {
@@ -67,12 +67,13 @@ async fn warm_metadata(ctx: std::sync::Weak<SessionContext>, storage: Arc<Storag
             let cache = runtime.cache_manager.get_file_metadata_cache();
             let started = std::time::Instant::now();
             let warmed = osprey_storage::metadata_cache::warm(&storage, store, cache).await;
+            let bloom_files = storage.warm_bloom_filters().await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
             let (files, bytes) = (warmed.files, warmed.bytes);
             if first {
-                tracing::info!(files, bytes, elapsed_ms, "parquet metadata cache warmed");
-            } else if files > 0 {
-                tracing::debug!(files, bytes, elapsed_ms, "parquet metadata cache warmed");
+                tracing::info!(files, bytes, bloom_files, elapsed_ms, "parquet metadata and bloom filters warmed");
+            } else if files > 0 || bloom_files > 0 {
+                tracing::debug!(files, bytes, bloom_files, elapsed_ms, "parquet metadata and bloom filters warmed");
             }
         }
         first = false;

@@ -88,25 +88,7 @@ impl BloomCache {
         if wanted.is_empty() || files.is_empty() {
             return Pruned { files, row_groups: HashMap::new() };
         }
-        let missing: Vec<String> = {
-            let cached = self.files.lock();
-            files.iter().filter(|f| !cached.contains_key(&f.path)).map(|f| f.path.clone()).collect()
-        };
-        if !missing.is_empty() {
-            let dir = data_dir.to_path_buf();
-            let loaded = tokio::task::spawn_blocking(move || {
-                missing
-                    .into_iter()
-                    .filter_map(|path| load(&dir, &path, table).ok().map(|b| (path, b)))
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .unwrap_or_default();
-            let mut cached = self.files.lock();
-            for (path, blooms) in loaded {
-                cached.insert(path, Arc::new(blooms));
-            }
-        }
+        self.load_missing(data_dir, table, &files).await;
         let cached = self.files.lock();
         let mut pruned = Pruned::default();
         for file in files {
@@ -121,6 +103,34 @@ impl BloomCache {
             }
         }
         pruned
+    }
+
+    /// Reads the filters of those of `files` (all of `table`) not held yet; returns how many
+    /// files it read. Lookups call it for the files they consider; the query service calls it
+    /// for every live file in the background, so no lookup waits for it after a start.
+    pub async fn load_missing(&self, data_dir: &Path, table: Table, files: &[FileEntry]) -> usize {
+        if table.bloom_filter_columns().is_empty() {
+            return 0;
+        }
+        let missing: Vec<String> = {
+            let cached = self.files.lock();
+            files.iter().filter(|f| !cached.contains_key(&f.path)).map(|f| f.path.clone()).collect()
+        };
+        if missing.is_empty() {
+            return 0;
+        }
+        let dir = data_dir.to_path_buf();
+        let loaded = tokio::task::spawn_blocking(move || {
+            missing.into_iter().filter_map(|path| load(&dir, &path, table).ok().map(|b| (path, b))).collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let mut cached = self.files.lock();
+        let n = loaded.len();
+        for (path, blooms) in loaded {
+            cached.insert(path, Arc::new(blooms));
+        }
+        n
     }
 
     /// Forgets files no longer live (after compaction or retention removed them).

@@ -380,6 +380,18 @@ impl Storage {
         self.catalog.read().files()
     }
 
+    /// Reads the id-column bloom filters of live files not held in memory yet (see
+    /// [`bloom_cache`]); returns how many files it read.
+    pub async fn warm_bloom_filters(&self) -> usize {
+        let files = self.files();
+        let mut loaded = 0;
+        for table in Table::ALL {
+            let of_table: Vec<_> = files.iter().filter(|f| f.table == table.name()).cloned().collect();
+            loaded += self.blooms.load_missing(&self.data_dir, table, &of_table).await;
+        }
+        loaded
+    }
+
     /// The memtable batches (in the physical schema) and Parquet files a scan of
     /// `table` reads, as one consistent cut.
     ///

@@ -100,6 +100,9 @@ async fn warming_loads_what_a_query_would_newest_first_within_the_cache() {
         assert!(metadata.offset_index().is_some(), "with its page index");
     }
     assert_eq!(warm_session(&ctx, &storage).await, Warmed::default(), "nothing left to load");
+    // The id bloom filters likewise: of the three span files (the rollups have none), once.
+    assert_eq!(storage.warm_bloom_filters().await, 3);
+    assert_eq!(storage.warm_bloom_filters().await, 0);
     // A query then uses the warmed entry rather than loading its own.
     let before = cached(&ctx, &storage, &files[2].path).expect("warmed");
     let q = format!("SELECT count(*) FROM spans WHERE trace_id = '{}'", trace_hex(7));
