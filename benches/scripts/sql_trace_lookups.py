@@ -1,10 +1,18 @@
 #!/usr/bin/env python3
-"""Trace lookups through the SQL API, one after another on a keep-alive connection: p50/p90/p99 client-side
-and, with --pid, the server's CPU per lookup (from /proc). Ids are sampled from the data dir's span files.
+"""Trace lookups through the SQL API, one after another on a keep-alive connection: p50/p90/p99 as the client sees
+them and as the server reports them (`elapsed_ms`: from receiving the text to the last row), and, with --pid, the
+server's CPU per lookup (from /proc). Ids are sampled from the data dir's span files.
 
-    sql_trace_lookups.py --api http://127.0.0.1:23200 --data /tmp/osprey-bench-both/data --n 2000 --pid $PID
+    sql_trace_lookups.py --api http://127.0.0.1:23200 --data D/data --n 2000 --pid $PID          # warm: 1,000 first
+    sql_trace_lookups.py --api … --data D/data --n 300 --warmup 0 --fresh                         # right after a start
+    sql_trace_lookups.py --api … --data D/data --n 1000 --warmup 0 --fresh --duckdb 400           # vs DuckDB
+    sql_trace_lookups.py --api … --data D/data --n 2000 --sql "SELECT 1"                          # fixed cost
+
+--fresh looks each sampled id up once (no repeats); --duckdb N also times N lookups of the same ids in DuckDB
+(in-process, 2 threads) over the very same files, and prints the ratios.
 """
 import argparse
+import random
 
 import duckdb
 import requests
@@ -25,25 +33,46 @@ def main():
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=1000)
     ap.add_argument("--pid", type=int)
+    ap.add_argument("--fresh", action="store_true", help="each sampled id once: --n distinct ids")
+    ap.add_argument("--duckdb", type=int, default=0, metavar="N", help="also N lookups in DuckDB")
+    ap.add_argument("--sql", help="time this statement instead of trace lookups")
     args = ap.parse_args()
-    ids = [r[0] for r in duckdb.connect().execute(
-        f"SELECT trace_id FROM read_parquet('{args.data}/spans/**/*.parquet', hive_partitioning=false) USING SAMPLE 1000 ROWS").fetchall()]
+    files = f"{args.data}/spans/**/*.parquet"
+    duck = duckdb.connect()
+    duck.execute("SET threads TO 2")
+    sample = args.n if args.fresh else 1000
+    ids = [r[0] for r in duck.execute(
+        f"SELECT trace_id FROM read_parquet('{files}', hive_partitioning=false) USING SAMPLE {sample} ROWS").fetchall()]
+    random.shuffle(ids)
     http = requests.Session()
+    server_ms = []
 
-    def lookup(i):
-        q = f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{ids[i % len(ids)]}'"
+    def query(i):
+        q = args.sql or f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{ids[i % len(ids)]}'"
         r = http.post(args.api + "/api/v1/sql", json={"sql": q})
         r.raise_for_status()
+        server_ms.append(r.json()["elapsed_ms"])
 
     for i in range(args.warmup):
-        lookup(i)
+        query(i)
+    server_ms.clear()
     cpu0 = cpu_seconds(args.pid) if args.pid else 0
     calls = iter(range(args.n))
-    times = timed(lambda: lookup(next(calls)), args.n)
-    line = f"{args.n} lookups: p50 {pct(times, 0.5):.2f} ms  p90 {pct(times, 0.9):.2f} ms  p99 {pct(times, 0.99):.2f} ms"
+    times = timed(lambda: query(next(calls)), args.n)
+    what = "queries" if args.sql else "lookups"
+    line = (f"{args.n} {what}: p50 {pct(times, 0.5):.2f} ms  p90 {pct(times, 0.9):.2f} ms  p99 {pct(times, 0.99):.2f} ms"
+            f"  (server: p50 {pct(server_ms, 0.5):.2f}  p90 {pct(server_ms, 0.9):.2f}  p99 {pct(server_ms, 0.99):.2f}"
+            f"  max {max(server_ms):.2f} ms)")
     if args.pid:
         line += f"  server CPU {(cpu_seconds(args.pid) - cpu0) / args.n * 1e6:.0f} us per lookup"
     print(line)
+    if args.duckdb:
+        duck.execute(f"CREATE VIEW spans AS SELECT * FROM read_parquet('{files}', hive_partitioning = false)")
+        d = timed(lambda: duck.execute(
+            f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{random.choice(ids)}'").fetchall(),
+            args.duckdb)
+        print(f"{args.duckdb} DuckDB lookups: p50 {pct(d, 0.5):.2f} ms  p99 {pct(d, 0.99):.2f} ms"
+              f"   ratio p50 {pct(d, 0.5) / pct(times, 0.5):.1f}x  p99 {pct(d, 0.99) / pct(times, 0.99):.1f}x")
 
 
 if __name__ == "__main__":
