@@ -25,7 +25,8 @@ pub struct QueryConfig {
     pub target_partitions: usize,
     /// Memory for Parquet footers and page indexes kept across queries, in bytes (least
     /// recently used files are evicted past it). A file's entry is read and decoded once
-    /// instead of at every query that opens the file.
+    /// instead of at every query that opens the file; three quarters of it are filled in the
+    /// background, newest files first (see `warm_metadata`).
     pub metadata_cache_bytes: usize,
     /// Time budget of one trace lookup; past it the request gets a timeout error.
     #[serde(with = "humantime_serde")]
