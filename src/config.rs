@@ -150,6 +150,9 @@ impl Config {
         if self.storage.flush.row_group_rows == 0 {
             return Err(ConfigError::Rule("storage.flush.row_group_rows must be positive".into()));
         }
+        if !(1..=22).contains(&self.storage.flush.logs_zstd_level) {
+            return Err(ConfigError::Rule("storage.flush.logs_zstd_level must be in 1..=22".into()));
+        }
         if !(1..=22).contains(&self.storage.flush.zstd_level) {
             return Err(ConfigError::Rule("storage.flush.zstd_level must be in 1..=22".into()));
         }

@@ -93,14 +93,16 @@ fn clashing_listeners_are_rejected() {
 }
 
 #[test]
-fn zstd_level_must_be_in_range() {
-    for bad in ["0", "23", "-1"] {
-        let f = file(&format!("storage:\n  flush:\n    zstd_level: {bad}\n"));
-        let err = Config::load(Some(f.path()), no_env()).expect_err("out of range");
-        assert!(err.to_string().contains("storage.flush.zstd_level"), "{err}");
+fn zstd_levels_must_be_in_range() {
+    for key in ["zstd_level", "logs_zstd_level"] {
+        for bad in ["0", "23", "-1"] {
+            let f = file(&format!("storage:\n  flush:\n    {key}: {bad}\n"));
+            let err = Config::load(Some(f.path()), no_env()).expect_err("out of range");
+            assert!(err.to_string().contains(&format!("storage.flush.{key} ")), "{err}");
+        }
+        let f = file(&format!("storage:\n  flush:\n    {key}: 22\n"));
+        Config::load(Some(f.path()), no_env()).expect("22 is fine");
     }
-    let f = file("storage:\n  flush:\n    zstd_level: 22\n");
-    Config::load(Some(f.path()), no_env()).expect("22 is fine");
 }
 
 #[test]

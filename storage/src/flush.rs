@@ -40,9 +40,9 @@ const WRITE_SLICE_ROWS: usize = 8192;
 /// How often the background flusher checks size and age.
 const TICK: Duration = Duration::from_secs(1);
 
-/// Parquet writer settings of Osprey's tables, with the default zstd level.
+/// Parquet writer settings of Osprey's tables, with the default zstd levels.
 pub fn writer_properties(table: Table, row_group_rows: usize) -> Result<WriterProperties> {
-    writer_properties_with(table, row_group_rows, FlushConfig::default().zstd_level)
+    writer_properties_with(table, row_group_rows, FlushConfig::default().zstd_level_of(table))
 }
 
 /// Parquet writer settings of Osprey's tables (see "Parquet files" in `ARCHITECTURE.md`
@@ -235,7 +235,7 @@ pub fn write_table(
     let physical =
         batches.iter().filter(|b| b.num_rows() > 0).map(|b| table.to_physical(b)).collect::<Result<Vec<_>>>()?;
     let order = row_order(table, &physical)?;
-    let props = writer_properties_with(table, config.row_group_rows, zstd_level(table, config.zstd_level))?;
+    let props = writer_properties_with(table, config.row_group_rows, config.zstd_level_of(table))?;
     let mut written: Vec<FileEntry> = Vec::new();
     for hour_rows in order {
         match write_file(data_dir, tenant, table, &physical, &hour_rows, props.clone()) {

@@ -459,6 +459,9 @@ fn validate(config: &StorageConfig) -> Result<()> {
     if config.flush.row_group_rows == 0 {
         return bad("flush.row_group_rows must be > 0");
     }
+    if !(1..=22).contains(&config.flush.logs_zstd_level) {
+        return bad("flush.logs_zstd_level must be in 1..=22");
+    }
     if !(1..=22).contains(&config.flush.zstd_level) {
         return bad("flush.zstd_level must be in 1..=22");
     }

@@ -149,3 +149,13 @@ fn nothing_to_write_writes_nothing() {
     assert!(write_table(dir.path(), "default", Table::Spans, &[empty], &rows_per_group(10)).expect("write").is_empty());
     assert!(walk(dir.path()).is_empty());
 }
+
+#[test]
+fn each_table_is_written_at_its_zstd_level() {
+    let config = FlushConfig { zstd_level: 9, logs_zstd_level: 2, ..FlushConfig::default() };
+    assert_eq!(config.zstd_level_of(Table::Spans), 9);
+    assert_eq!(config.zstd_level_of(Table::Metrics), 9);
+    assert_eq!(config.zstd_level_of(Table::Logs), 2);
+    assert_eq!(config.zstd_level_of(Table::ServiceRed), 1, "derived tables: level 1");
+    assert_eq!(config.zstd_level_of(Table::ServiceEdges), 1);
+}
