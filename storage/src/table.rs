@@ -11,15 +11,18 @@
 //!   statistics, bloom filter and page index pruning on (a file's bloom filters are read
 //!   again only when the cache above left some of its row groups to prune). The predicate is
 //!   the `FilterExec`'s, which DataFusion's physical optimizer pushes into the source (adding
-//!   the filters here too would make every scan evaluate them twice); filter pushdown (late materialization) on when the
-//!   scan reads columns the filters do not name (see [`late_materialization_pays`]).
+//!   the filters here too would make every scan evaluate them twice). Filter pushdown (late
+//!   materialization) is on when the scan reads columns the filters do not name (see
+//!   [`late_materialization_pays`]).
 //!   Footers and page indexes stay in memory across queries ([`crate::metadata_cache`]).
 //!
 //! The provider exposes the table's *logical* schema, but memtables and files
 //! hold the *physical* one (spans: no `end_time`). A projection asking for a
 //! virtual column reads its inputs (`start_time`, `duration_ns`) and computes it
-//! in a `ProjectionExec` above the scan; filters on a virtual column stay out of
-//! the Parquet predicate (DataFusion applies them above, filters being `Inexact`).
+//! in a `ProjectionExec` above the scan. A filter on a virtual column reaches the
+//! Parquet predicate only as DataFusion's pushdown rewrites it through that
+//! projection, over the inputs (`start_time + duration_ns`); the filters this
+//! provider inspects itself (time bounds, ids) leave virtual columns out.
 
 use std::sync::Arc;
 
@@ -227,7 +230,7 @@ struct ScanReads {
     partitions: usize,
     /// The rows of each file a full-text query matches (`matches()` on logs), from the log index.
     access_plans: Option<std::collections::BTreeMap<String, ParquetRowSelection>>,
-    /// Off when the bloom cache already said all the files' filters could (see
+    /// Off when the bloom cache already gave every answer the files' filters could give (see
     /// [`crate::bloom_cache::Pruned::row_group_filters_redundant`]).
     read_bloom_filters: bool,
 }
