@@ -339,3 +339,42 @@ fn late_materialization_only_when_other_columns_are_read() {
     // Nothing projected (count(*) alone): nothing to skip.
     assert!(!super::late_materialization_pays(&schema, &[], &[]));
 }
+
+/// Whether the plan's Parquet scan reads the files' bloom filters (`None`: no Parquet scan).
+fn reads_bloom_filters(plan: &Arc<dyn ExecutionPlan>) -> Option<bool> {
+    use datafusion::datasource::physical_plan::FileScanConfig;
+    if let Some(source) = plan.downcast_ref::<DataSourceExec>() {
+        if let Some(parquet) = source
+            .data_source()
+            .downcast_ref::<FileScanConfig>()
+            .and_then(|config| config.file_source().downcast_ref::<ParquetSource>())
+        {
+            return Some(parquet.table_parquet_options().global.bloom_filter_on_read);
+        }
+    }
+    plan.children().into_iter().find_map(reads_bloom_filters)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bloom_filters_are_read_again_only_where_they_can_prune_row_groups() {
+    let query = |trace: u64| format!("SELECT span_id FROM spans WHERE trace_id = '{}'", trace_hex(trace));
+    let plan = |ctx: SessionContext, q: String| async move {
+        ctx.sql(&q).await.expect("plan").create_physical_plan().await.expect("physical")
+    };
+    // One row group: the cache's answer for the file is all its filters can say.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = open(dir.path(), 100_000).await;
+    storage.append(Table::Spans, testdata::many(2000, 200, T0)).await.expect("append");
+    storage.flush().await.expect("flush");
+    assert_eq!(reads_bloom_filters(&plan(context(&storage), query(77)).await), Some(false));
+    // No id in the query: the scan keeps the filters for whatever it can use them for.
+    let no_id = "SELECT span_id FROM spans WHERE name = 'x'".to_string();
+    assert_eq!(reads_bloom_filters(&plan(context(&storage), no_id).await), Some(true));
+
+    // Twenty row groups of ten traces: nineteen are left for the filters to prune.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = open(dir.path(), 100).await;
+    storage.append(Table::Spans, testdata::many(2000, 200, T0)).await.expect("append");
+    storage.flush().await.expect("flush");
+    assert_eq!(reads_bloom_filters(&plan(context(&storage), query(77)).await), Some(true));
+}
