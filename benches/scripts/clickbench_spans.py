@@ -171,7 +171,8 @@ def main():
         rows = osprey(f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{t}'")
         o.append((time.perf_counter() - t0) * 1000)
         assert rows, t
-    d = timed(lambda: duck.execute(f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{random.choice(ids)}'").fetchall(), max(5, args.ids // 10))
+    # A third as many DuckDB lookups (each ~25 ms): enough for its p99 not to be the second-worst of 100.
+    d = timed(lambda: duck.execute(f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{random.choice(ids)}'").fetchall(), max(5, args.ids // 3))
     print(f"trace by id via SQL ({len(ids)} ids)        osprey p50 {statistics.median(o):7.1f} ms  p99 {pct(o, 0.99):7.1f} ms"
           f"   duckdb p50 {statistics.median(d):7.1f} ms  p99 {pct(d, 0.99):7.1f} ms")
 
