@@ -53,20 +53,12 @@ impl FileBlooms {
 pub struct Pruned {
     /// The files that may hold matching rows, in the order given.
     pub files: Vec<FileEntry>,
-    /// For each kept file whose filters answered (by path): which of its row groups may hold
-    /// them. Empty when the filters constrain no id column.
-    pub row_groups: HashMap<String, Vec<bool>>,
-}
-
-impl Pruned {
     /// Whether reading the kept files' bloom filters again, row group by row group, could prune
-    /// nothing more: the cache answered for every kept file, and every row group of each may
-    /// hold the ids (the usual case: a file of one row group). A trace lookup then skips those
-    /// reads. Otherwise the scan reads them, and `EXPLAIN ANALYZE` shows the row groups they prune.
-    pub fn row_group_filters_redundant(&self) -> bool {
-        !self.files.is_empty()
-            && self.files.iter().all(|f| self.row_groups.get(&f.path).is_some_and(|g| g.iter().all(|may| *may)))
-    }
+    /// nothing more: the filters constrain an id column, the cache answered for every kept file,
+    /// and every row group of each may hold the ids (the usual case: a file of one row group). A
+    /// trace lookup then skips those reads. Otherwise the scan reads them, and `EXPLAIN ANALYZE`
+    /// shows the row groups they prune.
+    pub row_group_filters_redundant: bool,
 }
 
 /// Bloom filters of live files, by path relative to the data directory.
@@ -86,22 +78,24 @@ impl BloomCache {
             .filter_map(|column| id_values(column, filters).map(|values| (*column, values)))
             .collect();
         if wanted.is_empty() || files.is_empty() {
-            return Pruned { files, row_groups: HashMap::new() };
+            return Pruned { files, row_group_filters_redundant: false };
         }
         self.load_missing(data_dir, table, &files).await;
         let cached = self.files.lock();
-        let mut pruned = Pruned::default();
+        let mut pruned = Pruned { files: Vec::new(), row_group_filters_redundant: true };
         for file in files {
             let Some(blooms) = cached.get(&file.path) else {
+                pruned.row_group_filters_redundant = false;
                 pruned.files.push(file);
                 continue;
             };
             let groups = blooms.row_groups(&wanted);
-            if groups.is_empty() || groups.iter().any(|keep| *keep) {
-                pruned.row_groups.insert(file.path.clone(), groups);
+            if groups.is_empty() || groups.iter().any(|may| *may) {
+                pruned.row_group_filters_redundant &= !groups.is_empty() && groups.iter().all(|may| *may);
                 pruned.files.push(file);
             }
         }
+        pruned.row_group_filters_redundant &= !pruned.files.is_empty();
         pruned
     }
 

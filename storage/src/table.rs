@@ -103,7 +103,7 @@ impl TableProvider for StorageTable {
             snapshot.files.iter().filter(|f| bounds.overlaps(f.min_time_ns, f.max_time_ns)).cloned().collect();
         let after_time = in_time.len();
         let pruned = self.storage.blooms.prune(self.storage.data_dir(), self.table, in_time, filters).await;
-        let read_bloom_filters = !pruned.row_group_filters_redundant();
+        let read_bloom_filters = !pruned.row_group_filters_redundant;
         let mut files = pruned.files;
         let mut batches = snapshot.batches;
         // Full-text filters on logs: only the matching rows of the memtables and of the files.
@@ -231,7 +231,7 @@ struct ScanReads {
     /// The rows of each file a full-text query matches (`matches()` on logs), from the log index.
     access_plans: Option<std::collections::BTreeMap<String, ParquetRowSelection>>,
     /// Off when the bloom cache already gave every answer the files' filters could give (see
-    /// [`crate::bloom_cache::Pruned::row_group_filters_redundant`]).
+    /// `bloom_cache::Pruned::row_group_filters_redundant`).
     read_bloom_filters: bool,
 }
 
