@@ -17,6 +17,7 @@ use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use crate::attributes::{map_type, AttrRef, AttributesBuilder};
 use crate::error::StorageError;
 
+pub mod dedicated;
 pub mod physical;
 
 pub use physical::{physical_schema, to_logical, to_physical};
@@ -95,7 +96,7 @@ fn list_of(fields: Fields) -> DataType {
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     use col::*;
-    Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new(TRACE_ID, DataType::Utf8, false),
         Field::new(SPAN_ID, DataType::Utf8, false),
         Field::new(PARENT_SPAN_ID, DataType::Utf8, true),
@@ -126,7 +127,9 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new(SCOPE_ATTRIBUTE_TYPES, DataType::Utf8, false),
         Field::new(SCOPE_DROPPED_ATTRIBUTES_COUNT, DataType::UInt32, false),
         Field::new(SCOPE_SCHEMA_URL, DataType::Utf8, true),
-    ]))
+    ];
+    fields.extend(dedicated::fields());
+    Arc::new(Schema::new(fields))
 });
 
 /// The logical Arrow schema of the `spans` table: what SQL sees, `end_time` included.
@@ -344,7 +347,8 @@ impl SpansBuilder {
         let (attributes, attribute_types) = self.attributes.finish();
         let (resource_attributes, resource_attribute_types) = self.resource_attributes.finish();
         let (scope_attributes, scope_attribute_types) = self.scope_attributes.finish();
-        let columns: Vec<ArrayRef> = vec![
+        let dedicated = dedicated::columns(&attributes)?;
+        let mut columns: Vec<ArrayRef> = vec![
             Arc::new(self.trace_id.finish()),
             Arc::new(self.span_id.finish()),
             Arc::new(self.parent_span_id.finish()),
@@ -375,6 +379,7 @@ impl SpansBuilder {
             Arc::new(self.scope_dropped_attributes_count.finish()),
             Arc::new(self.scope_schema_url.finish()),
         ];
+        columns.extend(dedicated);
         self.rows = 0;
         Ok(RecordBatch::try_new(physical_schema(), columns)?)
     }

@@ -46,6 +46,8 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 
+mod legacy_columns;
+
 use crate::log_index::predicate;
 use crate::manifest::FileEntry;
 use crate::metadata_cache::PageIndexedReaderFactory;
@@ -210,11 +212,14 @@ impl StorageTable {
             }
             groups[i % n].push(part);
         }
-        let config = FileScanConfigBuilder::new(url, Arc::new(source))
+        let mut config = FileScanConfigBuilder::new(url, Arc::new(source))
             .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
             .with_projection_indices(projection.cloned())?
-            .with_limit(limit)
-            .build();
+            .with_limit(limit);
+        if self.table == Table::Spans {
+            config = config.with_expr_adapter(Some(Arc::new(legacy_columns::LegacyColumnsFactory)));
+        }
+        let config = config.build();
         Ok(DataSourceExec::from_data_source(config))
     }
 }

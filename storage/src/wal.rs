@@ -26,9 +26,11 @@ use crate::Table;
 
 pub const DIR: &str = "wal";
 /// Bumped when a table's schema changes incompatibly; replay skips frames of unknown versions.
-/// 2: batches in the physical schema (spans without `end_time`).
-pub const SCHEMA_VERSION: u8 = 2;
-/// Frames of version 1 hold logical batches (spans with `end_time`); replay converts them.
+/// 3: batches in the physical schema (spans without `end_time`, with the dedicated columns).
+pub const SCHEMA_VERSION: u8 = 3;
+/// Frames of version 2 hold physical batches without the spans' dedicated columns, those of
+/// version 1 logical ones (spans with `end_time`); replay converts both.
+const SCHEMA_VERSION_NO_DEDICATED: u8 = 2;
 const SCHEMA_VERSION_LOGICAL: u8 = 1;
 const HEADER: usize = 8;
 
@@ -106,7 +108,8 @@ pub fn decode_payload(payload: &[u8]) -> Result<(Table, RecordBatch)> {
     let table = Table::from_code(*code).ok_or_else(|| StorageError::Corrupt(format!("unknown table code {code}")))?;
     let expected = match *version {
         SCHEMA_VERSION => table.physical_schema(),
-        SCHEMA_VERSION_LOGICAL => table.schema(),
+        SCHEMA_VERSION_NO_DEDICATED => without_dedicated(table, table.physical_schema()),
+        SCHEMA_VERSION_LOGICAL => without_dedicated(table, table.schema()),
         _ => return Err(StorageError::Corrupt(format!("schema version {version}, expected {SCHEMA_VERSION}"))),
     };
     let mut reader = StreamReader::try_new(Cursor::new(ipc), None)?;
@@ -115,6 +118,13 @@ pub fn decode_payload(payload: &[u8]) -> Result<(Table, RecordBatch)> {
         return Err(StorageError::Corrupt(format!("WAL batch does not match the {} schema", table.name())));
     }
     Ok((table, table.to_physical(&batch)?))
+}
+
+fn without_dedicated(table: Table, schema: arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
+    match table {
+        Table::Spans => crate::spans::physical::without_dedicated(&schema),
+        _ => schema,
+    }
 }
 
 /// How scanning one segment ended.

@@ -1,4 +1,5 @@
-//! The physical `spans` schema: the logical one without `end_time`.
+//! The physical `spans` schema: the logical one without `end_time`; and the
+//! conversion of batches of older layouts.
 //!
 //! `end_time` is always `start_time + duration_ns` (the builder stores
 //! `duration_ns = end - start`, both clamped to `[0, i64::MAX]` by the collector,
@@ -34,24 +35,53 @@ pub fn virtual_inputs(column: &str) -> Option<[&'static str; 2]> {
 }
 
 /// A batch in the physical schema, from a logical or a physical one (dropping
-/// `end_time` is free: columns are shared, not copied).
+/// `end_time` is free: columns are shared, not copied). A batch of an older layout
+/// (WAL frames written before the dedicated columns existed) gets them computed from
+/// its attribute map.
 pub fn to_physical(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
     let physical = physical_schema();
     if batch.schema().fields() == physical.fields() {
         return Ok(batch.clone());
     }
-    if batch.schema().fields() != super::schema().fields() {
+    let schema = batch.schema();
+    let known = [super::schema(), without_dedicated(&super::schema()), without_dedicated(&physical)];
+    if !known.iter().any(|k| k.fields() == schema.fields()) {
         return Err(StorageError::InvalidInput("batch does not match the spans schema".into()));
     }
-    let columns: Vec<ArrayRef> = batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .filter(|(f, _)| f.name() != END_TIME)
-        .map(|(_, c)| c.clone())
-        .collect();
+    let mut dedicated: Option<Vec<ArrayRef>> = None;
+    let mut columns = Vec::with_capacity(physical.fields().len());
+    for field in physical.fields() {
+        if let Some(column) = batch.column_by_name(field.name()) {
+            columns.push(column.clone());
+            continue;
+        }
+        let position = super::dedicated::DEDICATED.iter().position(|d| d.column == field.name());
+        let computed = match dedicated.as_ref() {
+            Some(computed) => computed,
+            None => dedicated.insert(compute_dedicated(batch)?),
+        };
+        let column = position
+            .and_then(|p| computed.get(p))
+            .ok_or_else(|| StorageError::InvalidInput(format!("batch has no spans column {}", field.name())))?;
+        columns.push(column.clone());
+    }
     Ok(RecordBatch::try_new(physical, columns)?)
+}
+
+fn compute_dedicated(batch: &RecordBatch) -> Result<Vec<ArrayRef>, StorageError> {
+    let attributes = batch
+        .column_by_name(super::col::ATTRIBUTES)
+        .and_then(|c| c.as_map_opt())
+        .ok_or_else(|| StorageError::InvalidInput("spans batch has no attribute map".into()))?;
+    super::dedicated::columns(attributes)
+}
+
+/// `schema` without the dedicated columns: the layout of WAL frames and Parquet
+/// files written before they existed.
+pub fn without_dedicated(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<_> =
+        schema.fields().iter().filter(|f| super::dedicated::is_dedicated(f.name()).is_none()).cloned().collect();
+    Arc::new(arrow::datatypes::Schema::new(fields))
 }
 
 /// A batch in the logical schema (with `end_time` computed) from a physical one.

@@ -378,3 +378,66 @@ async fn bloom_filters_are_read_again_only_where_they_can_prune_row_groups() {
     storage.flush().await.expect("flush");
     assert_eq!(reads_bloom_filters(&plan(context(&storage), query(77)).await), Some(true));
 }
+
+/// Rewrites the live spans files of `dir` as an Osprey before the dedicated columns wrote
+/// them (same rows, no dedicated columns), replacing them in the manifest.
+fn rewrite_without_dedicated_columns(dir: &std::path::Path) {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut manifest = crate::manifest::Manifest::open(dir).expect("manifest");
+    let old_schema = crate::spans::physical::without_dedicated(&crate::spans::physical_schema());
+    let entries: Vec<FileEntry> = manifest.state().files.values().filter(|f| f.table == "spans").cloned().collect();
+    assert!(!entries.is_empty());
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    for entry in entries {
+        let file = std::fs::File::open(dir.join(&entry.path)).expect("open");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("reader").build().expect("build");
+        let path = entry.path.replace(".parquet", "-old.parquet");
+        let out = std::fs::File::create(dir.join(&path)).expect("create");
+        let props = crate::flush::writer_properties(Table::Spans, 1000).expect("props");
+        let mut writer = parquet::arrow::ArrowWriter::try_new(out, old_schema.clone(), Some(props)).expect("writer");
+        for batch in reader {
+            let batch = batch.expect("batch");
+            let columns = old_schema.fields().iter().map(|f| batch.column_by_name(f.name()).expect("col").clone());
+            writer.write(&RecordBatch::try_new(old_schema.clone(), columns.collect()).expect("old")).expect("write");
+        }
+        writer.close().expect("close");
+        let bytes = std::fs::metadata(dir.join(&path)).expect("stat").len();
+        std::fs::remove_file(dir.join(&entry.path)).expect("remove");
+        removed.push(entry.path.clone());
+        added.push(FileEntry { path, bytes, ..entry });
+    }
+    let checkpoint = manifest.state().wal_checkpoint;
+    manifest.publish(added, removed, checkpoint).expect("publish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_written_before_the_dedicated_columns_answer_from_the_attribute_map() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let queries = [
+        "SELECT count(*) FROM spans WHERE http_response_status_code = 200",
+        "SELECT count(*) FROM spans WHERE http_response_status_code >= 500",
+        "SELECT count(*) FROM spans WHERE http_route = '/cart' AND http_request_method = 'GET'",
+        "SELECT span_id, http_route, http_response_status_code, http_status_code FROM spans ORDER BY span_id",
+        "SELECT http_route, count(*) FROM spans WHERE http_route LIKE '/%s' GROUP BY http_route ORDER BY 1",
+    ];
+    let answers = |storage: Arc<Storage>| async move {
+        let ctx = context(&storage);
+        let mut out = Vec::new();
+        for q in queries {
+            out.push(pretty_format_batches(&sql(&ctx, q).await).expect("format").to_string());
+        }
+        out
+    };
+    let storage = open(dir.path(), 16).await;
+    storage.append(Table::Spans, testdata::many(40, 4, T0)).await.expect("append");
+    storage.flush().await.expect("flush");
+    let current = answers(storage.clone()).await;
+    assert!(current[0].contains("| 40 "), "{}", current[0]);
+    assert!(current[2].contains("| 8 "), "{}", current[2]);
+    storage.close().await.expect("close");
+    drop(storage);
+
+    rewrite_without_dedicated_columns(dir.path());
+    let storage = open(dir.path(), 16).await;
+    assert_eq!(answers(storage.clone()).await, current);
+}

@@ -77,21 +77,32 @@ fn frame_round_trip_and_checksum() {
 }
 
 #[test]
-fn version_1_frames_with_end_time_replay_as_physical_batches() {
+fn frames_of_older_versions_replay_as_current_physical_batches() {
     let batch = testdata::many(25, 5, T0);
-    let mut payload = vec![Table::Spans.code(), 1];
-    {
-        let mut writer = StreamWriter::try_new(&mut payload, batch.schema_ref()).expect("writer");
-        writer.write(&batch).expect("write");
+    let frame_of = |version: u8, schema: arrow::datatypes::SchemaRef| {
+        let columns = schema.fields().iter().map(|f| batch.column_by_name(f.name()).expect("column").clone());
+        let old = RecordBatch::try_new(schema.clone(), columns.collect()).expect("old layout");
+        let mut payload = vec![Table::Spans.code(), version];
+        let mut writer = StreamWriter::try_new(&mut payload, &schema).expect("writer");
+        writer.write(&old).expect("write");
         writer.finish().expect("finish");
-    }
-    let (_, decoded) = decode_payload(&payload).expect("decode");
+        drop(writer);
+        payload
+    };
+    let without = crate::spans::physical::without_dedicated;
+    // Version 1: logical batches (with `end_time`), before the dedicated columns.
+    let mut v1 = frame_of(1, without(&crate::spans::schema()));
+    let (_, decoded) = decode_payload(&v1).expect("decode v1");
+    assert_eq!(decoded, physical(&batch), "end_time dropped, dedicated columns computed");
+    // Version 2: physical batches before the dedicated columns.
+    let v2 = frame_of(2, without(&crate::spans::physical_schema()));
+    let (_, decoded) = decode_payload(&v2).expect("decode v2");
     assert_eq!(decoded, physical(&batch));
-    // Version 2 frames must be physical; unknown versions are refused.
-    payload[1] = SCHEMA_VERSION;
-    assert!(matches!(decode_payload(&payload), Err(StorageError::Corrupt(_))));
-    payload[1] = 3;
-    assert!(matches!(decode_payload(&payload), Err(StorageError::Corrupt(_))));
+    // A frame must hold its version's layout; unknown versions are refused.
+    v1[1] = SCHEMA_VERSION;
+    assert!(matches!(decode_payload(&v1), Err(StorageError::Corrupt(_))));
+    v1[1] = SCHEMA_VERSION + 1;
+    assert!(matches!(decode_payload(&v1), Err(StorageError::Corrupt(_))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

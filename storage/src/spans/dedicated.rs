@@ -1,0 +1,146 @@
+//! Dedicated columns: copies of a few hot semantic-convention span attributes in
+//! columns of their own, so that a predicate on one reads a single small column
+//! (pruned by Parquet statistics and page indexes) instead of every span's
+//! attribute map. Tempo does the same with its "well-known" and dedicated columns.
+//!
+//! The attribute map stays the truth (the OTLP form is rebuilt from it); a
+//! dedicated column is derived from it, row by row, and defined so that it can
+//! replace the map lookup in a predicate *without changing any answer*:
+//!
+//! - a **text** column holds `attributes[key]` exactly (the text form of
+//!   [`crate::attributes`], NULL when the key is absent or its value empty), so
+//!   `attributes[key] = 'GET'` and `http_request_method = 'GET'` select the same rows;
+//! - a **number** column holds `TRY_CAST(attributes[key] AS DOUBLE)`, computed with
+//!   the very cast kernel DataFusion evaluates `TRY_CAST` with, so a numeric
+//!   comparison on the text gives the same rows as the same comparison on the column.
+//!
+//! When a span's map holds a key twice (invalid OTLP), the first entry counts, as
+//! in DataFusion's map lookup. Files written before these columns existed do not
+//! have them; the table provider computes them from the map for such files
+//! (`table::legacy_columns`), and WAL frames of older versions get them on replay
+//! ([`super::physical::to_physical`]).
+//!
+//! Which keys: the house plan's list of commonly used keys, in both the current
+//! and the older (pre-1.21) HTTP semantic conventions, minus those whose values are
+//! long or nearly unique (`url.path`, `db.statement`), which would cost more bytes
+//! on disk than a predicate on them saves. `BENCHMARKS.md` has the size each costs.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, MapArray, StringArray, StringBuilder};
+use arrow::datatypes::{DataType, Field};
+
+use crate::error::StorageError;
+
+/// How a dedicated column holds its attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// `attributes[key]`, as text (`Utf8`).
+    Text,
+    /// `TRY_CAST(attributes[key] AS DOUBLE)` (`Float64`).
+    Number,
+}
+
+impl Form {
+    pub fn data_type(self) -> DataType {
+        match self {
+            Form::Text => DataType::Utf8,
+            Form::Number => DataType::Float64,
+        }
+    }
+}
+
+/// One dedicated column: the span attribute it copies, its column name and form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dedicated {
+    pub key: &'static str,
+    pub column: &'static str,
+    pub form: Form,
+}
+
+const fn number(key: &'static str, column: &'static str) -> Dedicated {
+    Dedicated { key, column, form: Form::Number }
+}
+
+const fn text(key: &'static str, column: &'static str) -> Dedicated {
+    Dedicated { key, column, form: Form::Text }
+}
+
+/// Every dedicated column, in schema order (after the map-based columns).
+pub const DEDICATED: [Dedicated; 12] = [
+    number("http.response.status_code", "http_response_status_code"),
+    number("http.status_code", "http_status_code"),
+    text("http.request.method", "http_request_method"),
+    text("http.method", "http_method"),
+    text("http.route", "http_route"),
+    text("rpc.service", "rpc_service"),
+    text("rpc.method", "rpc_method"),
+    text("db.system", "db_system"),
+    text("messaging.system", "messaging_system"),
+    text("peer.service", "peer_service"),
+    text("server.address", "server_address"),
+    text("error.type", "error_type"),
+];
+
+/// The dedicated column of span attribute `key` in `form`, if there is one.
+pub fn column_of(key: &str, form: Form) -> Option<&'static str> {
+    DEDICATED.iter().find(|d| d.key == key && d.form == form).map(|d| d.column)
+}
+
+/// Whether `column` is a dedicated column.
+pub fn is_dedicated(column: &str) -> Option<&'static Dedicated> {
+    DEDICATED.iter().find(|d| d.column == column)
+}
+
+/// The Arrow fields of the dedicated columns (all nullable).
+pub fn fields() -> Vec<Field> {
+    DEDICATED.iter().map(|d| Field::new(d.column, d.form.data_type(), true)).collect()
+}
+
+/// The dedicated columns of a batch, computed from its span `attributes` map.
+pub fn columns(attributes: &MapArray) -> Result<Vec<ArrayRef>, StorageError> {
+    let layout = || StorageError::Internal("attribute map is not Map<Utf8, Utf8>".into());
+    let keys = attributes.keys().as_string_opt::<i32>().ok_or_else(layout)?;
+    let values = attributes.values().as_string_opt::<i32>().ok_or_else(layout)?;
+    let offsets = attributes.value_offsets();
+    let mut builders: Vec<StringBuilder> = DEDICATED.iter().map(|_| StringBuilder::new()).collect();
+    let mut found: [Option<usize>; DEDICATED.len()] = [None; DEDICATED.len()];
+    for row in 0..attributes.len() {
+        found.fill(None);
+        let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+        if !attributes.is_null(row) {
+            for entry in start..end {
+                if let Some(slot) = slot_of(keys.value(entry)) {
+                    if let Some(first) = found.get_mut(slot) {
+                        first.get_or_insert(entry);
+                    }
+                }
+            }
+        }
+        for (builder, entry) in builders.iter_mut().zip(found) {
+            match entry.filter(|&e| values.is_valid(e)) {
+                Some(e) => builder.append_value(values.value(e)),
+                None => builder.append_null(),
+            }
+        }
+    }
+    DEDICATED.iter().zip(builders).map(|(d, mut builder)| finish(d.form, builder.finish())).collect()
+}
+
+/// The index in [`DEDICATED`] of the column copying `key`; both forms share a key only
+/// in no entry, so the first is the one.
+fn slot_of(key: &str) -> Option<usize> {
+    DEDICATED.iter().position(|d| d.key == key)
+}
+
+fn finish(form: Form, text: StringArray) -> Result<ArrayRef, StorageError> {
+    let text: ArrayRef = Arc::new(text);
+    match form {
+        Form::Text => Ok(text),
+        // `safe: true` is TRY_CAST: text that is not a number becomes NULL.
+        Form::Number => Ok(arrow::compute::cast(&text, &DataType::Float64)?),
+    }
+}
+
+#[cfg(test)]
+mod tests;
