@@ -5,7 +5,8 @@
 //! `TRY_CAST(text AS DOUBLE)` (a value that is not a number never matches);
 //! `= nil` / `!= nil` test absence / presence. Unscoped `.x` is the span's
 //! attribute, else the resource's. `resource.service.name` is the `service_name`
-//! column. Regexes are fully anchored, as in Tempo (grafana/tempo `pkg/regexp/regexp.go`
+//! column. In the find scan, `span.` attributes with a dedicated column
+//! (`osprey_storage::spans::dedicated`) are read from it instead of the map. Regexes are fully anchored, as in Tempo (grafana/tempo `pkg/regexp/regexp.go`
 //! matches with Prometheus' `FastRegexMatcher`, which anchors both ends).
 //!
 //! Trace-level intrinsics (`rootName`, `rootServiceName`, `traceDuration`) and
@@ -20,6 +21,7 @@ use datafusion::functions::regex::expr_fn::regexp_like;
 use datafusion::logical_expr::TryCast;
 use datafusion::prelude::{col, lit, Expr};
 use osprey_storage::spans::col as spans_col;
+use osprey_storage::spans::dedicated::{column_of, Form};
 
 use super::ast::{CmpOp, Condition, Field, Intrinsic, Literal, Scope};
 use super::error::ParseError;
@@ -83,7 +85,7 @@ pub fn compile(condition: &Condition, target: Target) -> Result<Expr, ParseError
             if target == Target::Find && matches!(field, Field::Intrinsic(i) if !plain(*i)) {
                 return Ok(lit(true));
             }
-            compare(field, *op, value, *pos)?
+            compare(field, *op, value, *pos, target)?
         }
     })
 }
@@ -120,8 +122,21 @@ fn attribute(scope: &Scope, key: &str) -> Expr {
     }
 }
 
-fn compare(field: &Field, op: CmpOp, value: &Literal, pos: usize) -> Result<Expr, ParseError> {
-    let value_expr = field_expr(field);
+/// The dedicated column (`osprey_storage::spans::dedicated`) holding a `span.`-scoped
+/// attribute in `form`, in the find scan only: it gives the same rows as the map lookup
+/// it replaces, while reading one small column that statistics can prune. The exact
+/// evaluation reads the fetched spans' maps.
+fn dedicated(field: &Field, form: Form, target: Target) -> Option<Expr> {
+    match (target, field) {
+        (Target::Find, Field::Attribute(Scope::Span, key)) => column_of(key, form).map(col),
+        _ => None,
+    }
+}
+
+fn compare(field: &Field, op: CmpOp, value: &Literal, pos: usize, target: Target) -> Result<Expr, ParseError> {
+    let text = || dedicated(field, Form::Text, target).unwrap_or_else(|| field_expr(field));
+    let number = || dedicated(field, Form::Number, target).unwrap_or_else(|| as_number(field_expr(field)));
+    let value_expr = text();
     let is_duration = matches!(field, Field::Intrinsic(Intrinsic::Duration | Intrinsic::TraceDuration));
     let (lhs, rhs) = match value {
         Literal::Nil => {
@@ -145,9 +160,9 @@ fn compare(field: &Field, op: CmpOp, value: &Literal, pos: usize) -> Result<Expr
         Literal::Str(s) | Literal::Status(s) | Literal::Kind(s) => (value_expr, lit(s.clone())),
         Literal::Bool(b) => (value_expr, lit(if *b { "true" } else { "false" })),
         Literal::Duration(d) if is_duration => (value_expr, lit(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))),
-        Literal::Duration(d) => (as_number(value_expr), lit(d.as_nanos() as f64)),
-        Literal::Int(i) => (as_number(value_expr), lit(*i as f64)),
-        Literal::Float(f) => (as_number(value_expr), lit(*f)),
+        Literal::Duration(d) => (number(), lit(d.as_nanos() as f64)),
+        Literal::Int(i) => (number(), lit(*i as f64)),
+        Literal::Float(f) => (number(), lit(*f)),
     };
     Ok(match op {
         CmpOp::Eq | CmpOp::Re => lhs.eq(rhs),

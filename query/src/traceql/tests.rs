@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::search::TimeWindow;
-use crate::test_support::{get_json, T0};
+use crate::test_support::{get_json, span, Span, T0};
+use osprey_storage::attributes::AttrRef;
 
 use super::fixture::*;
 
@@ -200,4 +201,74 @@ async fn native_search_with_q() {
     let (status, body) = get_json(&s, &format!("/api/v1/traces?q=%7B%20foo%20%7D&start={start}&end={end}")).await;
     assert_eq!(status, 400);
     assert!(body["error"].as_str().is_some_and(|e| e.contains("line 1, column 3")), "{body}");
+}
+
+/// One trace per way a client may send `http.status_code` and `http.method`; the find scan
+/// reads their dedicated columns, the exact evaluation the maps, and both must agree with
+/// the text semantics of the map (a numeric literal matches what `TRY_CAST` makes a number).
+#[tokio::test]
+async fn dedicated_columns_match_what_the_attribute_map_matches() {
+    let values = [
+        ("http.status_code", AttrRef::Int(500)),
+        ("http.status_code", AttrRef::Str("500")),
+        ("http.status_code", AttrRef::Double(500.0)),
+        ("http.status_code", AttrRef::Str("abc")),
+        ("http.status_code", AttrRef::Bool(true)),
+        ("http.method", AttrRef::Str("GET")),
+        ("http.method", AttrRef::Int(7)),
+        ("other", AttrRef::Str("GET")),
+    ];
+    let ids: Vec<String> = (1..=values.len()).map(|i| format!("{i:032x}")).collect();
+    let batches = values
+        .iter()
+        .zip(&ids)
+        .enumerate()
+        .map(|(i, ((key, value), id))| {
+            let at = (i as i64 + 1) * SEC;
+            let root =
+                Span { attributes: vec![(*key, value.clone())], ..span("00000000000000a1", "", "web", at, at + MS) };
+            crate::test_support::batch(id, &[root])
+        })
+        .collect();
+    let s = crate::test_support::service(batches);
+    let trace = |i: usize| ids[i - 1].as_str();
+    let cases: &[(&str, &[usize])] = &[
+        ("{ span.http.status_code = 500 }", &[3, 2, 1]),
+        ("{ span.http.status_code > 499.5 && span.http.status_code < 500.5 }", &[3, 2, 1]),
+        ("{ span.http.status_code != 500 }", &[]),
+        ("{ span.http.status_code != nil }", &[5, 4, 3, 2, 1]),
+        (r#"{ span.http.status_code = "abc" }"#, &[4]),
+        ("{ span.http.status_code = true }", &[5]),
+        ("{ .http.status_code = 500 }", &[3, 2, 1]),
+        (r#"{ span.http.method = "GET" }"#, &[6]),
+        (r#"{ span.http.method =~ "G.*" }"#, &[6]),
+        (r#"{ span.http.method !~ "G.*" }"#, &[7]),
+        ("{ span.http.method = 7 }", &[7]),
+        ("{ span.http.method = nil }", &[8, 5, 4, 3, 2, 1]),
+    ];
+    let window = TimeWindow { start_ns: T0, end_ns: T0 + 100 * SEC };
+    let mut failures = Vec::new();
+    for (query, want) in cases {
+        let want: Vec<&str> = want.iter().map(|&i| trace(i)).collect();
+        let got: Vec<String> = match search(&s, query, window, 20, None).await {
+            Ok(found) => found.into_iter().map(|t| t.summary.trace_id).collect(),
+            Err(e) => vec![format!("error: {e}")],
+        };
+        if got != want {
+            failures.push(format!("{query}\n  want {want:?}\n  got  {got:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_find_scan_reads_dedicated_columns_and_the_exact_evaluation_the_map() {
+    let query = "{ span.http.status_code = 500 && span.http.method = \"GET\" && .http.route = \"/\" }";
+    let program = parse(query).expect("parse").program;
+    let find = format!("{}", program.leaf_expr(0, compile::Target::Find).expect("find"));
+    let exact = format!("{}", program.leaf_expr(0, compile::Target::Exact).expect("exact"));
+    assert!(find.contains("http_status_code = Float64(500)"), "{find}");
+    assert!(find.contains("http_method = Utf8(\"GET\")"), "{find}");
+    assert!(find.contains("get_field(resource_attributes"), "unscoped attributes read both maps: {find}");
+    assert!(!exact.contains("http_status_code") && !exact.contains("http_method"), "{exact}");
 }
