@@ -203,7 +203,7 @@ async fn native_search_with_q() {
     assert!(body["error"].as_str().is_some_and(|e| e.contains("line 1, column 3")), "{body}");
 }
 
-/// One trace per way a client may send `http.status_code` and `http.method`; the find scan
+/// One trace per way a client may send `http.status_code` and `http.request.method`; the find scan
 /// reads their dedicated columns, the exact evaluation the maps, and both must agree with
 /// the text semantics of the map (a numeric literal matches what `TRY_CAST` makes a number).
 #[tokio::test]
@@ -214,8 +214,8 @@ async fn dedicated_columns_match_what_the_attribute_map_matches() {
         ("http.status_code", AttrRef::Double(500.0)),
         ("http.status_code", AttrRef::Str("abc")),
         ("http.status_code", AttrRef::Bool(true)),
-        ("http.method", AttrRef::Str("GET")),
-        ("http.method", AttrRef::Int(7)),
+        ("http.request.method", AttrRef::Str("GET")),
+        ("http.request.method", AttrRef::Int(7)),
         ("other", AttrRef::Str("GET")),
     ];
     let ids: Vec<String> = (1..=values.len()).map(|i| format!("{i:032x}")).collect();
@@ -240,11 +240,11 @@ async fn dedicated_columns_match_what_the_attribute_map_matches() {
         (r#"{ span.http.status_code = "abc" }"#, &[4]),
         ("{ span.http.status_code = true }", &[5]),
         ("{ .http.status_code = 500 }", &[3, 2, 1]),
-        (r#"{ span.http.method = "GET" }"#, &[6]),
-        (r#"{ span.http.method =~ "G.*" }"#, &[6]),
-        (r#"{ span.http.method !~ "G.*" }"#, &[7]),
-        ("{ span.http.method = 7 }", &[7]),
-        ("{ span.http.method = nil }", &[8, 5, 4, 3, 2, 1]),
+        (r#"{ span.http.request.method = "GET" }"#, &[6]),
+        (r#"{ span.http.request.method =~ "G.*" }"#, &[6]),
+        (r#"{ span.http.request.method !~ "G.*" }"#, &[7]),
+        ("{ span.http.request.method = 7 }", &[7]),
+        ("{ span.http.request.method = nil }", &[8, 5, 4, 3, 2, 1]),
     ];
     let window = TimeWindow { start_ns: T0, end_ns: T0 + 100 * SEC };
     let mut failures = Vec::new();
@@ -263,12 +263,12 @@ async fn dedicated_columns_match_what_the_attribute_map_matches() {
 
 #[test]
 fn the_find_scan_reads_dedicated_columns_and_the_exact_evaluation_the_map() {
-    let query = "{ span.http.status_code = 500 && span.http.method = \"GET\" && .http.route = \"/\" }";
+    let query = "{ span.http.status_code = 500 && span.http.request.method = \"GET\" && .http.route = \"/\" }";
     let program = parse(query).expect("parse").program;
     let find = format!("{}", program.leaf_expr(0, compile::Target::Find).expect("find"));
     let exact = format!("{}", program.leaf_expr(0, compile::Target::Exact).expect("exact"));
     assert!(find.contains("http_status_code = Float64(500)"), "{find}");
-    assert!(find.contains("http_method = Utf8(\"GET\")"), "{find}");
+    assert!(find.contains("http_request_method = Utf8(\"GET\")"), "{find}");
     assert!(find.contains("get_field(resource_attributes"), "unscoped attributes read both maps: {find}");
-    assert!(!exact.contains("http_status_code") && !exact.contains("http_method"), "{exact}");
+    assert!(!exact.contains("http_status_code") && !exact.contains("http_request_method"), "{exact}");
 }

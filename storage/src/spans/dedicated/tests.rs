@@ -90,14 +90,14 @@ fn number_columns_parse_what_try_cast_parses_and_nothing_else() {
         vec![("http.status_code", AttrRef::Str("404"))],
         vec![("http.status_code", AttrRef::Str("teapot"))],
         vec![("http.status_code", AttrRef::Bool(false))],
-        vec![("http.method", AttrRef::Str("GET"))],
+        vec![("http.request.method", AttrRef::Str("GET"))],
     ];
     let batch = spans(&rows);
     let number = batch.column_by_name("http_status_code").expect("column");
     let number = number.as_any().downcast_ref::<arrow::array::Float64Array>().expect("f64");
     let values: Vec<Option<f64>> = number.iter().collect();
     assert_eq!(values, [Some(503.0), Some(404.0), None, None, None]);
-    let text = batch.column_by_name("http_method").expect("column");
+    let text = batch.column_by_name("http_request_method").expect("column");
     assert_eq!(text.null_count(), 4);
     assert_eq!(column_of("http.status_code", Form::Number), Some("http_status_code"));
     assert_eq!(column_of("http.status_code", Form::Text), None);
