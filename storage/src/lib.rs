@@ -325,13 +325,14 @@ impl Storage {
         if table.derived_from().is_some() {
             return Err(StorageError::InvalidInput(format!("{} is derived from other tables", table.name())));
         }
-        let batch = table
+        let physical = table
             .to_physical(&batch)
             .map_err(|_| StorageError::InvalidInput(format!("batch does not match the {} schema", table.name())))?;
-        if batch.num_rows() == 0 {
+        drop(batch);
+        if physical.num_rows() == 0 {
             return Ok(());
         }
-        self.wal.append(table, batch).await
+        self.wal.append(table, memtable::shrink_to_fit(physical)?).await
     }
 
     /// A DataFusion table over the memtables and the Parquet files of `table`.

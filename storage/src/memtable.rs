@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch, RecordBatchOptions};
 use arrow::datatypes::TimestampNanosecondType;
 
 use crate::Table;
@@ -65,6 +65,21 @@ impl Memtable {
     pub fn oldest_insert(&self) -> Option<Instant> {
         self.oldest_insert
     }
+}
+
+/// The batch with every buffer it owns alone cut down to its length. Builders grow by
+/// doubling and start at 1,024 items, so a batch of one request (a few hundred rows)
+/// carries several times its size in spare capacity, which the memtable would hold, and
+/// count, until the flush: memtables measured ~3.1 kB a span for astronomy requests of
+/// ~140 spans. Shared buffers are left as they are.
+pub fn shrink_to_fit(batch: RecordBatch) -> Result<RecordBatch, crate::error::StorageError> {
+    let rows = batch.num_rows();
+    let (schema, mut columns, _) = batch.into_parts();
+    for column in &mut columns {
+        column.shrink_to_fit();
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(schema, columns, &options)?)
 }
 
 /// Min and max of the table's time column in a batch.

@@ -191,8 +191,9 @@ async fn admission_enforces_the_memory_budget_and_disk_reserve() {
 async fn memtable_bytes_count_against_admission_until_flushed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = testdata::config(dir.path());
-    // Memtables hold physical batches (no end_time).
+    // Memtables hold physical batches (no end_time), without spare capacity.
     let batch = Table::Spans.to_physical(&testdata::many(500, 50, T0)).expect("physical");
+    let batch = crate::memtable::shrink_to_fit(batch).expect("shrink");
     let size = batch.get_array_memory_size();
     // The flusher triggers at half the admission limit (half the budget when it is this small):
     // keep the memtable just under it.

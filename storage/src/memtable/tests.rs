@@ -32,3 +32,19 @@ fn set_aggregates_tables() {
     assert_eq!(set.iter().count(), 1);
     assert!(set.oldest_insert().is_some());
 }
+
+#[test]
+fn shrinking_a_small_batch_frees_its_builders_spare_capacity_and_keeps_its_rows() {
+    let batch = crate::Table::Spans.to_physical(&crate::testdata::many(20, 4, crate::testdata::T0)).expect("physical");
+    let held = batch.get_array_memory_size();
+    // A batch sharing its buffers with another is left alone.
+    let other = batch.clone();
+    let shared = shrink_to_fit(batch).expect("shrink");
+    assert_eq!(shared.get_array_memory_size(), held);
+    assert_eq!(shared, other);
+    drop(other);
+    let alone = shrink_to_fit(shared).expect("shrink");
+    assert!(alone.get_array_memory_size() * 4 < held, "{} of {held} bytes left", alone.get_array_memory_size());
+    let rebuilt = crate::Table::Spans.to_physical(&crate::testdata::many(20, 4, crate::testdata::T0)).expect("again");
+    assert_eq!(alone, rebuilt);
+}

@@ -29,9 +29,7 @@
 //! older (pre-1.21) HTTP conventions all but the status code, to keep the spans within
 //! issue 3's bytes-per-span budget; `BENCHMARKS.md` has the figures.
 
-use std::sync::Arc;
-
-use arrow::array::{Array, ArrayRef, AsArray, MapArray, StringArray, StringBuilder};
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, MapArray, UInt32Array};
 use arrow::datatypes::{DataType, Field};
 
 use crate::error::StorageError;
@@ -98,44 +96,63 @@ pub fn fields() -> Vec<Field> {
     DEDICATED.iter().map(|d| Field::new(d.column, d.form.data_type(), true)).collect()
 }
 
-/// The dedicated columns of a batch, computed from its span `attributes` map.
+/// The dedicated columns of a batch, computed from its span `attributes` map. Each is
+/// gathered from the map's values by index (`take`), so its buffers are exactly as
+/// large as its contents: a key no span has costs one zeroed offsets buffer.
 pub fn columns(attributes: &MapArray) -> Result<Vec<ArrayRef>, StorageError> {
     let layout = || StorageError::Internal("attribute map is not Map<Utf8, Utf8>".into());
     let keys = attributes.keys().as_string_opt::<i32>().ok_or_else(layout)?;
-    let values = attributes.values().as_string_opt::<i32>().ok_or_else(layout)?;
+    let values = attributes.values();
+    if values.as_string_opt::<i32>().is_none() {
+        return Err(layout());
+    }
     let offsets = attributes.value_offsets();
-    let mut builders: Vec<StringBuilder> = DEDICATED.iter().map(|_| StringBuilder::new()).collect();
-    let mut found: [Option<usize>; DEDICATED.len()] = [None; DEDICATED.len()];
-    for row in 0..attributes.len() {
+    let rows = attributes.len();
+    // Per dedicated column, the map entry each row takes its value from.
+    let mut entries: Vec<Vec<Option<u32>>> = Vec::new();
+    let mut found: [Option<u32>; DEDICATED.len()] = [None; DEDICATED.len()];
+    for row in 0..rows {
         found.fill(None);
         let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
         if !attributes.is_null(row) {
             for entry in start..end {
-                if let Some(slot) = slot_of(keys.value(entry)) {
-                    if let Some(first) = found.get_mut(slot) {
-                        first.get_or_insert(entry);
-                    }
+                if let Some(first) = slot_of(keys.value(entry)).and_then(|slot| found.get_mut(slot)) {
+                    first.get_or_insert(entry as u32);
                 }
             }
         }
-        for (builder, entry) in builders.iter_mut().zip(found) {
-            match entry.filter(|&e| values.is_valid(e)) {
-                Some(e) => builder.append_value(values.value(e)),
-                None => builder.append_null(),
+        for (slot, entry) in found.iter().enumerate() {
+            if let Some(entry) = entry {
+                if entries.is_empty() {
+                    entries = vec![Vec::new(); DEDICATED.len()];
+                }
+                if let Some(column) = entries.get_mut(slot) {
+                    column.resize(row, None);
+                    column.push(Some(*entry));
+                }
             }
         }
     }
-    DEDICATED.iter().zip(builders).map(|(d, mut builder)| finish(d.form, builder.finish())).collect()
+    DEDICATED
+        .iter()
+        .enumerate()
+        .map(|(slot, d)| match entries.get_mut(slot).filter(|e| !e.is_empty()) {
+            None => Ok(new_null_array(&d.form.data_type(), rows)),
+            Some(column) => {
+                column.resize(rows, None);
+                let indices = UInt32Array::from(std::mem::take(column));
+                finish(d.form, arrow::compute::take(values.as_ref(), &indices, None)?)
+            }
+        })
+        .collect()
 }
 
-/// The index in [`DEDICATED`] of the column copying `key`; both forms share a key only
-/// in no entry, so the first is the one.
+/// The index in [`DEDICATED`] of the column copying `key`.
 fn slot_of(key: &str) -> Option<usize> {
     DEDICATED.iter().position(|d| d.key == key)
 }
 
-fn finish(form: Form, text: StringArray) -> Result<ArrayRef, StorageError> {
-    let text: ArrayRef = Arc::new(text);
+fn finish(form: Form, text: ArrayRef) -> Result<ArrayRef, StorageError> {
     match form {
         Form::Text => Ok(text),
         // `safe: true` is TRY_CAST: text that is not a number becomes NULL.
