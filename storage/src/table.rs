@@ -205,6 +205,11 @@ impl StorageTable {
 
         let mut groups: Vec<Vec<PartitionedFile>> = vec![Vec::new(); partitions.min(files.len()).max(1)];
         let n = groups.len();
+        // Newest first: a top-k by time (`ORDER BY start_time DESC LIMIT k`, the search's newest-span
+        // step) fills its heap from the first files a partition reads, and its dynamic filter then
+        // lets the scan skip the row groups of every older file by their statistics.
+        let mut files = files.to_vec();
+        files.sort_by_key(|f| std::cmp::Reverse((f.max_time_ns, f.min_time_ns)));
         for (i, file) in files.iter().enumerate() {
             let mut part = partitioned_file(self.storage.data_dir(), file);
             if let Some(plan) = access_plans.as_mut().and_then(|plans| plans.remove(&file.path)) {

@@ -262,13 +262,74 @@ async fn find_plan_prunes_parquet_files_by_time() {
     let service = QueryService::for_storage(storage, crate::QueryConfig::default()).expect("service");
 
     let late = TimeWindow { start_ns: T0 + 2 * HOUR - SEC, end_ns: T0 + 2 * HOUR + 10 * SEC };
-    let df = plan::find_plan(service.context(), late, None, 20).await.expect("plan");
+    let df = plan::find_plan(service.context(), late, None, 20, None).await.expect("plan");
     let physical = df.clone().create_physical_plan().await.expect("physical plan");
     let text = displayable(physical.as_ref()).indent(true).to_string();
     assert_eq!(text.matches(".parquet").count(), 1, "one of the two files is scanned:\n{text}");
-    let wide = plan::find_plan(service.context(), window(-10, 4 * 3600), None, 20).await.expect("plan");
+    let wide = plan::find_plan(service.context(), window(-10, 4 * 3600), None, 20, None).await.expect("plan");
     let text = displayable(wide.create_physical_plan().await.expect("plan").as_ref()).indent(true).to_string();
     assert_eq!(text.matches(".parquet").count(), 2, "both files are scanned:\n{text}");
     assert_eq!(ids(&service, None, late, 20).await, [T2]);
     assert_eq!(ids(&service, None, window(-10, 4 * 3600), 20).await, [T2, T1]);
+}
+
+/// The newest-spans shortcut of the find step answers exactly what the full find plan
+/// answers, and does answer (rather than always falling back) where the newest matching
+/// spans decide. Trace `i` starts at `i` s; its `late` span starts up to 399 s after it, so
+/// the newest spans of some queries belong to old traces.
+#[tokio::test]
+async fn the_newest_spans_shortcut_finds_what_the_full_find_plan_finds() {
+    let mut batches = Vec::new();
+    for i in 0..400i64 {
+        let start = i * SEC;
+        let late = start + ((i * 7919) % 400) * SEC;
+        let root = if i % 3 == 0 { "web" } else { "api" };
+        let spans = vec![
+            Span { name: "root", kind: 2, ..span("00000000000000a1", "", root, start, start + SEC) },
+            Span { name: "db", ..span("00000000000000b2", "00000000000000a1", "db", start + 1, start + 2) },
+            Span { name: "late", ..span("00000000000000c3", "00000000000000a1", "web", late, late + 1) },
+        ];
+        batches.push(batch(&format!("{:032x}", i + 1), &spans));
+    }
+    let s = service(batches);
+    let ctx = s.context();
+    let window = window(0, 1000);
+    let queries = [
+        "{ }",
+        r#"{ name = "db" }"#,
+        r#"{ resource.service.name = "web" }"#,
+        r#"{ name = "late" }"#,
+        r#"{ name = "root" } && { name = "late" }"#,
+        r#"{ name = "root" && resource.service.name = "web" }"#,
+    ];
+    let (mut decided, mut fell_back) = (0, 0);
+    for q in queries {
+        let condition = crate::traceql::parse(q).expect("parse").condition;
+        for limit in [1, 5, 20, 100] {
+            let full = plan::find_plan(ctx, window, Some(&condition), limit, None).await.expect("plan");
+            let full = full.collect().await.expect("run");
+            let full: Vec<String> = strings(&full, 0);
+            let shortcut = plan::find_among_newest_spans(ctx, window, Some(&condition), limit).await.expect("shortcut");
+            match &shortcut {
+                Some(found) => {
+                    decided += 1;
+                    assert_eq!(found, &full, "{q} limit {limit}");
+                }
+                None => fell_back += 1,
+            }
+            let found = plan::find_trace_ids(ctx, window, Some(&condition), limit).await.expect("find");
+            assert_eq!(found, full, "{q} limit {limit}");
+        }
+    }
+    assert!(decided >= 8 && fell_back >= 2, "decided {decided}, fell back {fell_back}");
+}
+
+fn strings(batches: &[arrow::array::RecordBatch], column: usize) -> Vec<String> {
+    use arrow::array::AsArray;
+    let mut out = Vec::new();
+    for b in batches {
+        let c = arrow::compute::cast(b.column(column), &arrow::datatypes::DataType::Utf8).expect("cast");
+        out.extend(c.as_string::<i32>().iter().flatten().map(str::to_string));
+    }
+    out
 }
