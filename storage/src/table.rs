@@ -15,6 +15,8 @@
 //!   materialization) is on when the scan reads columns the filters do not name (see
 //!   [`late_materialization_pays`]).
 //!   Footers and page indexes stay in memory across queries ([`crate::metadata_cache`]).
+//!   Files are handed to the scan newest first, so that a top-k by time fills its heap early
+//!   and its dynamic filter skips the row groups of the older files.
 //!
 //! The provider exposes the table's *logical* schema, but memtables and files
 //! hold the *physical* one (spans: no `end_time`). A projection asking for a
