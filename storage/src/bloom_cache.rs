@@ -33,6 +33,16 @@ struct FileBlooms {
 }
 
 impl FileBlooms {
+    /// Memory held: the filters' 32-byte blocks, and a little per row group.
+    fn bytes(&self) -> usize {
+        self.columns
+            .values()
+            .flatten()
+            .map(|bloom| 16 + bloom.as_ref().map_or(0, |b| b.num_blocks() * 32))
+            .sum::<usize>()
+            + 64
+    }
+
     /// Which row groups may hold a row whose columns each equal one of their `wanted` values
     /// (true when unknown); empty when no column of `wanted` has filters in this file.
     fn row_groups(&self, wanted: &[(&str, Vec<String>)]) -> Vec<bool> {
@@ -61,16 +71,90 @@ pub struct Pruned {
     pub row_group_filters_redundant: bool,
 }
 
-/// Bloom filters of live files, by path relative to the data directory.
-#[derive(Debug, Default)]
+/// Bloom filters of live files, by path relative to the data directory, within a byte limit:
+/// past it the files least recently looked at are dropped (they are read from disk again when
+/// a lookup needs them, and a file whose filters are not held is simply kept by [`Self::prune`]).
+#[derive(Debug)]
 pub struct BloomCache {
-    files: Mutex<HashMap<String, Arc<FileBlooms>>>,
+    limit_bytes: usize,
+    cached: Mutex<Cached>,
+}
+
+#[derive(Debug, Default)]
+struct Cached {
+    files: HashMap<String, Entry>,
+    bytes: usize,
+    /// Bumped by every use: an entry's `used` orders the least recently used first.
+    clock: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    blooms: Arc<FileBlooms>,
+    bytes: usize,
+    used: u64,
+}
+
+impl Cached {
+    fn get(&mut self, path: &str) -> Option<Arc<FileBlooms>> {
+        self.clock += 1;
+        let entry = self.files.get_mut(path)?;
+        entry.used = self.clock;
+        Some(entry.blooms.clone())
+    }
+
+    fn insert(&mut self, path: String, blooms: FileBlooms, limit: usize) {
+        let bytes = blooms.bytes();
+        if bytes > limit {
+            return;
+        }
+        self.clock += 1;
+        let entry = Entry { blooms: Arc::new(blooms), bytes, used: self.clock };
+        if let Some(old) = self.files.insert(path, entry) {
+            self.bytes -= old.bytes;
+        }
+        self.bytes += bytes;
+        if self.bytes > limit {
+            // Down to 7/8 of the limit at once, so that a full cache does not sort on every insert.
+            let mut by_use: Vec<(u64, String)> = self.files.iter().map(|(p, e)| (e.used, p.clone())).collect();
+            by_use.sort_unstable();
+            for (_, path) in by_use {
+                if self.bytes <= limit - limit / 8 {
+                    break;
+                }
+                if let Some(old) = self.files.remove(&path) {
+                    self.bytes -= old.bytes;
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, path: &str) {
+        if let Some(old) = self.files.remove(path) {
+            self.bytes -= old.bytes;
+        }
+    }
+}
+
+impl Default for BloomCache {
+    fn default() -> Self {
+        Self::new(crate::StorageConfig::default().bloom_cache_bytes)
+    }
 }
 
 impl BloomCache {
+    pub fn new(limit_bytes: usize) -> Self {
+        Self { limit_bytes, cached: Mutex::new(Cached::default()) }
+    }
+
+    /// Bytes of filters held.
+    pub fn bytes(&self) -> usize {
+        self.cached.lock().bytes
+    }
+
     /// The files of `table` that may hold rows matching the id equalities in `filters`, and
     /// which of their row groups may; all of them when the filters constrain no id column. A
-    /// file whose filters cannot be read is kept (the scan then reads them as before).
+    /// file whose filters cannot be read, or are not held, is kept (the scan then reads them).
     pub async fn prune(&self, data_dir: &Path, table: Table, files: Vec<FileEntry>, filters: &[Expr]) -> Pruned {
         let wanted: Vec<(&'static str, Vec<String>)> = table
             .bloom_filter_columns()
@@ -81,7 +165,7 @@ impl BloomCache {
             return Pruned { files, row_group_filters_redundant: false };
         }
         self.load_missing(data_dir, table, &files).await;
-        let cached = self.files.lock();
+        let mut cached = self.cached.lock();
         let mut pruned = Pruned { files: Vec::new(), row_group_filters_redundant: true };
         for file in files {
             let Some(blooms) = cached.get(&file.path) else {
@@ -100,15 +184,14 @@ impl BloomCache {
     }
 
     /// Reads the filters of those of `files` (all of `table`) not held yet; returns how many
-    /// files it read. Lookups call it for the files they consider; the query service calls it
-    /// for every live file in the background, so no lookup waits for it after a start.
+    /// files it read. Lookups call it for the files they consider.
     pub async fn load_missing(&self, data_dir: &Path, table: Table, files: &[FileEntry]) -> usize {
         if table.bloom_filter_columns().is_empty() {
             return 0;
         }
         let missing: Vec<String> = {
-            let cached = self.files.lock();
-            files.iter().filter(|f| !cached.contains_key(&f.path)).map(|f| f.path.clone()).collect()
+            let cached = self.cached.lock();
+            files.iter().filter(|f| !cached.files.contains_key(&f.path)).map(|f| f.path.clone()).collect()
         };
         if missing.is_empty() {
             return 0;
@@ -119,17 +202,34 @@ impl BloomCache {
         })
         .await
         .unwrap_or_default();
-        let mut cached = self.files.lock();
+        let mut cached = self.cached.lock();
         let n = loaded.len();
         for (path, blooms) in loaded {
-            cached.insert(path, Arc::new(blooms));
+            cached.insert(path, blooms, self.limit_bytes);
         }
         n
     }
 
+    /// Reads the filters of `files` (all of `table`) not held yet, newest first, while the cache
+    /// is under 3/4 of its limit (the rest is left to lookups of older files, so that warming
+    /// does not keep evicting what it loaded); returns how many files it read. The query service
+    /// calls it for every live file in the background, so no lookup waits for it after a start.
+    pub async fn warm(&self, data_dir: &Path, table: Table, files: &[FileEntry]) -> usize {
+        let mut newest_first: Vec<FileEntry> = files.to_vec();
+        newest_first.sort_by_key(|f| std::cmp::Reverse((f.max_time_ns, f.min_time_ns)));
+        let mut loaded = 0;
+        for file in newest_first.chunks(1) {
+            if self.bytes() >= self.limit_bytes / 4 * 3 {
+                break;
+            }
+            loaded += self.load_missing(data_dir, table, file).await;
+        }
+        loaded
+    }
+
     /// Forgets files no longer live (after compaction or retention removed them).
     pub fn forget(&self, paths: &[String]) {
-        let mut cached = self.files.lock();
+        let mut cached = self.cached.lock();
         for path in paths {
             cached.remove(path);
         }

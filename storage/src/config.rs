@@ -22,6 +22,11 @@ pub struct StorageConfig {
     /// Writes are refused while the data directory's filesystem has less free space than this
     /// (checked with `statvfs`, at most once a second). `0` disables the check. Default 512 MiB.
     pub disk_reserve_bytes: u64,
+    /// Memory for the id bloom filters of Parquet files (`trace_id`, `span_id`; ~1.5 bytes a span) that lookups
+    /// by id check before opening a file. Past it, the filters of the files least recently looked at are dropped
+    /// and read from disk again when needed. Outside the memory budget, like the query's metadata cache.
+    /// Default 64 MiB (~40M spans).
+    pub bloom_cache_bytes: usize,
     /// The write-ahead log.
     pub wal: WalConfig,
     /// When and how memtables become Parquet files.
@@ -107,6 +112,7 @@ impl Default for StorageConfig {
             tenant: "default".into(),
             memory_budget_bytes: 1 << 30,
             disk_reserve_bytes: 512 << 20,
+            bloom_cache_bytes: 64 << 20,
             wal: WalConfig::default(),
             flush: FlushConfig::default(),
             rollup: RollupConfig::default(),

@@ -269,6 +269,7 @@ impl Storage {
             flush_threshold: flush::flush_threshold(&config),
         };
         let wal = WalWriter::start(&data_dir.join(wal::DIR), next_segment, config.wal.clone(), shared)?;
+        let blooms = bloom_cache::BloomCache::new(config.bloom_cache_bytes);
         let storage = Arc::new(Storage {
             disk: DiskSpace::new(data_dir.clone(), config.disk_reserve_bytes),
             config,
@@ -282,7 +283,7 @@ impl Storage {
             flush_wanted: flush_wanted.clone(),
             closing: AtomicBool::new(false),
             derived_memo: rollup::memo::DerivedMemo::default(),
-            blooms: bloom_cache::BloomCache::default(),
+            blooms,
             log_indexes: Arc::new(log_index::LogIndexes::default()),
             _lock: lock,
         });
@@ -381,14 +382,14 @@ impl Storage {
         self.catalog.read().files()
     }
 
-    /// Reads the id-column bloom filters of live files not held in memory yet (see
-    /// [`bloom_cache`]); returns how many files it read.
+    /// Reads the id-column bloom filters of live files not held in memory yet, newest first, while
+    /// the cache has room (see [`bloom_cache::BloomCache::warm`]); returns how many files it read.
     pub async fn warm_bloom_filters(&self) -> usize {
         let files = self.files();
         let mut loaded = 0;
         for table in Table::ALL {
             let of_table: Vec<_> = files.iter().filter(|f| f.table == table.name()).cloned().collect();
-            loaded += self.blooms.load_missing(&self.data_dir, table, &of_table).await;
+            loaded += self.blooms.warm(&self.data_dir, table, &of_table).await;
         }
         loaded
     }
