@@ -68,10 +68,10 @@ impl Memtable {
 }
 
 /// The batch with every buffer it owns alone cut down to its length. Builders grow by
-/// doubling and start at 1,024 items, so a batch of one request (a few hundred rows)
+/// doubling and start at 1,024 items, so a batch of one small request (tens of rows)
 /// carries several times its size in spare capacity, which the memtable would hold, and
-/// count, until the flush: memtables measured ~3.1 kB a span for astronomy requests of
-/// ~140 spans. Shared buffers are left as they are.
+/// count, until the flush (astronomy's mix of requests: 3,452 → 3,173 B a span in
+/// memtables, BENCHMARKS.md). Shared buffers are left as they are.
 pub fn shrink_to_fit(batch: RecordBatch) -> Result<RecordBatch, crate::error::StorageError> {
     let rows = batch.num_rows();
     let (schema, mut columns, _) = batch.into_parts();

@@ -48,8 +48,6 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::ExecutionPlan;
 
-mod legacy_columns;
-
 use crate::log_index::predicate;
 use crate::manifest::FileEntry;
 use crate::metadata_cache::PageIndexedReaderFactory;
@@ -388,6 +386,8 @@ fn timestamp_ns(expr: &Expr) -> Option<i64> {
         _ => None,
     }
 }
+
+mod legacy_columns;
 
 #[cfg(test)]
 mod tests;

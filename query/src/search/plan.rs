@@ -7,7 +7,8 @@
 //!     FROM spans WHERE start_time BETWEEN .. AND (<leaf 0> OR <leaf 1> ...)
 //!     GROUP BY trace_id [HAVING <condition over m<i>>] ORDER BY trace_start DESC, trace_id LIMIT n`.
 //!    The `OR` of the leaves goes into the scan's predicate, so Parquet statistics and
-//!    page indexes skip what no leaf can match.
+//!    page indexes skip what no leaf can match. It is tried first on the traces of the
+//!    newest matching spans only ([`find_among_newest_spans`]), which usually decides it.
 //! 2. **Fetch**: every span of those traces (`trace_id IN (...)`, pruned by trace-id
 //!    statistics and bloom filters), *not* bounded by the window, so a summary
 //!    describes the whole trace even when it straddles the window's edges.

@@ -86,8 +86,8 @@ pub fn column_of(key: &str, form: Form) -> Option<&'static str> {
     DEDICATED.iter().find(|d| d.key == key && d.form == form).map(|d| d.column)
 }
 
-/// Whether `column` is a dedicated column.
-pub fn is_dedicated(column: &str) -> Option<&'static Dedicated> {
+/// The dedicated column named `column`, if it is one.
+pub fn by_column(column: &str) -> Option<&'static Dedicated> {
     DEDICATED.iter().find(|d| d.column == column)
 }
 

@@ -24,6 +24,10 @@ static PHYSICAL: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(arrow::datatypes::Schema::new(fields))
 });
 
+/// The layouts before the dedicated columns: logical (WAL frames of version 1) and physical (version 2).
+static OLDER_LAYOUTS: LazyLock<[SchemaRef; 2]> =
+    LazyLock::new(|| [without_dedicated(&super::schema()), without_dedicated(&physical_schema())]);
+
 /// The schema of stored `spans` batches (WAL, memtables, Parquet): [`super::schema`] without `end_time`.
 pub fn physical_schema() -> SchemaRef {
     PHYSICAL.clone()
@@ -44,8 +48,17 @@ pub fn to_physical(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
         return Ok(batch.clone());
     }
     let schema = batch.schema();
-    let known = [super::schema(), without_dedicated(&super::schema()), without_dedicated(&physical)];
-    if !known.iter().any(|k| k.fields() == schema.fields()) {
+    if schema.fields() == super::schema().fields() {
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .filter(|(f, _)| f.name() != END_TIME)
+            .map(|(_, c)| c.clone())
+            .collect();
+        return Ok(RecordBatch::try_new(physical, columns)?);
+    }
+    if !OLDER_LAYOUTS.iter().any(|k| k.fields() == schema.fields()) {
         return Err(StorageError::InvalidInput("batch does not match the spans schema".into()));
     }
     let mut dedicated: Option<Vec<ArrayRef>> = None;
@@ -80,7 +93,7 @@ fn compute_dedicated(batch: &RecordBatch) -> Result<Vec<ArrayRef>, StorageError>
 /// files written before they existed.
 pub fn without_dedicated(schema: &SchemaRef) -> SchemaRef {
     let fields: Vec<_> =
-        schema.fields().iter().filter(|f| super::dedicated::is_dedicated(f.name()).is_none()).cloned().collect();
+        schema.fields().iter().filter(|f| super::dedicated::by_column(f.name()).is_none()).cloned().collect();
     Arc::new(arrow::datatypes::Schema::new(fields))
 }
 

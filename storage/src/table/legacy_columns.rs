@@ -22,7 +22,7 @@ use datafusion::physical_expr_adapter::{
 };
 
 use crate::spans::col::ATTRIBUTES;
-use crate::spans::dedicated::{is_dedicated, Form};
+use crate::spans::dedicated::{by_column, Form};
 
 #[derive(Debug)]
 pub struct LegacyColumnsFactory;
@@ -67,7 +67,7 @@ impl LegacyColumns {
     /// The definition of `name` over the attribute map, when it is a dedicated column this
     /// file lacks (and the file has the map).
     fn definition(&self, name: &str) -> DfResult<Option<Arc<dyn PhysicalExpr>>> {
-        let Some(dedicated) = is_dedicated(name) else {
+        let Some(dedicated) = by_column(name) else {
             return Ok(None);
         };
         if self.physical.index_of(name).is_ok() || self.physical.index_of(ATTRIBUTES).is_err() {
