@@ -391,6 +391,7 @@ impl Storage {
             let of_table: Vec<_> = files.iter().filter(|f| f.table == table.name()).cloned().collect();
             loaded += self.blooms.warm(&self.data_dir, table, &of_table).await;
         }
+        self.metrics.bloom_cache_bytes.set(self.blooms.bytes() as i64);
         loaded
     }
 

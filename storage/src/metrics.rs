@@ -39,6 +39,8 @@ pub struct StorageMetrics {
     pub late_joined: Counter,
     pub late_join_entries: Gauge,
     pub late_join_evicted: Counter,
+    /// Bytes of id bloom filters held by `bloom_cache` (bounded by `storage.bloom_cache_bytes`).
+    pub bloom_cache_bytes: Gauge,
 }
 
 impl Default for StorageMetrics {
@@ -62,6 +64,7 @@ impl Default for StorageMetrics {
             late_joined: Counter::default(),
             late_join_entries: Gauge::default(),
             late_join_evicted: Counter::default(),
+            bloom_cache_bytes: Gauge::default(),
         }
     }
 }
@@ -123,6 +126,11 @@ impl StorageMetrics {
             "osprey_late_joined",
             "Service-map calls whose caller and callee spans were paired across flushes",
             self.late_joined.clone(),
+        );
+        registry.register(
+            "osprey_bloom_cache_bytes",
+            "Bytes of Parquet id bloom filters held in memory (bounded by storage.bloom_cache_bytes)",
+            self.bloom_cache_bytes.clone(),
         );
         registry.register(
             "osprey_late_join_entries",

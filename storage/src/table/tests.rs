@@ -367,6 +367,8 @@ async fn bloom_filters_are_read_again_only_where_they_can_prune_row_groups() {
     storage.append(Table::Spans, testdata::many(2000, 200, T0)).await.expect("append");
     storage.flush().await.expect("flush");
     assert_eq!(reads_bloom_filters(&plan(context(&storage), query(77)).await), Some(false));
+    let held = storage.metrics().bloom_cache_bytes.get();
+    assert!(held > 0 && held as usize == storage.blooms.bytes(), "osprey_bloom_cache_bytes = {held}");
     // No id in the query: the scan keeps the filters for whatever it can use them for.
     let no_id = "SELECT span_id FROM spans WHERE name = 'x'".to_string();
     assert_eq!(reads_bloom_filters(&plan(context(&storage), no_id).await), Some(true));
