@@ -144,6 +144,8 @@ async fn every_search_form_finds_exactly_its_traces() {
         ("{ duration > 2s } || { kind = producer }", &[W3, W2]),
         ("{ rootServiceName = \"frontend\" && name = \"PlaceOrder\" }", &[W4, W1]),
         ("{ .http.response.status_code >= 500 }", &[W2]),
+        // `span.`-scoped: the find scan reads the dedicated column `http_response_status_code`.
+        ("{ span.http.response.status_code = 500 }", &[W2]),
     ];
     for (q, want) in traceql {
         let (status, body) = osprey.get_json(&format!("/api/v1/traces?{w}&q={}", encode(q))).await;
