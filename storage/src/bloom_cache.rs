@@ -21,6 +21,7 @@ use parquet::bloom_filter::Sbbf;
 use parquet::file::properties::ReaderProperties;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::file::serialized_reader::ReadOptionsBuilder;
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::error::{Result, StorageError};
 use crate::manifest::FileEntry;
@@ -78,6 +79,8 @@ pub struct Pruned {
 pub struct BloomCache {
     limit_bytes: usize,
     cached: Mutex<Cached>,
+    /// `osprey_bloom_cache_bytes`: set whenever `cached.bytes` changes.
+    held: Gauge,
 }
 
 #[derive(Debug, Default)]
@@ -138,13 +141,14 @@ impl Cached {
 
 impl Default for BloomCache {
     fn default() -> Self {
-        Self::new(crate::StorageConfig::default().bloom_cache_bytes)
+        Self::new(crate::StorageConfig::default().bloom_cache_bytes, Gauge::default())
     }
 }
 
 impl BloomCache {
-    pub fn new(limit_bytes: usize) -> Self {
-        Self { limit_bytes, cached: Mutex::new(Cached::default()) }
+    /// A cache of at most `limit_bytes`, reporting what it holds in `held`.
+    pub fn new(limit_bytes: usize, held: Gauge) -> Self {
+        Self { limit_bytes, cached: Mutex::new(Cached::default()), held }
     }
 
     /// Bytes of filters held.
@@ -207,6 +211,7 @@ impl BloomCache {
         for (path, blooms) in loaded {
             cached.insert(path, blooms, self.limit_bytes);
         }
+        self.held.set(cached.bytes as i64);
         n
     }
 
@@ -218,11 +223,11 @@ impl BloomCache {
         let mut newest_first: Vec<FileEntry> = files.to_vec();
         newest_first.sort_by_key(|f| std::cmp::Reverse((f.max_time_ns, f.min_time_ns)));
         let mut loaded = 0;
-        for file in newest_first.chunks(1) {
+        for file in &newest_first {
             if self.bytes() >= self.limit_bytes / 4 * 3 {
                 break;
             }
-            loaded += self.load_missing(data_dir, table, file).await;
+            loaded += self.load_missing(data_dir, table, std::slice::from_ref(file)).await;
         }
         loaded
     }
@@ -233,6 +238,7 @@ impl BloomCache {
         for path in paths {
             cached.remove(path);
         }
+        self.held.set(cached.bytes as i64);
     }
 }
 

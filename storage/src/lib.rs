@@ -269,7 +269,7 @@ impl Storage {
             flush_threshold: flush::flush_threshold(&config),
         };
         let wal = WalWriter::start(&data_dir.join(wal::DIR), next_segment, config.wal.clone(), shared)?;
-        let blooms = bloom_cache::BloomCache::new(config.bloom_cache_bytes);
+        let blooms = bloom_cache::BloomCache::new(config.bloom_cache_bytes, metrics.bloom_cache_bytes.clone());
         let storage = Arc::new(Storage {
             disk: DiskSpace::new(data_dir.clone(), config.disk_reserve_bytes),
             config,
@@ -391,7 +391,6 @@ impl Storage {
             let of_table: Vec<_> = files.iter().filter(|f| f.table == table.name()).cloned().collect();
             loaded += self.blooms.warm(&self.data_dir, table, &of_table).await;
         }
-        self.metrics.bloom_cache_bytes.set(self.blooms.bytes() as i64);
         loaded
     }
 

@@ -105,7 +105,6 @@ impl TableProvider for StorageTable {
             snapshot.files.iter().filter(|f| bounds.overlaps(f.min_time_ns, f.max_time_ns)).cloned().collect();
         let after_time = in_time.len();
         let pruned = self.storage.blooms.prune(self.storage.data_dir(), self.table, in_time, filters).await;
-        self.storage.metrics().bloom_cache_bytes.set(self.storage.blooms.bytes() as i64);
         let read_bloom_filters = !pruned.row_group_filters_redundant;
         let mut files = pruned.files;
         let mut batches = snapshot.batches;

@@ -3,6 +3,7 @@ use datafusion::prelude::{col, lit};
 use super::*;
 use crate::flush::write_table;
 use crate::testdata::{self, rows_per_group, trace_hex};
+use prometheus_client::metrics::gauge::Gauge;
 
 const T0: i64 = 1_700_000_000_000_000_000;
 const HOUR: i64 = 3_600_000_000_000;
@@ -97,13 +98,13 @@ async fn the_cache_holds_what_fits_and_never_loses_a_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = three_files(dir.path());
     let lookup = |trace: u64| vec![col("trace_id").eq(lit(trace_hex(trace)))];
-    let unbounded = BloomCache::new(usize::MAX);
+    let unbounded = BloomCache::new(usize::MAX, Gauge::default());
     unbounded.load_missing(dir.path(), Table::Spans, &files[..1]).await;
     let one_file = unbounded.bytes();
     assert!(one_file > 0);
 
     // Room for two files' filters, not three.
-    let cache = BloomCache::new(one_file * 2 + one_file / 2);
+    let cache = BloomCache::new(one_file * 2 + one_file / 2, Gauge::default());
     let kept = cache.prune(dir.path(), Table::Spans, files.clone(), &lookup(120)).await;
     assert!(cache.bytes() <= one_file * 2 + one_file / 2, "{} bytes held", cache.bytes());
     assert!(kept.files.contains(&files[1]), "the file holding the trace is kept: {kept:?}");
@@ -120,11 +121,11 @@ async fn the_cache_holds_what_fits_and_never_loses_a_file() {
     assert_eq!(only_newest.files, vec![files[1].clone()]);
 
     // Warming stops at 3/4 of the limit, newest first.
-    let small = BloomCache::new(one_file * 2);
+    let small = BloomCache::new(one_file * 2, Gauge::default());
     assert_eq!(small.warm(dir.path(), Table::Spans, &files).await, 2);
     let held = |cache: &BloomCache, file: &FileEntry| cache.cached.lock().files.contains_key(&file.path);
     assert!(held(&small, &files[2]) && held(&small, &files[1]) && !held(&small, &files[0]));
-    let warm_cache = BloomCache::new(one_file * 4);
+    let warm_cache = BloomCache::new(one_file * 4, Gauge::default());
     let loaded = warm_cache.warm(dir.path(), Table::Spans, &files).await;
     assert_eq!(loaded, 3);
     assert_eq!(warm_cache.warm(dir.path(), Table::Spans, &files).await, 0, "nothing left to read");
