@@ -320,9 +320,15 @@ impl Storage {
     /// the physical one). Returns once it is durable (fsynced in the WAL) and
     /// visible to queries.
     pub async fn append(&self, table: Table, batch: RecordBatch) -> Result<()> {
-        if self.is_closing() {
-            return Err(StorageError::ShuttingDown);
-        }
+        let frame = Self::prepare(table, batch)?;
+        self.append_frames(frame.into_iter().collect()).await
+    }
+
+    /// The CPU-bound half of an append, for the caller to run where it likes (the collector
+    /// runs it on the blocking pool, in parallel for the parts of a large request): converts
+    /// `batch` to `table`'s physical schema, right-sizes its buffers for the memtable, and
+    /// encodes its WAL frame. `None` for an empty batch.
+    pub fn prepare(table: Table, batch: RecordBatch) -> Result<Option<wal::Encoded>> {
         if table.derived_from().is_some() {
             return Err(StorageError::InvalidInput(format!("{} is derived from other tables", table.name())));
         }
@@ -331,9 +337,21 @@ impl Storage {
             .map_err(|_| StorageError::InvalidInput(format!("batch does not match the {} schema", table.name())))?;
         drop(batch);
         if physical.num_rows() == 0 {
+            return Ok(None);
+        }
+        wal::Encoded::new(table, memtable::shrink_to_fit(physical)?).map(Some)
+    }
+
+    /// Appends prepared frames (see [`Storage::prepare`]) as one unit: returns once all are
+    /// durable and visible to queries, none visible before.
+    pub async fn append_frames(&self, frames: Vec<wal::Encoded>) -> Result<()> {
+        if self.is_closing() {
+            return Err(StorageError::ShuttingDown);
+        }
+        if frames.is_empty() {
             return Ok(());
         }
-        self.wal.append(table, memtable::shrink_to_fit(physical)?).await
+        self.wal.append(frames).await
     }
 
     /// A DataFusion table over the memtables and the Parquet files of `table`.

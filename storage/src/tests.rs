@@ -74,6 +74,28 @@ async fn acknowledged_rows_survive_a_crash_before_any_flush() {
     assert_eq!(ids(&all_rows(&storage).await), ids(&input));
 }
 
+/// The parts of a large request: prepared apart, appended as one unit (one commit group),
+/// and as durable as a single batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_prepared_apart_are_appended_together_and_survive_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = input();
+    let storage = Storage::open(testdata::config(dir.path())).await.expect("open");
+    let frames: Vec<_> =
+        input.iter().filter_map(|b| Storage::prepare(Table::Spans, b.clone()).expect("prepare")).collect();
+    assert_eq!(frames.len(), 3);
+    assert!(Storage::prepare(Table::Spans, input[0].slice(0, 0)).expect("empty").is_none());
+    assert!(Storage::prepare(Table::ServiceEdges, input[0].clone()).is_err(), "a derived table takes no appends");
+    let fsyncs = storage.metrics().wal_fsyncs.get();
+    storage.append_frames(frames).await.expect("append");
+    assert_eq!(storage.metrics().wal_fsyncs.get(), fsyncs + 1, "one commit");
+    assert_eq!(ids(&all_rows(&storage).await), ids(&input));
+    crash(storage);
+
+    let storage = Storage::open(testdata::config(dir.path())).await.expect("reopen");
+    assert_eq!(ids(&all_rows(&storage).await), ids(&input));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flushed_rows_come_back_from_parquet_once() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -74,15 +74,43 @@ fn ipc_options() -> IpcWriteOptions {
     IpcWriteOptions::default()
 }
 
+/// A batch ready for the writer: in `table`'s physical schema, and encoded as a complete frame.
+/// Built by [`crate::Storage::prepare`] on the caller's thread, so encoding runs in parallel
+/// across requests and across the parts of a large one.
+#[derive(Debug)]
+pub struct Encoded {
+    pub(crate) table: Table,
+    pub(crate) batch: RecordBatch,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl Encoded {
+    /// Encodes `batch` (physical schema) of `table`.
+    pub(crate) fn new(table: Table, batch: RecordBatch) -> Result<Self> {
+        let bytes = encode_frame(table, &batch)?;
+        Ok(Self { table, batch, bytes })
+    }
+
+    /// Rows it holds.
+    pub fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+}
+
 /// Encodes one batch (logical or physical schema; the frame holds the physical one)
 /// as a complete frame (header included).
 pub fn encode_frame(table: Table, batch: &RecordBatch) -> Result<Vec<u8>> {
     encode_frame_with(table, batch, ipc_options())
 }
 
+/// Room for the IPC messages' metadata and the padding of each buffer, beyond the buffers.
+const IPC_OVERHEAD: usize = 64 << 10;
+
 pub(crate) fn encode_frame_with(table: Table, batch: &RecordBatch, options: IpcWriteOptions) -> Result<Vec<u8>> {
     let batch = &table.to_physical(batch)?;
-    let mut buf = Vec::with_capacity(HEADER + 2 + batch.get_array_memory_size() / 2);
+    // Sized for the whole stream up front: growing a buffer of megabytes copies it, and every
+    // copy touches fresh pages.
+    let mut buf = Vec::with_capacity(HEADER + 2 + batch.get_array_memory_size() + IPC_OVERHEAD);
     buf.extend_from_slice(&[0u8; HEADER]);
     buf.push(table.code());
     buf.push(SCHEMA_VERSION);

@@ -56,6 +56,11 @@ fn batches(n: usize) -> Vec<RecordBatch> {
     (0..n).map(|i| physical(&testdata::many(10 + i as u64, 3, T0 + i as i64 * 1_000_000_000))).collect()
 }
 
+/// One spans batch, encoded for the writer.
+fn spans(batch: RecordBatch) -> Vec<Encoded> {
+    vec![Encoded::new(Table::Spans, physical(&batch)).expect("encode")]
+}
+
 fn physical(batch: &RecordBatch) -> RecordBatch {
     Table::Spans.to_physical(batch).expect("physical")
 }
@@ -112,7 +117,7 @@ async fn append_then_replay_round_trip() {
     let writer = WalWriter::start(dir.path(), 0, wal_config(0), shared.clone()).expect("start");
     let input = batches(4);
     for b in &input {
-        writer.append(Table::Spans, b.clone()).await.expect("append");
+        writer.append(spans(b.clone())).await.expect("append");
     }
     // Acknowledged batches are in the active memtable, in order.
     assert_eq!(shared.catalog.read().active.get(Table::Spans).expect("spans").batches(), &input[..]);
@@ -236,7 +241,7 @@ async fn concurrent_appends_share_fsyncs() {
     let tasks: Vec<_> = (0..100u64)
         .map(|i| {
             let writer = writer.clone();
-            tokio::spawn(async move { writer.append(Table::Spans, testdata::many(3, 1, T0 + i as i64)).await })
+            tokio::spawn(async move { writer.append(spans(testdata::many(3, 1, T0 + i as i64))).await })
         })
         .collect();
     for t in tasks {
@@ -258,8 +263,8 @@ async fn segments_rotate_past_their_size_and_freeze_rotates() {
     let shared = shared();
     let config = WalConfig { segment_bytes: 1, ..wal_config(0) };
     let writer = WalWriter::start(dir.path(), 10, config, shared.clone()).expect("start");
-    writer.append(Table::Spans, testdata::many(3, 1, T0)).await.expect("append");
-    writer.append(Table::Spans, testdata::many(3, 1, T0)).await.expect("append");
+    writer.append(spans(testdata::many(3, 1, T0))).await.expect("append");
+    writer.append(spans(testdata::many(3, 1, T0))).await.expect("append");
     writer.drain().await.expect("drain"); // rotation happens after the reply
     assert_eq!(list_segments(dir.path()).expect("list"), vec![10, 11, 12]);
 

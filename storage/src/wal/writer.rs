@@ -16,7 +16,6 @@ use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::RecordBatch;
 use parking_lot::RwLock;
 use tokio::sync::{oneshot, Notify};
 
@@ -25,7 +24,8 @@ use crate::catalog::{Catalog, Frozen};
 use crate::config::WalConfig;
 use crate::error::{Result, StorageError};
 use crate::metrics::{table_label, StorageMetrics};
-use crate::Table;
+
+use super::Encoded;
 
 /// A commit group stops growing past this many bytes.
 const MAX_GROUP_BYTES: usize = 32 << 20;
@@ -41,11 +41,16 @@ pub struct Shared {
     pub flush_threshold: usize,
 }
 
+/// Frames written, fsynced and inserted together: a request's parts are durable and visible at once.
 struct Append {
-    table: Table,
-    batch: RecordBatch,
-    frame: Vec<u8>,
+    frames: Vec<Encoded>,
     reply: oneshot::Sender<Result<()>>,
+}
+
+impl Append {
+    fn bytes(&self) -> usize {
+        self.frames.iter().map(|f| f.bytes.len()).sum()
+    }
 }
 
 enum Command {
@@ -85,12 +90,11 @@ impl WalWriter {
         Ok(Self { tx })
     }
 
-    /// Writes `batch` durably and inserts it into the active memtable. The IPC
-    /// encoding runs here, on the caller, so it runs in parallel across requests.
-    pub async fn append(&self, table: Table, batch: RecordBatch) -> Result<()> {
-        let frame = super::encode_frame(table, &batch)?;
+    /// Writes `frames` durably and inserts their batches into the active memtable, all in one
+    /// commit group. The frames were encoded by the caller ([`Encoded`]).
+    pub async fn append(&self, frames: Vec<Encoded>) -> Result<()> {
         let (reply, done) = oneshot::channel();
-        self.send(Command::Append(Append { table, batch, frame, reply }))?;
+        self.send(Command::Append(Append { frames, reply }))?;
         done.await.map_err(|_| StorageError::ShuttingDown)?
     }
 
@@ -181,7 +185,7 @@ impl Writer {
     /// group-commit window. Returns the group and a non-append command that ended it.
     fn gather(&self, rx: &mpsc::Receiver<Command>, first: Append) -> (Vec<Append>, Option<Command>) {
         let deadline = Instant::now() + self.config.group_commit_window;
-        let mut bytes = first.frame.len();
+        let mut bytes = first.bytes();
         let mut group = vec![first];
         while bytes < MAX_GROUP_BYTES {
             let next = match rx.try_recv() {
@@ -200,7 +204,7 @@ impl Writer {
             };
             match next {
                 Command::Append(a) => {
-                    bytes += a.frame.len();
+                    bytes += a.bytes();
                     group.push(a);
                 }
                 other => return (group, Some(other)),
@@ -225,10 +229,13 @@ impl Writer {
         {
             let mut catalog = shared.catalog.write();
             for a in group {
-                let bytes = a.batch.get_array_memory_size();
-                added_bytes += bytes;
-                shared.metrics.rows_appended.get_or_create(&table_label(a.table)).inc_by(a.batch.num_rows() as u64);
-                catalog.active.insert(a.table, a.batch, bytes);
+                for frame in a.frames {
+                    let bytes = frame.batch.get_array_memory_size();
+                    added_bytes += bytes;
+                    let rows = frame.batch.num_rows() as u64;
+                    shared.metrics.rows_appended.get_or_create(&table_label(frame.table)).inc_by(rows);
+                    catalog.active.insert(frame.table, frame.batch, bytes);
+                }
                 replies.push(a.reply);
             }
             shared.budget.add_memtable(added_bytes);
@@ -255,9 +262,9 @@ impl Writer {
         let start = self.segment.len;
         let mut bytes = 0u64;
         let mut write = || -> std::io::Result<()> {
-            for a in group {
-                self.segment.file.write_all(&a.frame)?;
-                bytes += a.frame.len() as u64;
+            for frame in group.iter().flat_map(|a| &a.frames) {
+                self.segment.file.write_all(&frame.bytes)?;
+                bytes += frame.bytes.len() as u64;
             }
             if self.config.fsync {
                 let t = Instant::now();
@@ -271,7 +278,7 @@ impl Writer {
             Ok(()) => {
                 self.segment.len += bytes;
                 self.shared.metrics.wal_bytes.inc_by(bytes);
-                self.shared.metrics.wal_frames.inc_by(group.len() as u64);
+                self.shared.metrics.wal_frames.inc_by(group.iter().map(|a| a.frames.len() as u64).sum());
                 Ok(())
             }
             Err(e) => {
