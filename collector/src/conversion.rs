@@ -44,6 +44,20 @@ impl<P> Conversion<P> {
         msg
     }
 
+    /// Adds the counts and problems of `other`, the conversion of the part after this one's
+    /// items, and hands back its pending state (its batch, if any, is dropped: take it first).
+    pub fn absorb<Q>(&mut self, other: Conversion<Q>) -> Q {
+        self.received += other.received;
+        self.accepted += other.accepted;
+        self.rejected_invalid += other.rejected_invalid;
+        self.rejected_limit += other.rejected_limit;
+        self.limits += other.limits;
+        for problem in other.problems {
+            self.reject(|| problem);
+        }
+        other.pending
+    }
+
     /// Records a rejected item's problem (only the first few are kept; the text is built only then).
     pub fn reject(&mut self, problem: impl FnOnce() -> String) {
         if self.problems.len() < PROBLEMS_NAMED {

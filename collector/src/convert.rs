@@ -24,10 +24,21 @@ pub fn convert(
     limits: &LimitsConfig,
     traces: &TraceTable,
 ) -> Result<Conversion<TraceTally>, StorageError> {
+    convert_part(request, limits, traces, 0)
+}
+
+/// Converts `request`, a part of a larger one starting at its resource `first_resource`.
+pub fn convert_part(
+    request: &ExportTraceServiceRequest,
+    limits: &LimitsConfig,
+    traces: &TraceTable,
+    first_resource: usize,
+) -> Result<Conversion<TraceTally>, StorageError> {
     let mut out = Conversion::<TraceTally>::default();
     let mut limiter = Limiter::new(limits);
     let mut builder = SpansBuilder::new();
     for (ri, resource_spans) in request.resource_spans.iter().enumerate() {
+        let ri = first_resource + ri;
         let resource = resource_spans.resource.as_ref();
         let (resource_attributes, resource_dropped) = attributes_of(&mut limiter, resource);
         for (si, scope_spans) in resource_spans.scope_spans.iter().enumerate() {

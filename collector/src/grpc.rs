@@ -1,36 +1,36 @@
-//! The OTLP/gRPC receivers: one [`Receiver`] per [`Signal`], each implementing that signal's
-//! generated service trait in three lines around the shared [`export`]. A signal whose
-//! service is not registered is answered `UNIMPLEMENTED` by tonic.
+//! The OTLP/gRPC receivers: one [`ExportServer`] per [`Signal`] (`server.rs`), whose handler
+//! [`Receiver::export`] admits the message's bytes and hands them to the shared receive path,
+//! which decodes them ([`crate::ingest`]). A signal whose service is not registered is answered
+//! `UNIMPLEMENTED` by tonic.
 //!
 //! tonic checks `max_decoding_message_size` itself: an uncompressed message over it is
 //! answered `OUT_OF_RANGE` (which OTLP clients retry), a compressed one that inflates past it
-//! `RESOURCE_EXHAUSTED`; a protobuf it cannot decode is answered `INTERNAL`. [`RequestFailures`]
+//! `RESOURCE_EXHAUSTED`; a body it cannot decompress is answered `INTERNAL`. [`RequestFailures`]
 //! wraps the service and rewrites those answers of tonic's to what OTLP asks for: any
 //! oversize message → `RESOURCE_EXHAUSTED` without `RetryInfo` (not retryable), undecodable →
 //! `INVALID_ARGUMENT`. It only rewrites responses of requests that never reached our handler
-//! (marked through a request extension), so a status of ours is never changed.
+//! (marked through a request extension), so a status of ours is never changed. A message that
+//! is not valid protobuf reaches the handler, which answers `INVALID_ARGUMENT` itself.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::HeaderValue;
-use osprey_proto::metrics_service_server::{MetricsService, MetricsServiceServer};
-use osprey_proto::trace_service_server::{TraceService, TraceServiceServer};
-use osprey_proto::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use prost::Message as _;
 use tonic::codec::CompressionEncoding;
 use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
 use crate::error::CollectorError;
-use crate::ingest::{Ingest, Transport};
-use crate::metric_points::Metrics;
-use crate::signal::{Signal, Traces};
+use crate::ingest::{Incoming, Ingest, Transport};
+use crate::signal::Signal;
+
+mod server;
+
+pub use server::{ExportServer, RawCodec};
 
 /// The gRPC service of one signal.
 pub struct Receiver<S: Signal> {
@@ -50,20 +50,20 @@ impl<S: Signal> Receiver<S> {
 
     /// What every `Export` does: mark the request as reached (see [`RequestFailures`]), admit
     /// its memory, store it, answer.
-    pub async fn export(&self, request: Request<S::Request>) -> Result<Response<S::Response>, Status> {
+    pub async fn export(&self, request: Request<Bytes>) -> Result<Response<S::Response>, Status> {
         if let Some(reached) = request.extensions().get::<Reached>() {
             reached.0.store(true, Ordering::SeqCst);
         }
         let retry_after = self.ingest.config.retry_after_secs;
-        let request = request.into_inner();
-        let _permit = match self.ingest.admit(request.encoded_len()) {
+        let body = request.into_inner();
+        let _permit = match self.ingest.admit(body.len()) {
             Ok(p) => p,
             Err(e) => {
                 self.ingest.failed_before_decoding(Transport::Grpc, &e);
                 return Err(e.to_grpc(retry_after));
             }
         };
-        match self.ingest.export(request, Transport::Grpc).await {
+        match self.ingest.export(Incoming::Protobuf(body), Transport::Grpc).await {
             Ok(response) => Ok(Response::new(response)),
             Err(e) => Err(e.to_grpc(retry_after)),
         }
@@ -74,43 +74,11 @@ impl<S: Signal> Receiver<S> {
 #[derive(Clone, Default)]
 struct Reached(Arc<AtomicBool>);
 
-#[tonic::async_trait]
-impl TraceService for Receiver<Traces> {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        Receiver::export(self, request).await
-    }
-}
-
-/// The trace service, configured: gzip and zstd accepted, the size limit set, tonic's
-/// failure codes rewritten (see the module docs).
-pub fn trace_service(ingest: Arc<Ingest<Traces>>) -> RequestFailures<TraceServiceServer<Receiver<Traces>>, Traces> {
+/// The `Export` service of signal `S`, configured: gzip and zstd accepted, the size limit set,
+/// tonic's failure codes rewritten (see the module docs).
+pub fn service<S: Signal>(ingest: Arc<Ingest<S>>) -> RequestFailures<ExportServer<S>, S> {
     let limit = ingest.config.max_request_bytes;
-    let server = TraceServiceServer::new(Receiver::new(ingest.clone()))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
-    RequestFailures::new(server, ingest)
-}
-
-#[tonic::async_trait]
-impl MetricsService for Receiver<Metrics> {
-    async fn export(
-        &self,
-        request: Request<ExportMetricsServiceRequest>,
-    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
-        Receiver::export(self, request).await
-    }
-}
-
-/// The metrics service, configured like [`trace_service`].
-pub fn metrics_service(
-    ingest: Arc<Ingest<Metrics>>,
-) -> RequestFailures<MetricsServiceServer<Receiver<Metrics>>, Metrics> {
-    let limit = ingest.config.max_request_bytes;
-    let server = MetricsServiceServer::new(Receiver::new(ingest.clone()))
+    let server = ExportServer::new(Receiver::new(ingest.clone()))
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(limit);

@@ -17,7 +17,7 @@ use http::{header, HeaderMap, StatusCode};
 use prost::Message as _;
 
 use crate::error::CollectorError;
-use crate::ingest::{Ingest, Transport, DECODED_SIZE_FACTOR};
+use crate::ingest::{Incoming, Ingest, Transport, DECODED_SIZE_FACTOR};
 use crate::payload::{decompress, read_body, BodyEncoding, Compression};
 use crate::signal::Signal;
 use crate::sink::Permit;
@@ -62,7 +62,7 @@ async fn receive<S: Signal>(
     headers: &HeaderMap,
     body: Body,
     encoding: BodyEncoding,
-) -> Result<Received<S::Request>, CollectorError> {
+) -> Result<Received<Incoming<S::Request>>, CollectorError> {
     let limit = ingest.config.max_request_bytes;
     let compression = Compression::from_headers(headers)?;
     let declared = headers
@@ -90,10 +90,10 @@ async fn receive<S: Signal>(
     }
     tracing::trace!(bytes = raw.len(), factor = DECODED_SIZE_FACTOR, "OTLP/HTTP body read");
     let request = match encoding {
-        BodyEncoding::Protobuf => {
-            S::Request::decode(raw).map_err(|e| CollectorError::Undecodable(format!("protobuf: {e}")))?
+        BodyEncoding::Protobuf => Incoming::Protobuf(raw),
+        BodyEncoding::Json => {
+            Incoming::Decoded(S::decode_json(&raw).map_err(|e| CollectorError::Undecodable(e.to_string()))?)
         }
-        BodyEncoding::Json => S::decode_json(&raw).map_err(|e| CollectorError::Undecodable(e.to_string()))?,
     };
     Ok(Received(request, permits))
 }

@@ -1,13 +1,18 @@
 //! [`Ingest`]: what the HTTP and gRPC receivers of one [`Signal`] share once a request is
-//! decoded — convert (validate, limit), append durably, count, and build the response.
+//! read — decode, convert (validate, limit), append durably, count, and build the response.
 
 use std::sync::Arc;
 
+use bytes::Bytes;
+use prost::Message as _;
+
 use crate::config::CollectorConfig;
+use crate::conversion::Conversion;
 use crate::error::CollectorError;
 use crate::metrics::CollectorMetrics;
+use crate::parts::{self, Part};
 use crate::signal::Signal;
-use crate::sink::{Permit, Sink};
+use crate::sink::{Permit, Prepared, Sink};
 
 /// How many bytes of the memory budget a request of `n` wire bytes reserves: the body, the
 /// decoded messages and the Arrow batch built from them.
@@ -56,26 +61,35 @@ impl<S: Signal> Ingest<S> {
         tracing::warn!(signal = S::NAME, transport = transport.label(), reason = error.reason(), error = %error, "OTLP request refused");
     }
 
-    /// Stores a decoded request and answers it. Nothing is acknowledged that was not appended.
-    /// Conversion is CPU-bound (up to `max_request_bytes` of items), so it runs on the blocking pool.
+    /// Stores a request and answers it. Nothing is acknowledged that was not appended.
+    ///
+    /// Decoding and conversion are CPU-bound (up to `max_request_bytes` of items), so they run on
+    /// the blocking pool; a large request is cut into parts ([`crate::parts`]) that are decoded,
+    /// converted and encoded in parallel, then appended as one unit.
     pub async fn export(
         self: &Arc<Self>,
-        request: S::Request,
+        incoming: Incoming<S::Request>,
         transport: Transport,
     ) -> Result<S::Response, CollectorError> {
         let t = transport.label();
-        let received = S::count(&request);
-        let ingest = self.clone();
-        let converted =
-            tokio::task::spawn_blocking(move || ingest.signal.convert(&request, &ingest.config.limits)).await;
-        let conversion = match converted {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(self.fail_decoded(t, received, e.into())),
-            Err(e) => return Err(self.fail_decoded(t, received, CollectorError::Internal(e.to_string()))),
+        let parts = match self.convert(incoming).await {
+            Ok(parts) => parts,
+            Err(Failure::Undecodable(error)) => {
+                self.failed_before_decoding(transport, &error);
+                return Err(error);
+            }
+            Err(Failure::Conversion { received, error }) => return Err(self.fail_decoded(t, received, error)),
         };
+        let mut conversion = Conversion::<()>::default();
+        let mut pending = Vec::with_capacity(parts.len());
+        let mut batches = Vec::with_capacity(parts.len());
+        for part in parts {
+            batches.extend(part.prepared);
+            pending.push(conversion.absorb(part.conversion));
+        }
         self.metrics.received(S::NAME, t, conversion.received);
-        if let Some(batch) = conversion.batch.clone() {
-            if let Err(e) = self.sink.append(S::TABLE, batch).await {
+        if !batches.is_empty() {
+            if let Err(e) = self.sink.append(batches).await {
                 let error = CollectorError::from(e);
                 self.metrics.rejected(S::NAME, error.reason(), conversion.accepted);
                 self.metrics.rejected(S::NAME, "invalid", conversion.rejected_invalid);
@@ -102,9 +116,79 @@ impl<S: Signal> Ingest<S> {
             None
         };
         self.metrics.request(S::NAME, t, if partial.is_some() { "partial_success" } else { "success" });
-        self.signal.commit(conversion.pending);
+        for p in pending {
+            self.signal.commit(p);
+        }
         tracing::debug!(signal = S::NAME, transport = t, accepted = conversion.accepted, "OTLP items stored");
         Ok(S::response(partial))
+    }
+
+    /// Decodes (if need be) and converts `incoming`, in parts when it is large.
+    async fn convert(self: &Arc<Self>, incoming: Incoming<S::Request>) -> Result<Vec<Converted<S::Pending>>, Failure> {
+        let parts = match incoming {
+            Incoming::Protobuf(body) => {
+                let parts = parts::parts_for_bytes(body.len());
+                if parts == 1 {
+                    // The common case: decoded and converted in one trip to the blocking pool.
+                    let ingest = self.clone();
+                    return blocking(move || {
+                        let request = decode::<S>(&body)?;
+                        ingest.convert_part(Part { request, first_resource: 0 }).map(|c| vec![c])
+                    })
+                    .await;
+                }
+                let cuts = parts::cut_protobuf(body, parts)
+                    .map_err(|e| Failure::Undecodable(CollectorError::Undecodable(format!("protobuf: {e}"))))?;
+                let decoding = cuts.into_iter().map(|cut| {
+                    move || Ok(Part { request: decode::<S>(&cut.bytes)?, first_resource: cut.first_resource })
+                });
+                in_parallel(decoding.collect()).await.into_iter().collect::<Result<Vec<_>, _>>()?
+            }
+            Incoming::Decoded(request) => {
+                let parts = parts::parts_for_items(S::count(&request));
+                if parts == 1 {
+                    let ingest = self.clone();
+                    return blocking(move || ingest.convert_part(Part { request, first_resource: 0 }).map(|c| vec![c]))
+                        .await;
+                }
+                parts::split_decoded::<S>(request, parts)
+            }
+        };
+        let parts = if self.signal.independent(&parts) { parts } else { vec![parts::join::<S>(parts)] };
+        let received: u64 = parts.iter().map(|p| S::count(&p.request)).sum();
+        let converting = parts.into_iter().map(|part| {
+            let ingest = self.clone();
+            move || ingest.convert_part(part)
+        });
+        let (mut done, mut failure) = (Vec::new(), None);
+        for result in in_parallel(converting.collect()).await {
+            match result {
+                Ok(converted) => done.push(converted),
+                Err(f) => drop(failure.get_or_insert(f)),
+            }
+        }
+        match failure {
+            None => Ok(done),
+            // Counted as a whole: every part's items were received.
+            Some(Failure::Conversion { error, .. }) => Err(Failure::Conversion { received, error }),
+            Some(undecodable) => Err(undecodable),
+        }
+    }
+
+    /// Converts one part and prepares its batch for the sink (CPU-bound: on the blocking pool).
+    fn convert_part(&self, part: Part<S::Request>) -> Result<Converted<S::Pending>, Failure> {
+        let received = S::count(&part.request);
+        let failed = |error: CollectorError| Failure::Conversion { received, error };
+        let mut conversion = self
+            .signal
+            .convert(&part.request, &self.config.limits, part.first_resource)
+            .map_err(|e| failed(e.into()))?;
+        drop(part);
+        let prepared = match conversion.batch.take() {
+            Some(batch) => self.sink.prepare(S::TABLE, batch).map_err(|e| failed(e.into()))?,
+            None => None,
+        };
+        Ok(Converted { conversion, prepared })
     }
 
     fn fail_decoded(&self, transport: &'static str, received: u64, error: CollectorError) -> CollectorError {
@@ -114,4 +198,57 @@ impl<S: Signal> Ingest<S> {
         tracing::error!(signal = S::NAME, transport, items = received, error = %error, "OTLP conversion failed");
         error
     }
+}
+
+/// A request as a receiver hands it over.
+pub enum Incoming<R> {
+    /// An OTLP/protobuf body, decoded on the blocking pool (in parts when large).
+    Protobuf(Bytes),
+    /// A request decoded already (OTLP/JSON, a scrape).
+    Decoded(R),
+}
+
+/// What converting one part produced: its counts, and its batch ready for the sink.
+struct Converted<P> {
+    conversion: Conversion<P>,
+    prepared: Option<Prepared>,
+}
+
+/// Why a request was not converted.
+enum Failure {
+    /// Not a valid protobuf message: nothing was received.
+    Undecodable(CollectorError),
+    /// Decoded, `received` items, but not converted (a bug, not bad input).
+    Conversion { received: u64, error: CollectorError },
+}
+
+fn undecodable(e: &prost::DecodeError) -> Failure {
+    Failure::Undecodable(CollectorError::Undecodable(format!("protobuf: {e}")))
+}
+
+fn decode<S: Signal>(body: &[u8]) -> Result<S::Request, Failure> {
+    S::Request::decode(body).map_err(|e| undecodable(&e))
+}
+
+fn join_failure(e: tokio::task::JoinError) -> Failure {
+    Failure::Conversion { received: 0, error: CollectorError::Internal(e.to_string()) }
+}
+
+/// Runs `job` on the blocking pool.
+async fn blocking<T: Send + 'static>(job: impl FnOnce() -> Result<T, Failure> + Send + 'static) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(job).await.unwrap_or_else(|e| Err(join_failure(e)))
+}
+
+/// Runs `jobs` on the blocking pool at once; their results in order.
+async fn in_parallel<T, F>(jobs: Vec<F>) -> Vec<Result<T, Failure>>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, Failure> + Send + 'static,
+{
+    let running: Vec<_> = jobs.into_iter().map(tokio::task::spawn_blocking).collect();
+    let mut results = Vec::with_capacity(running.len());
+    for job in running {
+        results.push(job.await.unwrap_or_else(|e| Err(join_failure(e))));
+    }
+    results
 }

@@ -25,6 +25,7 @@ pub mod limits;
 pub mod logs;
 pub mod metric_points;
 pub mod metrics;
+pub mod parts;
 pub mod payload;
 pub mod scrape;
 pub mod signal;
@@ -110,9 +111,9 @@ impl Collector {
 
     /// The gRPC routes: TraceService, LogsService, MetricsService.
     pub fn grpc_routes(&self) -> tonic::service::Routes {
-        tonic::service::Routes::new(grpc::trace_service(self.traces.clone()))
-            .add_service(logs::logs_service(self.logs.clone()))
-            .add_service(grpc::metrics_service(self.metrics_ingest.clone()))
+        tonic::service::Routes::new(grpc::service(self.traces.clone()))
+            .add_service(grpc::service(self.logs.clone()))
+            .add_service(grpc::service(self.metrics_ingest.clone()))
     }
 
     /// The OTLP/HTTP router: `POST /v1/traces`, `/v1/logs`, `/v1/metrics`.

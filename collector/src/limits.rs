@@ -25,6 +25,16 @@ pub struct LimitCounts {
     pub truncated_log_bodies: u64,
 }
 
+impl std::ops::AddAssign for LimitCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.truncated_values += other.truncated_values;
+        self.dropped_attributes += other.dropped_attributes;
+        self.cut_subtrees += other.cut_subtrees;
+        self.spans_over_trace_limit += other.spans_over_trace_limit;
+        self.truncated_log_bodies += other.truncated_log_bodies;
+    }
+}
+
 /// Converts OTLP attributes to [`AttrRef`]s, applying the value limits.
 pub struct Limiter<'c> {
     limits: &'c LimitsConfig,
@@ -132,6 +142,12 @@ impl TraceTable {
         }
         entry.1 += 1;
         true
+    }
+
+    /// Whether every trace of `spans` (spans per trace of one request) can take all of them.
+    pub fn all_fit(&self, spans: &HashMap<[u8; 16], u32>) -> bool {
+        let g = self.lock();
+        spans.iter().all(|(trace, n)| g.get(trace).saturating_add(*n) <= self.max_spans)
     }
 
     /// Records the spans of a request once they are stored.

@@ -1,5 +1,5 @@
 //! Logs: `ExportLogsServiceRequest` → the `logs` table, as a [`Signal`] on the shared receive
-//! path (both transports, both encodings), plus its gRPC service.
+//! path (both transports, both encodings).
 //!
 //! A log record is rejected (and reported in `partial_success`) when its trace id is neither
 //! empty nor 16 bytes, its span id neither empty nor 8 bytes, or a time does not fit in signed
@@ -12,24 +12,18 @@
 //! Structured (kvlist/array) bodies follow the attribute limits: leaves are cut at
 //! `max_attribute_value_bytes`, nesting at `max_value_depth`.
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use osprey_proto::common::any_value::Value;
-use osprey_proto::logs::LogRecord as OtlpLogRecord;
-use osprey_proto::logs_service_server::{LogsService, LogsServiceServer};
+use osprey_proto::logs::{LogRecord as OtlpLogRecord, ResourceLogs};
 use osprey_proto::{ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse};
 use osprey_storage::attributes::AttrRef;
 use osprey_storage::logs::{LogRecord, LogScope, LogsBuilder};
 use osprey_storage::{StorageError, Table};
-use tonic::codec::CompressionEncoding;
-use tonic::{Request, Response, Status};
 
 use crate::config::LimitsConfig;
 use crate::conversion::Conversion;
 use crate::convert::{attributes_of, is_zero, scope_attributes_of, service_name};
-use crate::grpc::{Receiver, RequestFailures};
-use crate::ingest::Ingest;
 use crate::limits::Limiter;
 use crate::signal::Signal;
 
@@ -40,14 +34,29 @@ pub struct Logs;
 impl Signal for Logs {
     type Request = ExportLogsServiceRequest;
     type Response = ExportLogsServiceResponse;
+    type Resource = ResourceLogs;
     type Pending = ();
 
     const NAME: &'static str = "logs";
+    const GRPC_SERVICE: &'static str = osprey_proto::service_names::LOGS;
+    const GRPC_EXPORT_PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
     const ITEMS: &'static str = "log records";
     const TABLE: Table = Table::Logs;
 
     fn count(request: &Self::Request) -> u64 {
-        request.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len() as u64).sum()
+        request.resource_logs.iter().map(Self::resource_items).sum()
+    }
+
+    fn into_resources(request: Self::Request) -> Vec<ResourceLogs> {
+        request.resource_logs
+    }
+
+    fn from_resources(resource_logs: Vec<ResourceLogs>) -> Self::Request {
+        ExportLogsServiceRequest { resource_logs }
+    }
+
+    fn resource_items(resource: &ResourceLogs) -> u64 {
+        resource.scope_logs.iter().map(|s| s.log_records.len() as u64).sum()
     }
 
     fn decode_json(body: &[u8]) -> Result<Self::Request, osprey_proto::json::JsonError> {
@@ -67,32 +76,16 @@ impl Signal for Logs {
         osprey_proto::json::encode_logs_response(response)
     }
 
-    fn convert(&self, request: &Self::Request, limits: &LimitsConfig) -> Result<Conversion<()>, StorageError> {
-        convert(request, limits, now_nanos())
+    fn convert(
+        &self,
+        request: &Self::Request,
+        limits: &LimitsConfig,
+        first_resource: usize,
+    ) -> Result<Conversion<()>, StorageError> {
+        convert_part(request, limits, now_nanos(), first_resource)
     }
 
     fn commit(&self, _pending: ()) {}
-}
-
-#[tonic::async_trait]
-impl LogsService for Receiver<Logs> {
-    async fn export(
-        &self,
-        request: Request<ExportLogsServiceRequest>,
-    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        Receiver::export(self, request).await
-    }
-}
-
-/// The logs gRPC service, configured like the trace service (compression, size limit,
-/// tonic's failure codes rewritten).
-pub fn logs_service(ingest: Arc<Ingest<Logs>>) -> RequestFailures<LogsServiceServer<Receiver<Logs>>, Logs> {
-    let limit = ingest.config.max_request_bytes;
-    let server = LogsServiceServer::new(Receiver::new(ingest.clone()))
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
-    RequestFailures::new(server, ingest)
 }
 
 fn now_nanos() -> i64 {
@@ -106,11 +99,22 @@ pub fn convert(
     limits: &LimitsConfig,
     now: i64,
 ) -> Result<Conversion, StorageError> {
+    convert_part(request, limits, now, 0)
+}
+
+/// Converts `request`, a part of a larger one starting at its resource `first_resource`.
+pub fn convert_part(
+    request: &ExportLogsServiceRequest,
+    limits: &LimitsConfig,
+    now: i64,
+    first_resource: usize,
+) -> Result<Conversion, StorageError> {
     let mut out = Conversion::<()>::default();
     let mut limiter = Limiter::new(limits);
     let mut builder = LogsBuilder::new();
     let mut truncated_bodies = 0;
     for (ri, resource_logs) in request.resource_logs.iter().enumerate() {
+        let ri = first_resource + ri;
         let resource = resource_logs.resource.as_ref();
         let (resource_attributes, resource_dropped) = attributes_of(&mut limiter, resource);
         for (si, scope_logs) in resource_logs.scope_logs.iter().enumerate() {

@@ -19,7 +19,7 @@ use osprey_proto::json::JsonError;
 use osprey_proto::metrics::exponential_histogram_data_point::Buckets;
 use osprey_proto::metrics::{
     exemplar, metric::Data, number_data_point, Exemplar, ExponentialHistogramDataPoint, HistogramDataPoint, Metric,
-    NumberDataPoint, SummaryDataPoint,
+    NumberDataPoint, ResourceMetrics, SummaryDataPoint,
 };
 use osprey_proto::{ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use osprey_storage::metric_points::{
@@ -40,20 +40,29 @@ pub struct Metrics;
 impl Signal for Metrics {
     type Request = ExportMetricsServiceRequest;
     type Response = ExportMetricsServiceResponse;
+    type Resource = ResourceMetrics;
     type Pending = ();
 
     const NAME: &'static str = "metrics";
+    const GRPC_SERVICE: &'static str = osprey_proto::service_names::METRICS;
+    const GRPC_EXPORT_PATH: &'static str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
     const ITEMS: &'static str = "data points";
     const TABLE: Table = Table::Metrics;
 
     fn count(request: &Self::Request) -> u64 {
-        request
-            .resource_metrics
-            .iter()
-            .flat_map(|r| &r.scope_metrics)
-            .flat_map(|s| &s.metrics)
-            .map(|m| points_in(m) as u64)
-            .sum()
+        request.resource_metrics.iter().map(Self::resource_items).sum()
+    }
+
+    fn into_resources(request: Self::Request) -> Vec<ResourceMetrics> {
+        request.resource_metrics
+    }
+
+    fn from_resources(resource_metrics: Vec<ResourceMetrics>) -> Self::Request {
+        ExportMetricsServiceRequest { resource_metrics }
+    }
+
+    fn resource_items(resource: &ResourceMetrics) -> u64 {
+        resource.scope_metrics.iter().flat_map(|s| &s.metrics).map(|m| points_in(m) as u64).sum()
     }
 
     fn decode_json(body: &[u8]) -> Result<Self::Request, JsonError> {
@@ -73,8 +82,13 @@ impl Signal for Metrics {
         osprey_proto::json::encode_metrics_response(response)
     }
 
-    fn convert(&self, request: &Self::Request, limits: &LimitsConfig) -> Result<Conversion, StorageError> {
-        convert(request, limits)
+    fn convert(
+        &self,
+        request: &Self::Request,
+        limits: &LimitsConfig,
+        first_resource: usize,
+    ) -> Result<Conversion, StorageError> {
+        convert_part(request, limits, first_resource)
     }
 
     fn commit(&self, _pending: ()) {}
@@ -93,10 +107,20 @@ fn points_in(metric: &Metric) -> usize {
 
 /// Converts `request`; fails only if the batch cannot be built (a bug, not bad input).
 pub fn convert(request: &ExportMetricsServiceRequest, limits: &LimitsConfig) -> Result<Conversion, StorageError> {
+    convert_part(request, limits, 0)
+}
+
+/// Converts `request`, a part of a larger one starting at its resource `first_resource`.
+pub fn convert_part(
+    request: &ExportMetricsServiceRequest,
+    limits: &LimitsConfig,
+    first_resource: usize,
+) -> Result<Conversion, StorageError> {
     let mut out = Conversion::<()>::default();
     let mut limiter = Limiter::new(limits);
     let mut builder = PointsBuilder::new();
     for (ri, resource_metrics) in request.resource_metrics.iter().enumerate() {
+        let ri = first_resource + ri;
         let resource = resource_metrics.resource.as_ref();
         let (resource_attributes, _) = attributes_of(&mut limiter, resource);
         for (si, scope_metrics) in resource_metrics.scope_metrics.iter().enumerate() {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::array::RecordBatch;
 use futures::future::BoxFuture;
+use osprey_storage::wal::Encoded;
 use osprey_storage::{Storage, StorageError, Table};
 
 /// Bytes of the memory budget held by one request; released when dropped.
@@ -17,14 +18,27 @@ impl Permit {
     }
 }
 
+/// A batch made ready to append by [`Sink::prepare`].
+#[derive(Debug)]
+pub enum Prepared {
+    /// Storage's: the batch with its encoded WAL frame.
+    Frame(Encoded),
+    /// A [`MemorySink`]'s: the batch as it came.
+    Batch(Table, RecordBatch),
+}
+
 /// The storage side of the collector.
 pub trait Sink: Send + Sync + 'static {
     /// Reserves `bytes` of the memory budget for a request being read and decoded, or refuses
     /// with a retryable error (`MemoryBudget`, `DiskFull`, `ShuttingDown`).
     fn admit(&self, bytes: usize) -> Result<Permit, StorageError>;
 
-    /// Appends a batch in `table`'s schema; resolves once it is durable.
-    fn append(&self, table: Table, batch: RecordBatch) -> BoxFuture<'_, Result<(), StorageError>>;
+    /// The CPU-bound work of appending a batch in `table`'s schema, done by the caller (on the
+    /// blocking pool); `None` for an empty batch.
+    fn prepare(&self, table: Table, batch: RecordBatch) -> Result<Option<Prepared>, StorageError>;
+
+    /// Appends prepared batches as one unit; resolves once all are durable.
+    fn append(&self, batches: Vec<Prepared>) -> BoxFuture<'_, Result<(), StorageError>>;
 }
 
 impl Sink for Storage {
@@ -32,8 +46,21 @@ impl Sink for Storage {
         Storage::admit(self, bytes).map(Permit::new)
     }
 
-    fn append(&self, table: Table, batch: RecordBatch) -> BoxFuture<'_, Result<(), StorageError>> {
-        Box::pin(Storage::append(self, table, batch))
+    fn prepare(&self, table: Table, batch: RecordBatch) -> Result<Option<Prepared>, StorageError> {
+        Ok(Storage::prepare(table, batch)?.map(Prepared::Frame))
+    }
+
+    fn append(&self, batches: Vec<Prepared>) -> BoxFuture<'_, Result<(), StorageError>> {
+        let frames = batches
+            .into_iter()
+            .map(|p| match p {
+                Prepared::Frame(frame) => Ok(frame),
+                Prepared::Batch(table, _) => {
+                    Err(StorageError::InvalidInput(format!("a {} batch was not prepared by storage", table.name())))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>();
+        Box::pin(async move { self.append_frames(frames?).await })
     }
 }
 
@@ -124,13 +151,25 @@ impl Sink for MemorySink {
         Ok(Permit::new(MemoryPermit { bytes, in_use: self.in_use.clone() }))
     }
 
-    fn append(&self, table: Table, batch: RecordBatch) -> BoxFuture<'_, Result<(), StorageError>> {
+    fn prepare(&self, table: Table, batch: RecordBatch) -> Result<Option<Prepared>, StorageError> {
+        Ok((batch.num_rows() > 0).then_some(Prepared::Batch(table, batch)))
+    }
+
+    fn append(&self, batches: Vec<Prepared>) -> BoxFuture<'_, Result<(), StorageError>> {
         let failure = *lock(&self.failure);
         Box::pin(async move {
             if let Some(f) = failure {
                 return Err(f.error());
             }
-            lock(&self.batches).push((table, batch));
+            let mut stored = lock(&self.batches);
+            for prepared in batches {
+                match prepared {
+                    Prepared::Batch(table, batch) => stored.push((table, batch)),
+                    Prepared::Frame(frame) => {
+                        return Err(StorageError::InvalidInput(format!("a frame of {} rows", frame.num_rows())))
+                    }
+                }
+            }
             Ok(())
         })
     }

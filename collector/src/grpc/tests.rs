@@ -6,6 +6,9 @@ use tonic::transport::Channel;
 use tonic::Code;
 use tonic_types::StatusExt as _;
 
+use osprey_proto::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use prost::Message as _;
+
 use super::*;
 use crate::fixtures::*;
 use crate::sink::Failure;

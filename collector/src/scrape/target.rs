@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use super::exposition::{self, Exposition};
 use super::request::{self, ScrapeReport, TargetLabels};
 use super::{ScrapeConfig, ScrapeMetrics, StaticConfig};
-use crate::ingest::{Ingest, Transport};
+use crate::ingest::{Incoming, Ingest, Transport};
 use crate::metric_points::Metrics;
 
 pub(crate) struct Target {
@@ -149,7 +149,7 @@ async fn scrape_and_store(
         tracing::warn!(job = %job, target = %target.labels.instance, reason = failure.reason(), error = %failure, "scrape failed");
     }
     let stored = match ingest.admit(body_len.max(4096)) {
-        Ok(_permit) => ingest.export(request, Transport::Scrape).await.map(|_| ()),
+        Ok(_permit) => ingest.export(Incoming::Decoded(request), Transport::Scrape).await.map(|_| ()),
         Err(e) => {
             ingest.failed_before_decoding(Transport::Scrape, &e);
             Err(e)
