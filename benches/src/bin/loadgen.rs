@@ -3,6 +3,9 @@
 //! and reports accepted spans/s, ack latency, and (given the server's pid and
 //! data dir) server CPU-seconds per million spans, peak RSS and bytes per span.
 //!
+//! Ack latency is timed from the moment a request's encoded bytes are handed to the connection
+//! until its response arrives (`--time-encoding` starts the clock before encoding instead).
+//!
 //! cargo run --release -p osprey-benches --bin loadgen -- \
 //!   --file ../shared/data/otel-demo/astronomy-oteltraces.zst --seconds 30 --concurrency 8 \
 //!   --server-pid $(pgrep -x osprey) --data-dir ./osprey-data
@@ -15,9 +18,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::{Parser, ValueEnum};
 use osprey_benches::corpus::{min_start, read_requests, span_count, split_request, Rewriter};
 use osprey_benches::process;
-use osprey_proto::trace_service_client::TraceServiceClient;
-use osprey_proto::ExportTraceServiceRequest;
+use bytes::{BufMut as _, Bytes};
+use osprey_proto::ExportTraceServiceResponse;
 use prost::Message;
+use tonic::codec::{Codec, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic_prost::ProstDecoder;
 use tokio::sync::Mutex;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -68,6 +74,10 @@ struct Args {
     spread_hours: Option<u64>,
     #[arg(long, default_value_t = 10)]
     spread_step_minutes: u64,
+    /// Time each request from before the load generator encodes it (as sessions 1–9 did), not
+    /// from when its encoded bytes are handed to the connection.
+    #[arg(long)]
+    time_encoding: bool,
     /// Write one line per acknowledged request: send time (ms since start), latency (µs), spans.
     #[arg(long)]
     latency_log: Option<PathBuf>,
@@ -131,9 +141,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             args.spread_hours.map(|h| (h.max(1) * 3_600_000_000_000, args.spread_step_minutes * 60_000_000_000));
         workers.push(tokio::spawn(async move {
             let mut grpc_client = match transport {
-                Transport::Grpc => Some(TraceServiceClient::connect(grpc).await?),
+                Transport::Grpc => Some(Client::connect(grpc).await?),
                 Transport::Http => None,
             };
+            let time_encoding = args.time_encoding;
             let http_client = reqwest::Client::new();
             while Instant::now() < deadline && stats.spans.load(Ordering::Relaxed) < target_spans {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -153,10 +164,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                     tokio::time::sleep_until(due.into()).await;
                 }
                 for attempt in 1..=20u64 {
-                    let t0 = Instant::now();
+                    // The ack latency runs from the moment the request's bytes are handed to the
+                    // connection: copying and encoding the message is the load generator's work.
+                    let mut t0 = Instant::now();
+                    let body = Bytes::from(req.encode_to_vec());
+                    if !time_encoding {
+                        t0 = Instant::now();
+                    }
                     let ok = match grpc_client.as_mut() {
-                        Some(c) => c.export(req.clone()).await.is_ok(),
-                        None => send_http(&http_client, &http, &req).await,
+                        Some(c) => c.export(body).await,
+                        None => send_http(&http_client, &http, body).await,
                     };
                     let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
                     stats.requests.fetch_add(1, Ordering::Relaxed);
@@ -226,10 +243,58 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     Ok(())
 }
 
-async fn send_http(client: &reqwest::Client, url: &str, req: &ExportTraceServiceRequest) -> bool {
-    let body = req.encode_to_vec();
+async fn send_http(client: &reqwest::Client, url: &str, body: Bytes) -> bool {
     match client.post(url).header("content-type", "application/x-protobuf").body(body).send().await {
         Ok(r) => r.status().is_success(),
         Err(_) => false,
+    }
+}
+
+/// An OTLP/gRPC trace client that sends requests encoded already.
+struct Client(tonic::client::Grpc<tonic::transport::Channel>);
+
+impl Client {
+    async fn connect(endpoint: String) -> Result<Self, tonic::transport::Error> {
+        let channel = tonic::transport::Endpoint::from_shared(endpoint)?.connect().await?;
+        Ok(Self(tonic::client::Grpc::new(channel)))
+    }
+
+    /// Whether the server acknowledged the request.
+    async fn export(&mut self, body: Bytes) -> bool {
+        if self.0.ready().await.is_err() {
+            return false;
+        }
+        let path = PathAndQuery::from_static("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+        self.0.unary(tonic::Request::new(body), path, PreEncoded).await.is_ok()
+    }
+}
+
+/// Sends `Bytes` as they are; decodes the response with prost.
+struct PreEncoded;
+
+impl Codec for PreEncoded {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = BytesEncoder;
+    type Decoder = ProstDecoder<ExportTraceServiceResponse>;
+
+    fn encoder(&mut self) -> BytesEncoder {
+        BytesEncoder
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProstDecoder::default()
+    }
+}
+
+struct BytesEncoder;
+
+impl Encoder for BytesEncoder {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put(item);
+        Ok(())
     }
 }
