@@ -25,5 +25,5 @@ fi
 export OSPREY_QUERY__SQL__MEMORY_BYTES=${SQL_MEMORY:-2147483648}
 $R/osprey serve --data-dir $D/data > $D/log-clickbench 2>&1 & PID=$!
 until curl -sf localhost:23200/readyz >/dev/null; do sleep 0.05; done
-$VENV/bin/python $(dirname $0)/clickbench_spans.py $LOGS_FLAG --api http://127.0.0.1:23200 --data $D/data --runs ${RUNS:-5} --ids ${IDS:-1000}
+$VENV/bin/python $(dirname $0)/clickbench_spans.py $LOGS_FLAG --api http://127.0.0.1:23200 --data $D/data --runs ${RUNS:-5} --ids ${IDS:-1000} --client ${CLIENT:-requests}
 kill $PID; wait $PID 2>/dev/null

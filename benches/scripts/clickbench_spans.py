@@ -18,7 +18,7 @@ import chdb.session
 import duckdb
 import requests
 
-from search_bench import pct, timed  # the same directory: on sys.path when run as a script
+from search_bench import KeepAlive, pct, timed  # the same directory: on sys.path when run as a script
 
 # (name, Osprey/DataFusion SQL, DuckDB SQL, ClickHouse SQL); `spans` is a view over the files in each engine.
 QUERIES = [
@@ -124,6 +124,8 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--ids", type=int, default=100)
     ap.add_argument("--logs", action="store_true", help="also the logs queries (the data dir holds logs)")
+    ap.add_argument("--client", choices=["requests", "http.client"], default="requests",
+                    help="HTTP client of the trace lookups: `requests`, or a bare kept-alive http.client connection")
     args = ap.parse_args()
     files = f"{args.data}/spans/**/*.parquet"
     log_files = f"{args.data}/logs/**/*.parquet"
@@ -165,15 +167,17 @@ def main():
 
     ids = [r[0] for r in duck.execute(f"SELECT trace_id FROM spans USING SAMPLE {args.ids} ROWS").fetchall()]
     random.shuffle(ids)
+    lean = KeepAlive(args.api)
+    lookup = osprey if args.client == "requests" else lambda sql: lean.post_json("/api/v1/sql", {"sql": sql})["rows"]
     o = []
     for t in ids:
         t0 = time.perf_counter()
-        rows = osprey(f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{t}'")
+        rows = lookup(f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{t}'")
         o.append((time.perf_counter() - t0) * 1000)
         assert rows, t
     # A third as many DuckDB lookups (each ~25 ms): enough for its p99 not to be the second-worst of 100.
     d = timed(lambda: duck.execute(f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{random.choice(ids)}'").fetchall(), max(5, args.ids // 3))
-    print(f"trace by id via SQL ({len(ids)} ids)        osprey p50 {statistics.median(o):7.1f} ms  p99 {pct(o, 0.99):7.1f} ms"
+    print(f"trace by id via SQL ({len(ids)} ids, {args.client})  osprey p50 {statistics.median(o):7.1f} ms  p99 {pct(o, 0.99):7.1f} ms"
           f"   duckdb p50 {statistics.median(d):7.1f} ms  p99 {pct(d, 0.99):7.1f} ms")
 
 

@@ -7,6 +7,7 @@ server's CPU per lookup (from /proc). Ids are sampled from the data dir's span f
     sql_trace_lookups.py --api … --data D/data --n 300 --warmup 0 --fresh                         # right after a start
     sql_trace_lookups.py --api … --data D/data --n 1000 --warmup 0 --fresh --duckdb 400           # vs DuckDB
     sql_trace_lookups.py --api … --data D/data --n 2000 --sql "SELECT 1"                          # fixed cost
+    sql_trace_lookups.py --api … --data D/data --n 1000 --warmup 0 --fresh --duckdb 400 --client http.client
 
 --fresh looks each sampled id up once (no repeats); --duckdb N also times N lookups of the same ids in DuckDB
 (in-process, 2 threads) over the very same files, and prints the ratios.
@@ -17,7 +18,7 @@ import random
 import duckdb
 import requests
 
-from search_bench import pct, timed  # the same directory: on sys.path when run as a script
+from search_bench import KeepAlive, pct, timed  # the same directory: on sys.path when run as a script
 
 
 def cpu_seconds(pid):
@@ -36,6 +37,8 @@ def main():
     ap.add_argument("--fresh", action="store_true", help="each sampled id once: --n distinct ids")
     ap.add_argument("--duckdb", type=int, default=0, metavar="N", help="also N lookups in DuckDB")
     ap.add_argument("--sql", help="time this statement instead of trace lookups")
+    ap.add_argument("--client", choices=["requests", "http.client"], default="requests",
+                    help="the HTTP client: `requests`, or a bare kept-alive http.client connection")
     args = ap.parse_args()
     files = f"{args.data}/spans/**/*.parquet"
     duck = duckdb.connect()
@@ -45,13 +48,19 @@ def main():
         f"SELECT trace_id FROM read_parquet('{files}', hive_partitioning=false) USING SAMPLE {sample} ROWS").fetchall()]
     random.shuffle(ids)
     http = requests.Session()
+    lean = KeepAlive(args.api)
     server_ms = []
+
+    def post(body):
+        if args.client == "http.client":
+            return lean.post_json("/api/v1/sql", body)
+        r = http.post(args.api + "/api/v1/sql", json=body)
+        r.raise_for_status()
+        return r.json()
 
     def query(i):
         q = args.sql or f"SELECT span_id, name, duration_ns FROM spans WHERE trace_id = '{ids[i % len(ids)]}'"
-        r = http.post(args.api + "/api/v1/sql", json={"sql": q})
-        r.raise_for_status()
-        server_ms.append(r.json()["elapsed_ms"])
+        server_ms.append(post({"sql": q})["elapsed_ms"])
 
     for i in range(args.warmup):
         query(i)
