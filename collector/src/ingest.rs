@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message as _;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::CollectorConfig;
 use crate::conversion::Conversion;
@@ -43,11 +44,44 @@ pub struct Ingest<S: Signal> {
     pub(crate) metrics: CollectorMetrics,
     sink: Arc<dyn Sink>,
     signal: S,
+    converting: Converting,
+}
+
+/// Slots for requests (or their parts) being decoded and converted, shared by the signals: two per
+/// core. With more, the cores would be no busier, but every request admitted would hold its decoded
+/// messages, its batch and its frame at once, instead of only its bytes while it waits for a slot.
+#[derive(Clone)]
+pub struct Converting(Arc<Semaphore>);
+
+impl Converting {
+    pub fn new() -> Self {
+        Self(Arc::new(Semaphore::new(2 * parts::cores())))
+    }
+
+    async fn enter(&self, parts: usize) -> Result<SemaphorePermit<'_>, Failure> {
+        let n = u32::try_from(parts.min(2 * parts::cores())).unwrap_or(1);
+        self.0.acquire_many(n).await.map_err(|e| Failure::Conversion {
+            received: 0,
+            error: CollectorError::Internal(format!("conversion slots: {e}")),
+        })
+    }
+}
+
+impl Default for Converting {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<S: Signal> Ingest<S> {
-    pub fn new(config: CollectorConfig, sink: Arc<dyn Sink>, metrics: CollectorMetrics, signal: S) -> Self {
-        Self { config, metrics, sink, signal }
+    pub fn new(
+        config: CollectorConfig,
+        sink: Arc<dyn Sink>,
+        metrics: CollectorMetrics,
+        signal: S,
+        converting: Converting,
+    ) -> Self {
+        Self { config, metrics, sink, signal, converting }
     }
 
     /// Reserves memory for a request of `wire_bytes` (times [`DECODED_SIZE_FACTOR`]).
@@ -125,14 +159,16 @@ impl<S: Signal> Ingest<S> {
 
     /// Decodes (if need be) and converts `incoming`, in parts when it is large.
     async fn convert(self: &Arc<Self>, incoming: Incoming<S::Request>) -> Result<Vec<Converted<S::Pending>>, Failure> {
-        let parts = match incoming {
+        match incoming {
             Incoming::Protobuf(body) => {
                 let parts = parts::parts_for_bytes(body.len());
+                let _slots = self.converting.enter(parts).await?;
                 if parts == 1 {
                     // The common case: decoded and converted in one trip to the blocking pool.
                     let ingest = self.clone();
                     return blocking(move || {
                         let request = decode::<S>(&body)?;
+                        drop(body);
                         ingest.convert_part(Part { request, first_resource: 0 }).map(|c| vec![c])
                     })
                     .await;
@@ -142,18 +178,27 @@ impl<S: Signal> Ingest<S> {
                 let decoding = cuts.into_iter().map(|cut| {
                     move || Ok(Part { request: decode::<S>(&cut.bytes)?, first_resource: cut.first_resource })
                 });
-                in_parallel(decoding.collect()).await.into_iter().collect::<Result<Vec<_>, _>>()?
+                let decoded = in_parallel(decoding.collect()).await.into_iter().collect::<Result<Vec<_>, _>>()?;
+                self.convert_parts(decoded).await
             }
             Incoming::Decoded(request) => {
                 let parts = parts::parts_for_items(S::count(&request));
+                let _slots = self.converting.enter(parts).await?;
                 if parts == 1 {
                     let ingest = self.clone();
                     return blocking(move || ingest.convert_part(Part { request, first_resource: 0 }).map(|c| vec![c]))
                         .await;
                 }
-                parts::split_decoded::<S>(request, parts)
+                self.convert_parts(parts::split_decoded::<S>(request, parts)).await
             }
-        };
+        }
+    }
+
+    /// Converts the parts of one request, in parallel if they are [`Signal::independent`].
+    async fn convert_parts(
+        self: &Arc<Self>,
+        parts: Vec<Part<S::Request>>,
+    ) -> Result<Vec<Converted<S::Pending>>, Failure> {
         let parts = if self.signal.independent(&parts) { parts } else { vec![parts::join::<S>(parts)] };
         let received: u64 = parts.iter().map(|p| S::count(&p.request)).sum();
         let converting = parts.into_iter().map(|part| {

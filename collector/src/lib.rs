@@ -79,13 +79,15 @@ impl Collector {
             c: &CollectorConfig,
             sink: &Arc<dyn Sink>,
             m: &metrics::CollectorMetrics,
+            converting: &ingest::Converting,
             s: S,
         ) -> Arc<Ingest<S>> {
-            Arc::new(Ingest::new(c.clone(), sink.clone(), m.clone(), s))
+            Arc::new(Ingest::new(c.clone(), sink.clone(), m.clone(), s, converting.clone()))
         }
-        let traces = ingest(&config, &sink, &metrics, Traces::new(&config.limits));
-        let logs = ingest(&config, &sink, &metrics, Logs);
-        let metrics_ingest = ingest(&config, &sink, &metrics, Metrics);
+        let converting = ingest::Converting::new();
+        let traces = ingest(&config, &sink, &metrics, &converting, Traces::new(&config.limits));
+        let logs = ingest(&config, &sink, &metrics, &converting, Logs);
+        let metrics_ingest = ingest(&config, &sink, &metrics, &converting, Metrics);
         Ok(Self { config: Arc::new(config), metrics, traces, logs, metrics_ingest })
     }
 

@@ -42,7 +42,8 @@ pub fn parts_for_bytes(bytes: usize) -> usize {
     (bytes / MIN_PART_BYTES).clamp(1, cores())
 }
 
-fn cores() -> usize {
+/// The cores this process may use.
+pub fn cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 

@@ -1,7 +1,8 @@
 //! The global memory budget: one limit for request bytes in flight (held by
-//! [`MemoryPermit`]s), the bytes in memtables and the bytes of derived state kept
-//! between flushes (the service map's late-join sides). Admission refuses what would
-//! go past it, so the memtables never outgrow it when flushing falls behind.
+//! [`MemoryPermit`]s), the bytes in memtables, the bytes of derived state kept
+//! between flushes (the service map's late-join sides) and the working memory of the
+//! flush running now ([`FlushHold`]). Admission refuses what would go past it, so the
+//! memtables never outgrow it when flushing falls behind.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -14,11 +15,18 @@ pub struct Budget {
     in_flight: AtomicUsize,
     memtable: AtomicUsize,
     derived: AtomicUsize,
+    flushing: AtomicUsize,
 }
 
 impl Budget {
     pub fn new(limit: usize) -> Self {
-        Self { limit, in_flight: AtomicUsize::new(0), memtable: AtomicUsize::new(0), derived: AtomicUsize::new(0) }
+        Self {
+            limit,
+            in_flight: AtomicUsize::new(0),
+            memtable: AtomicUsize::new(0),
+            derived: AtomicUsize::new(0),
+            flushing: AtomicUsize::new(0),
+        }
     }
 
     pub fn limit(&self) -> usize {
@@ -44,6 +52,18 @@ impl Budget {
         self.derived.load(Ordering::Acquire)
     }
 
+    /// Bytes held for the working memory of the flush running now.
+    pub fn flushing(&self) -> usize {
+        self.flushing.load(Ordering::Acquire)
+    }
+
+    /// Holds `bytes` for a flush's working memory until the hold is dropped. Never refused: the
+    /// flush is what frees memory; requests are refused instead while it runs.
+    pub fn hold_for_flush(self: &Arc<Self>, bytes: usize) -> FlushHold {
+        self.flushing.fetch_add(bytes, Ordering::AcqRel);
+        FlushHold { budget: self.clone(), bytes }
+    }
+
     pub fn add_memtable(&self, bytes: usize) {
         self.memtable.fetch_add(bytes, Ordering::AcqRel);
     }
@@ -57,7 +77,8 @@ impl Budget {
     pub fn reserve(self: &Arc<Self>, bytes: usize) -> Result<MemoryPermit> {
         let mut current = self.in_flight.load(Ordering::Acquire);
         loop {
-            let in_use = current.saturating_add(self.memtable()).saturating_add(self.derived());
+            let in_use =
+                current.saturating_add(self.memtable()).saturating_add(self.derived()).saturating_add(self.flushing());
             if in_use.saturating_add(bytes) > self.limit {
                 return Err(StorageError::MemoryBudget { in_use, budget: self.limit });
             }
@@ -86,6 +107,19 @@ impl MemoryPermit {
 impl Drop for MemoryPermit {
     fn drop(&mut self) {
         self.budget.in_flight.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// A flush's working memory, held in the budget while it runs.
+#[derive(Debug)]
+pub struct FlushHold {
+    budget: Arc<Budget>,
+    bytes: usize,
+}
+
+impl Drop for FlushHold {
+    fn drop(&mut self) {
+        self.budget.flushing.fetch_sub(self.bytes, Ordering::AcqRel);
     }
 }
 

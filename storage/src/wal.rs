@@ -103,14 +103,9 @@ pub fn encode_frame(table: Table, batch: &RecordBatch) -> Result<Vec<u8>> {
     encode_frame_with(table, batch, ipc_options())
 }
 
-/// Room for the IPC messages' metadata and the padding of each buffer, beyond the buffers.
-const IPC_OVERHEAD: usize = 64 << 10;
-
 pub(crate) fn encode_frame_with(table: Table, batch: &RecordBatch, options: IpcWriteOptions) -> Result<Vec<u8>> {
     let batch = &table.to_physical(batch)?;
-    // Sized for the whole stream up front: growing a buffer of megabytes copies it, and every
-    // copy touches fresh pages.
-    let mut buf = Vec::with_capacity(HEADER + 2 + batch.get_array_memory_size() + IPC_OVERHEAD);
+    let mut buf = Vec::with_capacity(HEADER + 2 + batch.get_array_memory_size() / 2);
     buf.extend_from_slice(&[0u8; HEADER]);
     buf.push(table.code());
     buf.push(SCHEMA_VERSION);

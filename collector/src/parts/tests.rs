@@ -11,7 +11,7 @@ use prost::Message as _;
 use super::*;
 use crate::config::{CollectorConfig, LimitsConfig};
 use crate::fixtures::{kv, span, str_kv};
-use crate::ingest::{Incoming, Ingest, Transport};
+use crate::ingest::{Converting, Incoming, Ingest, Transport};
 use crate::limits::TraceTable;
 use crate::metrics::CollectorMetrics;
 use crate::signal::Traces;
@@ -119,7 +119,7 @@ fn a_decoded_request_splits_into_parts_of_about_equal_items_in_order() {
 
 fn ingest(sink: Arc<MemorySink>, limits: LimitsConfig) -> Arc<Ingest<Traces>> {
     let config = CollectorConfig { limits: limits.clone(), ..CollectorConfig::default() };
-    Arc::new(Ingest::new(config, sink, CollectorMetrics::default(), Traces::new(&limits)))
+    Arc::new(Ingest::new(config, sink, CollectorMetrics::default(), Traces::new(&limits), Converting::new()))
 }
 
 fn whole_conversion(request: &ExportTraceServiceRequest, limits: &LimitsConfig) -> crate::conversion::Conversion<()> {

@@ -40,3 +40,18 @@ fn derived_state_counts_against_the_budget() {
     assert_eq!(budget.derived(), 10);
     budget.reserve(20).expect("fits once the state shrank");
 }
+
+#[test]
+fn a_flush_holds_its_working_memory_until_it_ends_and_is_never_refused() {
+    let budget = Arc::new(Budget::new(100));
+    budget.add_memtable(60);
+    let hold = budget.hold_for_flush(30);
+    assert_eq!(budget.flushing(), 30);
+    assert!(matches!(budget.reserve(11), Err(StorageError::MemoryBudget { in_use: 90, .. })));
+    // Past the limit: the flush is what frees memory.
+    let second = budget.hold_for_flush(50);
+    assert_eq!(budget.flushing(), 80);
+    drop((hold, second));
+    assert_eq!(budget.flushing(), 0);
+    budget.reserve(40).expect("fits once the flush is done");
+}
