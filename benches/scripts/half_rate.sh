@@ -3,14 +3,11 @@
 # corpus's large requests listed: R=target/release benches/scripts/half_rate.sh RATE [extra loadgen args]
 set -u
 R=${R:-target/release}; RATE=${1:-33000}; shift || true
-D=${D:-/tmp/osprey-bench-half}; rm -rf $D
-export OSPREY_SERVER__LISTEN=127.0.0.1:23200 OSPREY_COLLECTOR__GRPC_LISTEN=127.0.0.1:24317 OSPREY_COLLECTOR__HTTP_LISTEN=127.0.0.1:24318
-export OSPREY_QUERY__FLIGHT_SQL__LISTEN=127.0.0.1:25051
+D=${D:-/tmp/osprey-bench-half}
 export OSPREY_STORAGE__FLUSH__MAX_AGE=1h OSPREY_STORAGE__FLUSH__MAX_BYTES=268435456
-$R/osprey serve --data-dir $D > $D.log 2>&1 & PID=$!
-until curl -sf localhost:23200/readyz >/dev/null; do sleep 0.1; done
+. $(dirname $0)/fresh_server.sh
 L=$D.latency
-$R/loadgen --file ${DATA:-../shared/data}/otel-demo/astronomy-oteltraces.zst --grpc http://127.0.0.1:24317 \
+$R/loadgen --file $CORPUS_FILE --grpc http://127.0.0.1:24317 \
   --rate $RATE --concurrency 8 --seconds ${SECS:-20} --latency-log $L --server-pid $PID "$@" 2>/dev/null \
   | grep -E '^spans_per_s|ack_p50|ack_p99|spans_per_cpu_s'
 echo "large (>= 7000 spans), ms: $(awk '$3>=7000 {printf "%d ", $2/1000}' $L)"

@@ -4,12 +4,10 @@
 #   R=target/release benches/scripts/memtable_bytes.sh [extra loadgen args, e.g. --max-batch-spans 512]
 set -u
 R=${R:-target/release}
-D=${D:-/tmp/osprey-bench-memtable}; rm -rf $D
-export OSPREY_SERVER__LISTEN=127.0.0.1:23200 OSPREY_COLLECTOR__GRPC_LISTEN=127.0.0.1:24317 OSPREY_COLLECTOR__HTTP_LISTEN=127.0.0.1:24318
-export OSPREY_QUERY__FLIGHT_SQL__LISTEN=127.0.0.1:25051 OSPREY_STORAGE__FLUSH__MAX_AGE=1h
-$R/osprey serve --data-dir $D > $D.log 2>&1 & PID=$!
-until curl -sf localhost:23200/readyz >/dev/null; do sleep 0.1; done
-$R/loadgen --file ${DATA:-../shared/data}/otel-demo/astronomy-oteltraces.zst --grpc http://127.0.0.1:24317 \
+D=${D:-/tmp/osprey-bench-memtable}
+export OSPREY_STORAGE__FLUSH__MAX_AGE=1h
+. $(dirname $0)/fresh_server.sh
+$R/loadgen --file $CORPUS_FILE --grpc http://127.0.0.1:24317 \
   --rate ${RATE:-20000} --concurrency 8 --seconds 8 "$@" >/dev/null 2>&1
 curl -s localhost:23200/metrics | grep -E '^osprey_memtable_(bytes|rows)\{table="spans"'
 kill $PID; wait $PID 2>/dev/null; rm -rf $D
