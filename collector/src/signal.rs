@@ -119,7 +119,8 @@ impl Signal for Traces {
     /// Independent unless a trace of the request could reach `max_spans_per_trace` in it: then
     /// which of its spans are refused depends on their order across parts.
     fn independent(&self, parts: &[Part<Self::Request>]) -> bool {
-        let spans = parts.iter().flat_map(|p| &p.request.resource_spans).flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans);
+        let spans =
+            parts.iter().flat_map(|p| &p.request.resource_spans).flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans);
         let mut per_trace: HashMap<[u8; 16], u32> = HashMap::new();
         for span in spans {
             if let Ok(trace) = <[u8; 16]>::try_from(span.trace_id.as_slice()) {

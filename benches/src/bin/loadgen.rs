@@ -15,16 +15,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::{BufMut as _, Bytes};
 use clap::{Parser, ValueEnum};
 use osprey_benches::corpus::{min_start, read_requests, span_count, split_request, Rewriter};
 use osprey_benches::process;
-use bytes::{BufMut as _, Bytes};
 use osprey_proto::ExportTraceServiceResponse;
 use prost::Message;
+use tokio::sync::Mutex;
 use tonic::codec::{Codec, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic_prost::ProstDecoder;
-use tokio::sync::Mutex;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Transport {
