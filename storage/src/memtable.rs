@@ -12,6 +12,11 @@ use arrow::datatypes::TimestampNanosecondType;
 
 use crate::Table;
 
+/// Batches of fewer rows than this are small: a run of them is coalesced…
+const SMALL_BATCH_ROWS: usize = 1024;
+/// …into one batch once the run holds this many rows.
+const COALESCED_ROWS: usize = 8192;
+
 /// The rows of one table.
 #[derive(Debug, Default, Clone)]
 pub struct Memtable {
@@ -21,11 +26,29 @@ pub struct Memtable {
     min_time_ns: Option<i64>,
     max_time_ns: Option<i64>,
     oldest_insert: Option<Instant>,
+    /// The small batches at the end of `batches`, not coalesced yet.
+    small_run: SmallRun,
+}
+
+/// Where the trailing run of small batches starts, and its rows and bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct SmallRun {
+    start: usize,
+    rows: usize,
+    bytes: usize,
 }
 
 impl Memtable {
     /// Adds a batch (already in `table`'s schema) that holds `bytes` of memory
     /// (see [`MemtableSet::insert`]).
+    ///
+    /// Small batches (a metrics request holds ~150 points) of a table nothing is derived from
+    /// are coalesced, 8,192 rows at a time: the flush gathers its sorted rows from every
+    /// batch it holds, and arrow's gather costs about as much per *source* batch as per row
+    /// (each slice checks every source's types and builds state for every source), so
+    /// thousands of tiny batches made it the largest cost of a metrics flush. Tables with
+    /// derived tables keep their batches as they came: the derived rows of the memtables are
+    /// memoized per batch (`rollup::memo`).
     pub fn insert(&mut self, table: Table, batch: RecordBatch, bytes: usize) {
         if batch.num_rows() == 0 {
             return;
@@ -34,10 +57,37 @@ impl Memtable {
             self.min_time_ns = Some(self.min_time_ns.map_or(lo, |m| m.min(lo)));
             self.max_time_ns = Some(self.max_time_ns.map_or(hi, |m| m.max(hi)));
         }
-        self.rows += batch.num_rows();
+        let rows = batch.num_rows();
+        self.rows += rows;
         self.bytes += bytes;
         self.oldest_insert.get_or_insert_with(Instant::now);
         self.batches.push(batch);
+        if rows >= SMALL_BATCH_ROWS || !coalesces(table) {
+            self.small_run = SmallRun { start: self.batches.len(), rows: 0, bytes: 0 };
+            return;
+        }
+        self.small_run.rows += rows;
+        self.small_run.bytes += bytes;
+        if self.small_run.rows >= COALESCED_ROWS {
+            self.coalesce_small_run();
+        }
+    }
+
+    /// Replaces the trailing run of small batches by one batch of their rows.
+    fn coalesce_small_run(&mut self) {
+        let run = self.small_run;
+        let Some(first) = self.batches.get(run.start) else { return };
+        match arrow::compute::concat_batches(first.schema_ref(), &self.batches[run.start..]) {
+            Ok(one) => {
+                let bytes = one.get_array_memory_size();
+                self.batches.truncate(run.start);
+                self.batches.push(one);
+                self.bytes = self.bytes - run.bytes + bytes;
+            }
+            // Only batches of different schemas could get here; they stay as they are.
+            Err(e) => tracing::warn!(error = %e, "memtable batches not coalesced"),
+        }
+        self.small_run = SmallRun { start: self.batches.len(), rows: 0, bytes: 0 };
     }
 
     pub fn batches(&self) -> &[RecordBatch] {
@@ -80,6 +130,11 @@ pub fn shrink_to_fit(batch: RecordBatch) -> Result<RecordBatch, crate::error::St
     }
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     Ok(RecordBatch::try_new_with_options(schema, columns, &options)?)
+}
+
+/// Whether `table`'s memtable coalesces small batches: no table is derived from it.
+fn coalesces(table: Table) -> bool {
+    !Table::ALL.iter().any(|t| t.derived_from() == Some(table))
 }
 
 /// Min and max of the table's time column in a batch.

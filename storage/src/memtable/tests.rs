@@ -48,3 +48,58 @@ fn shrinking_a_small_batch_frees_its_builders_spare_capacity_and_keeps_its_rows(
     let rebuilt = crate::Table::Spans.to_physical(&crate::testdata::many(20, 4, crate::testdata::T0)).expect("again");
     assert_eq!(alone, rebuilt);
 }
+
+/// `n` log records, the i-th at `T0 + first + i`.
+fn logs(n: usize, first: i64) -> RecordBatch {
+    use crate::attributes::AttrRef;
+    use crate::logs::{LogRecord, LogScope, LogsBuilder};
+    let mut builder = LogsBuilder::new();
+    let scope = LogScope { service_name: "payment", ..Default::default() };
+    for i in 0..n {
+        let body = format!("line {}", first + i as i64);
+        let record =
+            LogRecord { time_unix_nano: T0 + first + i as i64, body: AttrRef::Str(&body), ..Default::default() };
+        builder.append(&scope, &record).expect("append");
+    }
+    Table::Logs.to_physical(&builder.finish().expect("finish")).expect("physical")
+}
+
+#[test]
+fn small_batches_of_a_table_nothing_derives_from_are_coalesced_8192_rows_at_a_time() {
+    let mut m = Memtable::default();
+    let mut sent = Vec::new();
+    let mut counted = 0;
+    // 150-row batches, as a metrics request brings: the 55th brings the run to 8,250 rows.
+    for i in 0..60 {
+        let batch = logs(150, i * 150);
+        counted += batch.get_array_memory_size();
+        m.insert(Table::Logs, batch.clone(), batch.get_array_memory_size());
+        sent.push(batch);
+    }
+    assert_eq!(m.rows(), 9000);
+    assert_eq!(m.batches().len(), 1 + 5, "one of 55 small batches, then five new ones");
+    assert_eq!(m.batches()[0].num_rows(), 8250);
+    let all = |batches: &[RecordBatch]| arrow::compute::concat_batches(&sent[0].schema(), batches).expect("concat");
+    assert_eq!(all(m.batches()), all(&sent), "the same rows in the same order");
+    assert_eq!(m.time_range(), Some((T0, T0 + 8999)));
+    let held: usize = m.batches().iter().map(RecordBatch::get_array_memory_size).sum();
+    assert_eq!(m.bytes(), held, "bytes follow the coalesced batch");
+    assert!(held < counted, "{held} < {counted}");
+}
+
+#[test]
+fn a_large_batch_ends_a_run_and_spans_keep_their_batches() {
+    let mut m = Memtable::default();
+    m.insert(Table::Logs, logs(5000, 0), 1);
+    m.insert(Table::Logs, logs(2000, 5000), 1);
+    m.insert(Table::Logs, logs(900, 7000), 1);
+    m.insert(Table::Logs, logs(900, 7900), 1);
+    // 1,800 small rows after the large ones: nothing to coalesce yet.
+    assert_eq!(m.batches().len(), 4);
+    let mut spans = Memtable::default();
+    for i in 0..20 {
+        spans.insert(Table::Spans, testdata::many(500, 5, T0 + i), 1);
+    }
+    // The service map's rows are memoized per spans batch, so spans are kept as they came.
+    assert_eq!(spans.batches().len(), 20);
+}

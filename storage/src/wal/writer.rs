@@ -224,21 +224,23 @@ impl Writer {
             return;
         }
         let shared = &self.shared;
-        let mut added_bytes = 0;
         let mut replies = Vec::with_capacity(group.len());
         {
             let mut catalog = shared.catalog.write();
+            // Inserting can also coalesce small batches, which changes their bytes.
+            let before = catalog.active.bytes();
             for a in group {
                 for frame in a.frames {
                     let bytes = frame.batch.get_array_memory_size();
-                    added_bytes += bytes;
                     let rows = frame.batch.num_rows() as u64;
                     shared.metrics.rows_appended.get_or_create(&table_label(frame.table)).inc_by(rows);
                     catalog.active.insert(frame.table, frame.batch, bytes);
                 }
                 replies.push(a.reply);
             }
-            shared.budget.add_memtable(added_bytes);
+            let after = catalog.active.bytes();
+            shared.budget.add_memtable(after.saturating_sub(before));
+            shared.budget.sub_memtable(before.saturating_sub(after));
             catalog.export_gauges(&shared.metrics);
         }
         for reply in replies {
