@@ -120,8 +120,9 @@ impl Memtable {
 /// The batch with every buffer it owns alone cut down to its length. Builders grow by
 /// doubling and start at 1,024 items, so a batch of one small request (tens of rows)
 /// carries several times its size in spare capacity, which the memtable would hold, and
-/// count, until the flush (astronomy's mix of requests: 3,452 → 3,173 B a span in
-/// memtables, BENCHMARKS.md). Shared buffers are left as they are.
+/// count, until the flush (astronomy through the server: 3,360 → 1,252 B a span in
+/// memtables, BENCHMARKS.md, session 10). Buffers shared with another array (a caller still
+/// holding the batch) are left as they are, so callers hand the batch over, not a clone.
 pub fn shrink_to_fit(batch: RecordBatch) -> Result<RecordBatch, crate::error::StorageError> {
     let rows = batch.num_rows();
     let (schema, mut columns, _) = batch.into_parts();
