@@ -30,7 +30,7 @@ use crate::signal::Signal;
 
 mod server;
 
-pub use server::{ExportServer, RawCodec};
+pub use server::ExportServer;
 
 /// The gRPC service of one signal.
 pub struct Receiver<S: Signal> {

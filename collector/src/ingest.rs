@@ -55,11 +55,15 @@ pub struct Converting(Arc<Semaphore>);
 
 impl Converting {
     pub fn new() -> Self {
-        Self(Arc::new(Semaphore::new(2 * parts::cores())))
+        Self(Arc::new(Semaphore::new(Self::slots())))
+    }
+
+    fn slots() -> usize {
+        2 * parts::cores()
     }
 
     async fn enter(&self, parts: usize) -> Result<SemaphorePermit<'_>, Failure> {
-        let n = u32::try_from(parts.min(2 * parts::cores())).unwrap_or(1);
+        let n = u32::try_from(parts.min(Self::slots())).unwrap_or(1);
         self.0.acquire_many(n).await.map_err(|e| Failure::Conversion {
             received: 0,
             error: CollectorError::Internal(format!("conversion slots: {e}")),
@@ -173,8 +177,7 @@ impl<S: Signal> Ingest<S> {
                     })
                     .await;
                 }
-                let cuts = parts::cut_protobuf(body, parts)
-                    .map_err(|e| Failure::Undecodable(CollectorError::Undecodable(format!("protobuf: {e}"))))?;
+                let cuts = parts::cut_protobuf(body, parts).map_err(undecodable)?;
                 let decoding = cuts.into_iter().map(|cut| {
                     move || Ok(Part { request: decode::<S>(&cut.bytes)?, first_resource: cut.first_resource })
                 });
@@ -267,12 +270,12 @@ enum Failure {
     Conversion { received: u64, error: CollectorError },
 }
 
-fn undecodable(e: &prost::DecodeError) -> Failure {
+fn undecodable(e: impl std::fmt::Display) -> Failure {
     Failure::Undecodable(CollectorError::Undecodable(format!("protobuf: {e}")))
 }
 
 fn decode<S: Signal>(body: &[u8]) -> Result<S::Request, Failure> {
-    S::Request::decode(body).map_err(|e| undecodable(&e))
+    S::Request::decode(body).map_err(undecodable)
 }
 
 fn join_failure(e: tokio::task::JoinError) -> Failure {

@@ -38,6 +38,13 @@ struct SmallRun {
     bytes: usize,
 }
 
+impl SmallRun {
+    /// An empty run starting after `batches`.
+    fn after(batches: &[RecordBatch]) -> Self {
+        Self { start: batches.len(), rows: 0, bytes: 0 }
+    }
+}
+
 impl Memtable {
     /// Adds a batch (already in `table`'s schema) that holds `bytes` of memory
     /// (see [`MemtableSet::insert`]).
@@ -63,7 +70,7 @@ impl Memtable {
         self.oldest_insert.get_or_insert_with(Instant::now);
         self.batches.push(batch);
         if rows >= SMALL_BATCH_ROWS || !coalesces(table) {
-            self.small_run = SmallRun { start: self.batches.len(), rows: 0, bytes: 0 };
+            self.small_run = SmallRun::after(&self.batches);
             return;
         }
         self.small_run.rows += rows;
@@ -87,7 +94,7 @@ impl Memtable {
             // Only batches of different schemas could get here; they stay as they are.
             Err(e) => tracing::warn!(error = %e, "memtable batches not coalesced"),
         }
-        self.small_run = SmallRun { start: self.batches.len(), rows: 0, bytes: 0 };
+        self.small_run = SmallRun::after(&self.batches);
     }
 
     pub fn batches(&self) -> &[RecordBatch] {
