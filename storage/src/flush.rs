@@ -14,7 +14,9 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, interleave_record_batch, lexsort_to_indices, take_record_batch, SortColumn};
+use arrow::compute::{
+    concat_batches, interleave_record_batch, take_record_batch, LexicographicalComparator, SortColumn,
+};
 use arrow::datatypes::TimestampNanosecondType;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -82,12 +84,52 @@ pub fn writer_properties_with(table: Table, row_group_rows: usize, zstd_level: i
             .set_column_bloom_filter_enabled(ColumnPath::from(*column), true)
             .set_column_bloom_filter_fpp(ColumnPath::from(*column), bloom_fpp(column));
     }
+    for column in unpruned_strings(table)? {
+        builder = builder.set_column_statistics_enabled(column, EnabledStatistics::None);
+    }
     for (column, encoding) in column_encodings(table) {
         builder = builder
             .set_column_dictionary_enabled(column_path(column), false)
             .set_column_encoding(column_path(column), *encoding);
     }
     Ok(builder.build())
+}
+
+/// String leaves no query prunes by, written without min/max statistics: the leaves of maps
+/// and lists (DataFusion prunes by top-level columns only), the `*_types` signatures, and the
+/// descriptive columns below. parquet-rs compares every value of a string column to keep its
+/// page minimum and maximum; in a metrics ingest that was 4 % of the server's CPU, nearly all of
+/// it on these columns (BENCHMARKS.md, issue 5).
+fn unpruned_strings(table: Table) -> Result<Vec<ColumnPath>> {
+    let descriptive: &[&str] = match table {
+        Table::Metrics => {
+            use crate::metric_points::col;
+            &[col::DESCRIPTION, col::UNIT, col::SCOPE_NAME, col::SCOPE_VERSION]
+        }
+        Table::Logs => {
+            use crate::logs::col;
+            &[
+                col::BODY,
+                col::BODY_TYPE,
+                col::SCOPE_NAME,
+                col::SCOPE_VERSION,
+                col::RESOURCE_SCHEMA_URL,
+                col::SCOPE_SCHEMA_URL,
+            ]
+        }
+        Table::Spans | Table::ServiceRed | Table::ServiceEdges => &[],
+    };
+    let schema = parquet::arrow::ArrowSchemaConverter::new().convert(&table.physical_schema())?;
+    Ok(schema
+        .columns()
+        .iter()
+        .filter(|leaf| leaf.physical_type() == parquet::basic::Type::BYTE_ARRAY)
+        .map(|leaf| leaf.path().clone())
+        .filter(|path| match path.parts() {
+            [top] => top.ends_with("_types") || descriptive.contains(&top.as_str()),
+            _ => true,
+        })
+        .collect())
 }
 
 /// False-positive rate of a column's bloom filter. A trace lookup checks the `trace_id` filter
@@ -166,8 +208,9 @@ fn column_path(dotted: &str) -> ColumnPath {
 }
 
 /// Concatenates and sorts `batches` (logical or physical) by the table's sort
-/// columns, into one batch in the physical schema. (Flushes use [`row_order`], which
-/// does not copy the rows; this is the simple form for benchmarks and tools.)
+/// columns (ties in arrival order), into one batch in the physical schema. (Flushes use
+/// [`row_order`], which does not copy the rows; this is the simple form for benchmarks,
+/// tools and tests.)
 pub fn sort_batches(table: Table, batches: &[RecordBatch]) -> Result<RecordBatch> {
     let physical = batches.iter().map(|b| table.to_physical(b)).collect::<Result<Vec<_>>>()?;
     let all = concat_batches(&table.physical_schema(), &physical)?;
@@ -182,8 +225,10 @@ pub fn sort_batches(table: Table, batches: &[RecordBatch]) -> Result<RecordBatch
             Ok(SortColumn { values, options: None })
         })
         .collect::<Result<Vec<_>>>()?;
-    let indices = lexsort_to_indices(&columns, None)?;
-    Ok(take_record_batch(&all, &indices)?)
+    let comparator = LexicographicalComparator::try_new(&columns)?;
+    let mut indices: Vec<u32> = (0..u32::try_from(all.num_rows()).unwrap_or(u32::MAX)).collect();
+    indices.sort_by(|a, b| comparator.compare(*a as usize, *b as usize));
+    Ok(take_record_batch(&all, &UInt32Array::from(indices))?)
 }
 
 /// Splits a batch by the hour of the table's time column, keeping row order.

@@ -159,3 +159,30 @@ fn each_table_is_written_at_its_zstd_level() {
     assert_eq!(config.zstd_level_of(Table::ServiceRed), 1, "derived tables: level 1");
     assert_eq!(config.zstd_level_of(Table::ServiceEdges), 1);
 }
+
+/// Strings a query prunes by keep page statistics; map and list leaves, type signatures and
+/// descriptive columns are written without (their min/max cost CPU on every value).
+#[test]
+fn statistics_are_kept_only_where_a_query_prunes_by_them() {
+    let path = |p: &str| ColumnPath::new(p.split('.').map(str::to_string).collect());
+    let cases: &[(Table, &str, EnabledStatistics)] = &[
+        (Table::Metrics, "metric_name", EnabledStatistics::Page),
+        (Table::Metrics, "service_name", EnabledStatistics::Page),
+        (Table::Metrics, "time", EnabledStatistics::Page),
+        (Table::Metrics, "description", EnabledStatistics::None),
+        (Table::Metrics, "attribute_types", EnabledStatistics::None),
+        (Table::Metrics, "attributes.entries.keys", EnabledStatistics::None),
+        (Table::Metrics, "resource_attributes.entries.values", EnabledStatistics::None),
+        (Table::Metrics, "exemplars.list.item.trace_id", EnabledStatistics::None),
+        (Table::Logs, "body", EnabledStatistics::None),
+        (Table::Logs, "severity_text", EnabledStatistics::Page),
+        (Table::Logs, "trace_id", EnabledStatistics::Page),
+        (Table::Spans, "trace_id", EnabledStatistics::Page),
+        (Table::Spans, "name", EnabledStatistics::Page),
+        (Table::Spans, "attributes.entries.values", EnabledStatistics::None),
+    ];
+    for (table, column, expected) in cases {
+        let props = writer_properties(*table, 1024).expect("props");
+        assert_eq!(props.statistics_enabled(&path(column)), *expected, "{} {column}", table.name());
+    }
+}
