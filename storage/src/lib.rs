@@ -326,8 +326,8 @@ impl Storage {
 
     /// The CPU-bound half of an append, for the caller to run where it likes (the collector
     /// runs it on the blocking pool, in parallel for the parts of a large request): converts
-    /// `batch` to `table`'s physical schema, right-sizes its buffers for the memtable, and
-    /// encodes its WAL frame. `None` for an empty batch.
+    /// `batch` to `table`'s physical schema, right-sizes its buffers for the memtable (unless
+    /// the memtable will copy it into a coalesced batch), and encodes its WAL frame. `None` for an empty batch.
     pub fn prepare(table: Table, batch: RecordBatch) -> Result<Option<wal::Encoded>> {
         if table.derived_from().is_some() {
             return Err(StorageError::InvalidInput(format!("{} is derived from other tables", table.name())));
@@ -339,7 +339,12 @@ impl Storage {
         if physical.num_rows() == 0 {
             return Ok(None);
         }
-        wal::Encoded::new(table, memtable::shrink_to_fit(physical)?).map(Some)
+        // A small batch the memtable will coalesce is copied there into right-sized buffers.
+        let batch = match memtable::will_coalesce(table, physical.num_rows()) {
+            true => physical,
+            false => memtable::shrink_to_fit(physical)?,
+        };
+        wal::Encoded::new(table, batch).map(Some)
     }
 
     /// Appends prepared frames (see [`Storage::prepare`]) as one unit: returns once all are

@@ -69,7 +69,7 @@ impl Memtable {
         self.bytes += bytes;
         self.oldest_insert.get_or_insert_with(Instant::now);
         self.batches.push(batch);
-        if rows >= SMALL_BATCH_ROWS || !coalesces(table) {
+        if !will_coalesce(table, rows) {
             self.small_run = SmallRun::after(&self.batches);
             return;
         }
@@ -138,6 +138,12 @@ pub fn shrink_to_fit(batch: RecordBatch) -> Result<RecordBatch, crate::error::St
     }
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     Ok(RecordBatch::try_new_with_options(schema, columns, &options)?)
+}
+
+/// Whether a batch of `rows` rows of `table` will be copied into a coalesced batch on insert
+/// (so right-sizing its buffers before would be wasted work).
+pub(crate) fn will_coalesce(table: Table, rows: usize) -> bool {
+    rows < SMALL_BATCH_ROWS && coalesces(table)
 }
 
 /// Whether `table`'s memtable coalesces small batches: no table is derived from it.

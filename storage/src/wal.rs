@@ -105,7 +105,7 @@ pub fn encode_frame(table: Table, batch: &RecordBatch) -> Result<Vec<u8>> {
 
 pub(crate) fn encode_frame_with(table: Table, batch: &RecordBatch, options: IpcWriteOptions) -> Result<Vec<u8>> {
     let batch = &table.to_physical(batch)?;
-    let mut buf = Vec::with_capacity(HEADER + 2 + batch.get_array_memory_size() / 2);
+    let mut buf = Vec::with_capacity(frame_capacity(batch));
     buf.extend_from_slice(&[0u8; HEADER]);
     buf.push(table.code());
     buf.push(SCHEMA_VERSION);
@@ -121,6 +121,22 @@ pub(crate) fn encode_frame_with(table: Table, batch: &RecordBatch, options: IpcW
     buf[0..4].copy_from_slice(&payload_len.to_le_bytes());
     buf[4..8].copy_from_slice(&crc.to_le_bytes());
     Ok(buf)
+}
+
+/// The bytes to reserve for a batch's frame: every buffer (padded to 8 bytes) plus the schema
+/// and batch headers, at once, since growing the frame copies it.
+pub(crate) fn frame_capacity(batch: &RecordBatch) -> usize {
+    HEADER + 2 + 4096 + batch.columns().iter().map(|c| ipc_body_bytes(&c.to_data())).sum::<usize>()
+}
+
+/// An upper bound of the bytes an array takes in an IPC message: its buffers' lengths (not
+/// their capacities), each padded to the IPC alignment (64) and with 32 bytes of metadata,
+/// the validity bitmap's likewise, children included.
+fn ipc_body_bytes(data: &arrow::array::ArrayData) -> usize {
+    let padded = |n: usize| n.div_ceil(64) * 64 + 32;
+    let buffers: usize = data.buffers().iter().map(|b| padded(b.len())).sum();
+    let nulls = data.nulls().map_or(0, |n| padded(n.buffer().len()));
+    buffers + nulls + data.child_data().iter().map(ipc_body_bytes).sum::<usize>()
 }
 
 /// Decodes a payload (after the CRC check) into its table and batch.

@@ -307,3 +307,16 @@ fn ipc_compression_measurement() {
         );
     }
 }
+
+/// A frame is written into one allocation: its reserved capacity covers the encoded bytes,
+/// for a right-sized batch, a builder's batch with spare capacity, and a batch of one row.
+#[test]
+fn a_frame_is_encoded_without_growing_its_buffer() {
+    let batch = physical(&testdata::many(500, 40, T0));
+    let shrunk = crate::memtable::shrink_to_fit(batch.clone()).expect("shrink");
+    for batch in [batch.clone(), shrunk, batch.slice(0, 1)] {
+        let frame = encode_frame(Table::Spans, &batch).expect("frame");
+        assert!(frame_capacity(&batch) >= frame.len(), "{} reserved for {}", frame_capacity(&batch), frame.len());
+        assert_eq!(frame.capacity(), frame_capacity(&batch), "the frame grew");
+    }
+}
