@@ -337,7 +337,7 @@ fn write_file(
         let file = File::create(&temp).map_err(|e| StorageError::io(&temp, e))?;
         let mut writer = ArrowWriter::try_new(file, table.physical_schema(), Some(props))?;
         for slice in hour_rows.rows.chunks(WRITE_SLICE_ROWS) {
-            let batch = interleave_record_batch(&sources, slice)?;
+            let batch = gather(&sources, slice)?;
             if let Some((lo, hi)) = crate::memtable::time_range(table, &batch) {
                 time_range = Some(time_range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
             }
@@ -378,6 +378,37 @@ fn write_file(
     }
     Ok(entry)
 }
+
+/// Rows gathered from `sources` by `(batch, row)` address. Where the rows come in runs of
+/// consecutive rows of one batch (the memtable coalesces small batches in sorted order, so a
+/// series' rows of one coalesced batch are side by side), the runs are copied as slices;
+/// otherwise row by row. arrow's gather copies each string value with its own call, which was
+/// the largest cost of a metrics flush (BENCHMARKS.md, issue 5).
+pub(crate) fn gather(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Result<RecordBatch> {
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    for &(batch, row) in rows {
+        if sources.get(batch).is_none_or(|b| row >= b.num_rows()) {
+            return Err(StorageError::Internal(format!("gather address ({batch}, {row}) out of range")));
+        }
+        match runs.last_mut() {
+            Some((b, start, len)) if *b == batch && *start + *len == row => *len += 1,
+            _ => runs.push((batch, row, 1)),
+        }
+    }
+    let (Some(first), true) = (sources.first(), rows.len() >= MIN_MEAN_RUN_ROWS * runs.len()) else {
+        return Ok(interleave_record_batch(sources, rows)?);
+    };
+    let mut slices = Vec::with_capacity(runs.len());
+    for (batch, start, len) in runs {
+        if let Some(source) = sources.get(batch) {
+            slices.push(source.slice(start, len));
+        }
+    }
+    Ok(concat_batches(first.schema_ref(), &slices)?)
+}
+
+/// Runs at least this long on average are copied as slices (`gather`).
+const MIN_MEAN_RUN_ROWS: usize = 8;
 
 impl Storage {
     /// One flush: freezes the active memtables and persists every frozen one

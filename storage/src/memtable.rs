@@ -76,15 +76,23 @@ impl Memtable {
         self.small_run.rows += rows;
         self.small_run.bytes += bytes;
         if self.small_run.rows >= COALESCED_ROWS {
-            self.coalesce_small_run();
+            self.coalesce_small_run(table);
         }
     }
 
-    /// Replaces the trailing run of small batches by one batch of their rows.
-    fn coalesce_small_run(&mut self) {
+    /// Replaces the trailing run of small batches by one batch of their rows, in the order a
+    /// flush writes them (hour, then the table's sort columns). The flush then finds each
+    /// coalesced batch's rows of one series (or service) side by side, and copies them as
+    /// slices instead of row by row (`flush::gather`).
+    fn coalesce_small_run(&mut self, table: Table) {
         let run = self.small_run;
-        let Some(first) = self.batches.get(run.start) else { return };
-        match arrow::compute::concat_batches(first.schema_ref(), &self.batches[run.start..]) {
+        let small = &self.batches[run.start.min(self.batches.len())..];
+        let sorted = crate::flush::row_order(table, small).and_then(|hours| {
+            let rows: Vec<(usize, usize)> = hours.into_iter().flat_map(|h| h.rows).collect();
+            let sources: Vec<&RecordBatch> = small.iter().collect();
+            Ok(arrow::compute::interleave_record_batch(&sources, &rows)?)
+        });
+        match sorted {
             Ok(one) => {
                 let bytes = one.get_array_memory_size();
                 self.batches.truncate(run.start);
