@@ -125,12 +125,12 @@ pub fn convert_part(
         let (resource_attributes, _) = attributes_of(&mut limiter, resource);
         for (si, scope_metrics) in resource_metrics.scope_metrics.iter().enumerate() {
             let scope = scope_metrics.scope.as_ref();
-            let point_scope = PointScope {
-                service_name: service_name(resource),
-                resource_attributes: resource_attributes.clone(),
-                scope_name: scope.map(|s| s.name.as_str()),
-                scope_version: scope.map(|s| s.version.as_str()),
-            };
+            let point_scope = PointScope::new(
+                service_name(resource),
+                &resource_attributes,
+                scope.map(|s| s.name.as_str()),
+                scope.map(|s| s.version.as_str()),
+            );
             for metric in &scope_metrics.metrics {
                 let info = MetricInfo { name: &metric.name, description: &metric.description, unit: &metric.unit };
                 for (pi, point) in points(metric).enumerate() {

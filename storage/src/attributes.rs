@@ -131,8 +131,14 @@ impl AttributesBuilder {
     ) -> Result<(), StorageError> {
         self.sig.clear();
         for (key, value) in entries {
-            self.text.clear();
             self.map.keys().append_value(key);
+            if let AttrRef::Str(s) = value {
+                // Most values: no detour through the text buffer.
+                self.sig.push('s');
+                self.map.values().append_value(s);
+                continue;
+            }
+            self.text.clear();
             if write_value(&value, &mut self.text, &mut self.sig) {
                 self.map.values().append_value(&self.text);
             } else {
@@ -144,9 +150,40 @@ impl AttributesBuilder {
         Ok(())
     }
 
+    /// Appends one row rendered before (see [`RenderedRow`]).
+    pub fn append_rendered(&mut self, row: &RenderedRow) -> Result<(), StorageError> {
+        for (key, value) in &row.entries {
+            self.map.keys().append_value(key);
+            self.map.values().append_option(value.as_deref());
+        }
+        self.map.append(true)?;
+        self.types.append_value(&row.sig);
+        Ok(())
+    }
+
     /// Finishes the (map, signature) column pair.
     pub fn finish(&mut self) -> (MapArray, StringArray) {
         (self.map.finish(), self.types.finish())
+    }
+}
+
+/// One row of attributes in its stored text form, rendered once to be appended to many rows
+/// (a resource's attributes repeat on every data point of it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RenderedRow {
+    entries: Vec<(String, Option<String>)>,
+    sig: String,
+}
+
+impl RenderedRow {
+    pub fn new<'a>(entries: impl IntoIterator<Item = (&'a str, AttrRef<'a>)>) -> Self {
+        let mut row = Self::default();
+        for (key, value) in entries {
+            let mut text = String::new();
+            let present = write_value(&value, &mut text, &mut row.sig);
+            row.entries.push((key.to_string(), present.then_some(text)));
+        }
+        row
     }
 }
 

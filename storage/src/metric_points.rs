@@ -22,7 +22,7 @@ use arrow::array::{
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-use crate::attributes::{map_type, AttrRef, AttributesBuilder};
+use crate::attributes::{map_type, AttrRef, AttributesBuilder, RenderedRow};
 use crate::error::StorageError;
 use crate::spans::write_hex;
 
@@ -148,13 +148,40 @@ pub fn to_physical(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
     Ok(batch.clone())
 }
 
-/// Resource and scope of a group of points.
-#[derive(Debug, Clone, Default)]
+/// Resource and scope of a group of points, with what every point of it shares computed
+/// once: the resource attributes in their stored form, and the series hash of the service and
+/// resource (each point continues it with its own attributes). For hipstershop's points, with
+/// ten resource attributes each, doing both per point was a tenth of the conversion.
+#[derive(Debug, Clone)]
 pub struct PointScope<'a> {
-    pub service_name: &'a str,
-    pub resource_attributes: Vec<(&'a str, AttrRef<'a>)>,
-    pub scope_name: Option<&'a str>,
-    pub scope_version: Option<&'a str>,
+    service_name: &'a str,
+    resource_attributes: RenderedRow,
+    scope_name: Option<&'a str>,
+    scope_version: Option<&'a str>,
+    series_prefix: u64,
+}
+
+impl<'a> PointScope<'a> {
+    pub fn new(
+        service_name: &'a str,
+        resource_attributes: &[(&'a str, AttrRef<'a>)],
+        scope_name: Option<&'a str>,
+        scope_version: Option<&'a str>,
+    ) -> Self {
+        let mut h = Fnv::default();
+        text(&mut h, service_name);
+        for (k, v) in resource_attributes {
+            text(&mut h, k);
+            hash_value(v, &mut h);
+        }
+        Self {
+            service_name,
+            resource_attributes: RenderedRow::new(resource_attributes.iter().cloned()),
+            scope_name,
+            scope_version,
+            series_prefix: h.finish(),
+        }
+    }
 }
 
 /// The metric a point belongs to.
@@ -276,9 +303,10 @@ impl Hasher for Fnv {
 /// The `series` key: a hash of what identifies a time series besides the metric name. Bytes
 /// are fed explicitly (not through `Hash` impls, whose byte streams std may change).
 fn series_key(scope: &PointScope<'_>, point: &PointRecord<'_>) -> u64 {
-    let mut h = Fnv::default();
-    text(&mut h, scope.service_name);
-    for (k, v) in scope.resource_attributes.iter().chain(&point.attributes) {
+    // FNV is a running state: continuing the scope's prefix hashes the same bytes in the same
+    // order as hashing service, resource and point attributes from the start.
+    let mut h = Fnv(scope.series_prefix);
+    for (k, v) in &point.attributes {
         text(&mut h, k);
         hash_value(v, &mut h);
     }
@@ -434,7 +462,7 @@ impl PointsBuilder {
         self.service_name.append_value(scope.service_name);
         self.series.append_value(series_key(scope, point));
         self.attributes.append_row(point.attributes.iter().cloned())?;
-        self.resource_attributes.append_row(scope.resource_attributes.iter().cloned())?;
+        self.resource_attributes.append_rendered(&scope.resource_attributes)?;
         self.append_data(&point.data);
         for exemplar in &point.exemplars {
             self.exemplars.append(exemplar)?;

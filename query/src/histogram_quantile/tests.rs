@@ -46,11 +46,7 @@ fn interpolates_like_prometheus() {
 /// A `metrics` table: one histogram point and a counter that resets.
 fn metrics_service() -> QueryService {
     let mut b = PointsBuilder::new();
-    let scope = PointScope {
-        service_name: "api",
-        resource_attributes: vec![("service.name", AttrRef::Str("api"))],
-        ..Default::default()
-    };
+    let scope = PointScope::new("api", &[("service.name", AttrRef::Str("api"))], None, None);
     let counts: Vec<u64> = per_bucket().iter().map(|c| *c as u64).collect();
     let hist = PointData::Histogram {
         temporality: 2,

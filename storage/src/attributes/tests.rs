@@ -111,3 +111,29 @@ fn corrupt_signature_is_an_error_not_a_panic() {
         }
     }
 }
+
+/// A row rendered once and appended to many rows stores exactly what appending its entries
+/// to each row stores, for every value type (and for an empty row).
+#[test]
+fn a_rendered_row_appends_what_its_entries_append() {
+    let bytes = [1u8, 2, 3];
+    let entries = vec![
+        ("s", AttrRef::Str("héllo")),
+        ("i", AttrRef::Int(-7)),
+        ("d", AttrRef::Double(f64::NAN)),
+        ("b", AttrRef::Bool(false)),
+        ("y", AttrRef::Bytes(&bytes)),
+        ("e", AttrRef::Empty),
+        ("a", AttrRef::Array(vec![AttrRef::Int(1), AttrRef::Str("x")])),
+        ("m", AttrRef::KvList(vec![("k", AttrRef::Bool(true))])),
+    ];
+    for row in [entries, vec![]] {
+        let rendered = RenderedRow::new(row.iter().cloned());
+        let (mut by_entries, mut by_rendered) = (AttributesBuilder::new(), AttributesBuilder::new());
+        for _ in 0..3 {
+            by_entries.append_row(row.iter().cloned()).expect("append");
+            by_rendered.append_rendered(&rendered).expect("append");
+        }
+        assert_eq!(by_rendered.finish(), by_entries.finish());
+    }
+}

@@ -9,12 +9,12 @@ use crate::testdata::{self, T0};
 use crate::{Storage, Table};
 
 fn scope() -> PointScope<'static> {
-    PointScope {
-        service_name: "checkout",
-        resource_attributes: vec![("service.name", AttrRef::Str("checkout")), ("host.name", AttrRef::Str("web-1"))],
-        scope_name: Some("io.opentelemetry.runtime"),
-        scope_version: Some("1.0"),
-    }
+    PointScope::new(
+        "checkout",
+        &[("service.name", AttrRef::Str("checkout")), ("host.name", AttrRef::Str("web-1"))],
+        Some("io.opentelemetry.runtime"),
+        Some("1.0"),
+    )
 }
 
 fn point(time: i64, data: PointData<'_>) -> PointRecord<'_> {
@@ -150,12 +150,12 @@ async fn gauges_and_counters_take_at_most_8_bytes_per_point() {
     for step in 0..240i64 {
         let mut b = PointsBuilder::new();
         for (h, host) in hosts.iter().enumerate() {
-            let s = PointScope {
-                service_name: "node",
-                resource_attributes: vec![("service.name", AttrRef::Str("node")), ("host.name", AttrRef::Str(host))],
-                scope_name: None,
-                scope_version: None,
-            };
+            let s = PointScope::new(
+                "node",
+                &[("service.name", AttrRef::Str("node")), ("host.name", AttrRef::Str(host))],
+                None,
+                None,
+            );
             for (c, cpu) in cpus.iter().enumerate() {
                 let time = base + step * 15_000_000_000;
                 let counter = (step * 1500 + (h * 10 + c) as i64 * 7) as f64 * 0.01;

@@ -43,7 +43,7 @@ fn metric_batches() -> Vec<RecordBatch> {
         let mut builder = PointsBuilder::new();
         for _ in 0..200 {
             let service = services[next(services.len())];
-            let scope = PointScope { service_name: service, ..Default::default() };
+            let scope = PointScope::new(service, &[], None, None);
             let info = MetricInfo { name: names[next(names.len())], description: "", unit: "" };
             let point = PointRecord {
                 time_unix_nano: testdata::T0 + next(2) as i64 * testdata::HOUR + next(4) as i64,
