@@ -118,7 +118,8 @@ pub fn convert_part(
 ) -> Result<Conversion, StorageError> {
     let mut out = Conversion::<()>::default();
     let mut limiter = Limiter::new(limits);
-    let mut builder = PointsBuilder::new();
+    let expected = <Metrics as Signal>::count(request);
+    let mut builder = PointsBuilder::with_capacity(usize::try_from(expected).unwrap_or(0).min(1 << 20));
     for (ri, resource_metrics) in request.resource_metrics.iter().enumerate() {
         let ri = first_resource + ri;
         let resource = resource_metrics.resource.as_ref();

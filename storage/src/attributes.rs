@@ -118,10 +118,16 @@ impl Default for AttributesBuilder {
 
 impl AttributesBuilder {
     pub fn new() -> Self {
-        let map = MapBuilder::new(Some(field_names()), StringBuilder::new(), StringBuilder::new())
+        Self::with_capacity(1024, 1024)
+    }
+
+    /// A builder sized for `rows` rows of `entries` entries in all.
+    pub fn with_capacity(rows: usize, entries: usize) -> Self {
+        let text = |items: usize, bytes_per_item: usize| StringBuilder::with_capacity(items, items * bytes_per_item);
+        let map = MapBuilder::with_capacity(Some(field_names()), text(entries, 12), text(entries, 16), rows)
             .with_keys_field(Arc::new(Field::new("keys", DataType::Utf8, false)))
             .with_values_field(Arc::new(Field::new("values", DataType::Utf8, true)));
-        Self { map, types: StringBuilder::new(), text: String::new(), sig: String::new() }
+        Self { map, types: text(rows, 4), text: String::new(), sig: String::new() }
     }
 
     /// Appends one row holding the given entries.
