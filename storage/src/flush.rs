@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::array::{AsArray, RecordBatch, UInt32Array, UInt64Array};
 use arrow::compute::{
     concat_batches, interleave_record_batch, take_record_batch, LexicographicalComparator, SortColumn,
 };
@@ -226,9 +226,9 @@ pub fn sort_batches(table: Table, batches: &[RecordBatch]) -> Result<RecordBatch
         })
         .collect::<Result<Vec<_>>>()?;
     let comparator = LexicographicalComparator::try_new(&columns)?;
-    let mut indices: Vec<u32> = (0..u32::try_from(all.num_rows()).unwrap_or(u32::MAX)).collect();
-    indices.sort_by(|a, b| comparator.compare(*a as usize, *b as usize));
-    Ok(take_record_batch(&all, &UInt32Array::from(indices))?)
+    let mut indices: Vec<usize> = (0..all.num_rows()).collect();
+    indices.sort_by(|a, b| comparator.compare(*a, *b));
+    Ok(take_record_batch(&all, &UInt64Array::from_iter_values(indices.into_iter().map(|i| i as u64)))?)
 }
 
 /// Splits a batch by the hour of the table's time column, keeping row order.

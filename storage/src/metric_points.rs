@@ -150,8 +150,8 @@ pub fn to_physical(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
 
 /// Resource and scope of a group of points, with what every point of it shares computed
 /// once: the resource attributes in their stored form, and the series hash of the service and
-/// resource (each point continues it with its own attributes). For hipstershop's points, with
-/// ten resource attributes each, doing both per point was a tenth of the conversion.
+/// resource (each point continues it with its own attributes). hipstershop's points carry ten
+/// resource attributes each, rendered and hashed per point before.
 #[derive(Debug, Clone)]
 pub struct PointScope<'a> {
     service_name: &'a str,
@@ -404,8 +404,8 @@ impl PointsBuilder {
     }
 
     /// A builder sized for `rows` points. Arrow's builders otherwise start at 1,024 items each:
-    /// for a request of ~150 points, allocating and finishing ~60 such buffers was a fifth of
-    /// its conversion. Columns that most points leave null (histograms, exemplars, quantiles)
+    /// for requests of ~150 points, allocating and finishing ~60 such buffers took 6.8 % of the
+    /// server's CPU in a metrics ingest (BENCHMARKS.md, issue 5). Columns that most points leave null (histograms, exemplars, quantiles)
     /// size their values as they grow.
     pub fn with_capacity(rows: usize) -> Self {
         let ts = || TimestampNanosecondBuilder::with_capacity(rows).with_timezone("UTC");

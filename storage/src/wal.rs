@@ -123,8 +123,8 @@ pub(crate) fn encode_frame_with(table: Table, batch: &RecordBatch, options: IpcW
     Ok(buf)
 }
 
-/// The bytes to reserve for a batch's frame: every buffer (padded to 8 bytes) plus the schema
-/// and batch headers, at once, since growing the frame copies it.
+/// The bytes to reserve for a batch's frame, at once, since growing the frame copies it: every
+/// buffer with its padding and metadata ([`ipc_body_bytes`]), plus the schema message.
 pub(crate) fn frame_capacity(batch: &RecordBatch) -> usize {
     HEADER + 2 + 4096 + batch.columns().iter().map(|c| ipc_body_bytes(&c.to_data())).sum::<usize>()
 }

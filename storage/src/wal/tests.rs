@@ -314,8 +314,23 @@ fn ipc_compression_measurement() {
 fn a_frame_is_encoded_without_growing_its_buffer() {
     let batch = physical(&testdata::many(500, 40, T0));
     let shrunk = crate::memtable::shrink_to_fit(batch.clone()).expect("shrink");
-    for batch in [batch.clone(), shrunk, batch.slice(0, 1)] {
-        let frame = encode_frame(Table::Spans, &batch).expect("frame");
+    let mut cases = vec![(Table::Spans, batch.clone()), (Table::Spans, shrunk), (Table::Spans, batch.slice(0, 1))];
+    // One metrics point: its wide nested schema is most of the frame.
+    let mut points = crate::metric_points::PointsBuilder::new();
+    let scope = crate::metric_points::PointScope::new("api", &[], None, None);
+    let info = crate::metric_points::MetricInfo { name: "m", description: "", unit: "" };
+    let point = crate::metric_points::PointRecord {
+        time_unix_nano: T0,
+        start_time_unix_nano: 0,
+        attributes: vec![],
+        flags: 0,
+        data: crate::metric_points::PointData::Gauge(crate::metric_points::Number::Double(1.0)),
+        exemplars: vec![],
+    };
+    points.append(&scope, &info, &point).expect("append");
+    cases.push((Table::Metrics, crate::memtable::shrink_to_fit(points.finish().expect("finish")).expect("shrink")));
+    for (table, batch) in cases {
+        let frame = encode_frame(table, &batch).expect("frame");
         assert!(frame_capacity(&batch) >= frame.len(), "{} reserved for {}", frame_capacity(&batch), frame.len());
         assert_eq!(frame.capacity(), frame_capacity(&batch), "the frame grew");
     }
