@@ -119,7 +119,8 @@ pub fn convert_part(
     let mut out = Conversion::<()>::default();
     let mut limiter = Limiter::new(limits);
     let expected = <Metrics as Signal>::count(request);
-    let mut builder = PointsBuilder::with_capacity(usize::try_from(expected).unwrap_or(0).min(1 << 20));
+    // Capped: past it the builders grow as usual (a large request is cut into parts anyway).
+    let mut builder = PointsBuilder::with_capacity(usize::try_from(expected).unwrap_or(0).min(1 << 16));
     for (ri, resource_metrics) in request.resource_metrics.iter().enumerate() {
         let ri = first_resource + ri;
         let resource = resource_metrics.resource.as_ref();
