@@ -10,10 +10,11 @@
 //! tail of the last segment is truncated away; a corrupt frame elsewhere is
 //! logged, counted, and the rest of its segment skipped.
 
+mod schemaless;
 pub mod writer;
 
 use std::fs;
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
@@ -26,10 +27,15 @@ use crate::Table;
 
 pub const DIR: &str = "wal";
 /// Bumped when a table's schema changes incompatibly; replay skips frames of unknown versions.
-/// 3: batches in the physical schema (spans without `end_time`, with the dedicated columns).
-pub const SCHEMA_VERSION: u8 = 3;
-/// Frames of version 2 hold physical batches without the spans' dedicated columns, those of
-/// version 1 logical ones (spans with `end_time`); replay converts both.
+/// 4: batches in the physical schema (spans without `end_time`, with the dedicated columns),
+/// as an IPC stream without its schema message: every frame of a table would repeat the same
+/// one, and encoding it was a quarter of a metrics frame's encoding (BENCHMARKS.md, issue 5).
+/// Replay puts the table's schema message back in front.
+pub const SCHEMA_VERSION: u8 = 4;
+/// Frames of version 3 hold the same batches as a whole IPC stream (schema included), those of
+/// version 2 physical batches without the spans' dedicated columns, those of version 1 logical
+/// ones (spans with `end_time`); replay converts them all.
+const SCHEMA_VERSION_WITH_SCHEMA: u8 = 3;
 const SCHEMA_VERSION_NO_DEDICATED: u8 = 2;
 const SCHEMA_VERSION_LOGICAL: u8 = 1;
 const HEADER: usize = 8;
@@ -98,22 +104,42 @@ impl Encoded {
 }
 
 /// Encodes one batch (logical or physical schema; the frame holds the physical one)
-/// as a complete frame (header included).
+/// as a complete frame (header included), without the IPC schema message (version 4).
 pub fn encode_frame(table: Table, batch: &RecordBatch) -> Result<Vec<u8>> {
-    encode_frame_with(table, batch, ipc_options())
-}
-
-pub(crate) fn encode_frame_with(table: Table, batch: &RecordBatch, options: IpcWriteOptions) -> Result<Vec<u8>> {
     let batch = &table.to_physical(batch)?;
     let mut buf = Vec::with_capacity(frame_capacity(batch));
     buf.extend_from_slice(&[0u8; HEADER]);
     buf.push(table.code());
     buf.push(SCHEMA_VERSION);
+    for part in schemaless::encode(table, batch)? {
+        buf.extend_from_slice(part.as_slice());
+    }
+    buf.extend_from_slice(&END_OF_STREAM);
+    seal(buf)
+}
+
+/// The IPC end-of-stream marker: continuation token, then a zero length.
+const END_OF_STREAM: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0];
+
+/// A version-3 frame (the whole IPC stream, schema included) with the given IPC options: the
+/// frames written before version 4, and the IPC compression measurement.
+#[cfg(test)]
+pub(crate) fn encode_frame_with(table: Table, batch: &RecordBatch, options: IpcWriteOptions) -> Result<Vec<u8>> {
+    let batch = &table.to_physical(batch)?;
+    let mut buf = Vec::with_capacity(frame_capacity(batch));
+    buf.extend_from_slice(&[0u8; HEADER]);
+    buf.push(table.code());
+    buf.push(SCHEMA_VERSION_WITH_SCHEMA);
     {
         let mut writer = StreamWriter::try_new_with_options(&mut buf, batch.schema_ref(), options)?;
         writer.write(batch)?;
         writer.finish()?;
     }
+    seal(buf)
+}
+
+/// Fills in the header of a frame whose payload follows it.
+fn seal(mut buf: Vec<u8>) -> Result<Vec<u8>> {
     let payload_len = u32::try_from(buf.len() - HEADER).map_err(|_| {
         StorageError::InvalidInput(format!("batch of {} bytes is too large for a WAL frame", buf.len()))
     })?;
@@ -146,12 +172,19 @@ pub fn decode_payload(payload: &[u8]) -> Result<(Table, RecordBatch)> {
     };
     let table = Table::from_code(*code).ok_or_else(|| StorageError::Corrupt(format!("unknown table code {code}")))?;
     let expected = match *version {
-        SCHEMA_VERSION => table.physical_schema(),
+        SCHEMA_VERSION | SCHEMA_VERSION_WITH_SCHEMA => table.physical_schema(),
         SCHEMA_VERSION_NO_DEDICATED => without_dedicated(table, table.physical_schema()),
         SCHEMA_VERSION_LOGICAL => without_dedicated(table, table.schema()),
         _ => return Err(StorageError::Corrupt(format!("schema version {version}, expected {SCHEMA_VERSION}"))),
     };
-    let mut reader = StreamReader::try_new(Cursor::new(ipc), None)?;
+    let schema_message: &[u8] = match *version {
+        SCHEMA_VERSION => {
+            schemaless::check_starts_with_a_batch(ipc)?;
+            schemaless::schema_message(table)?
+        }
+        _ => &[],
+    };
+    let mut reader = StreamReader::try_new(Cursor::new(schema_message).chain(Cursor::new(ipc)), None)?;
     let batch = reader.next().ok_or_else(|| StorageError::Corrupt("WAL payload holds no batch".into()))??;
     if batch.schema().fields() != expected.fields() {
         return Err(StorageError::Corrupt(format!("WAL batch does not match the {} schema", table.name())));

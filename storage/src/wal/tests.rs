@@ -103,9 +103,22 @@ fn frames_of_older_versions_replay_as_current_physical_batches() {
     let v2 = frame_of(2, without(&crate::spans::physical_schema()));
     let (_, decoded) = decode_payload(&v2).expect("decode v2");
     assert_eq!(decoded, physical(&batch));
-    // A frame must hold its version's layout; unknown versions are refused.
-    v1[1] = SCHEMA_VERSION;
-    assert!(matches!(decode_payload(&v1), Err(StorageError::Corrupt(_))));
+    // Version 3: the whole stream, schema message included.
+    let v3 = encode_frame_with(Table::Spans, &batch, ipc_options()).expect("v3");
+    assert_eq!(v3[9], 3);
+    let (_, decoded) = decode_payload(&v3[HEADER..]).expect("decode v3");
+    assert_eq!(decoded, physical(&batch));
+    // A frame must hold its version's layout (a whole stream labelled 4, the current version,
+    // is refused); unknown versions are refused.
+    let v4 = encode_frame(Table::Spans, &batch).expect("v4");
+    assert!(v4.len() < v3.len(), "version 4 leaves the schema message out: {} < {}", v4.len(), v3.len());
+    for version in [3, SCHEMA_VERSION] {
+        v1[1] = version;
+        assert!(matches!(decode_payload(&v1), Err(StorageError::Corrupt(_))), "v1 payload as version {version}");
+    }
+    let mut v3_as_v4 = v3[HEADER..].to_vec();
+    v3_as_v4[1] = SCHEMA_VERSION;
+    assert!(matches!(decode_payload(&v3_as_v4), Err(StorageError::Corrupt(_))));
     v1[1] = SCHEMA_VERSION + 1;
     assert!(matches!(decode_payload(&v1), Err(StorageError::Corrupt(_))));
 }
