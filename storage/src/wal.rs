@@ -1,6 +1,7 @@
 //! The write-ahead log: segments `wal/<id:020>.wal` of checksummed frames
 //! `[u32 LE payload len][u32 LE crc32c(payload)][payload]`, payload
-//! `[u8 table][u8 schema version][Arrow IPC stream of one RecordBatch]`.
+//! `[u8 table][u8 schema version][Arrow IPC stream of one RecordBatch]` (version 4: without the
+//! stream's schema message, see [`SCHEMA_VERSION`]).
 //!
 //! Frames are encoded by the appending request (in parallel across requests)
 //! and written by the single writer task ([`writer`]), which group-commits them
