@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::RecordBatch;
 use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow::ipc::writer::IpcWriteOptions;
+#[cfg(test)]
+use arrow::ipc::writer::StreamWriter;
 
 use crate::error::{Result, StorageError};
 use crate::metrics::{table_label, StorageMetrics};
