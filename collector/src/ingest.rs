@@ -167,8 +167,15 @@ impl<S: Signal> Ingest<S> {
             Incoming::Protobuf(body) => {
                 let parts = parts::parts_for_bytes(body.len());
                 let _slots = self.converting.enter(parts).await?;
+                if body.len() <= parts::INLINE_BYTES {
+                    // The common case of an SDK's export: done here, where a trip to the
+                    // blocking pool would cost more in thread wake-ups than the work itself.
+                    let request = decode::<S>(&body)?;
+                    drop(body);
+                    return self.convert_part(Part { request, first_resource: 0 }).map(|c| vec![c]);
+                }
                 if parts == 1 {
-                    // The common case: decoded and converted in one trip to the blocking pool.
+                    // Decoded and converted in one trip to the blocking pool.
                     let ingest = self.clone();
                     return blocking(move || {
                         let request = decode::<S>(&body)?;

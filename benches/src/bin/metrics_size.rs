@@ -7,15 +7,23 @@
 //! cargo run --release -p osprey-benches --bin metrics_size -- \
 //!   /work/shared/data/otel-demo/hostandcollector-otelmetrics.zst /work/shared/data/otel-demo/hipstershop-otelmetrics.zst
 //!
+//! It also times the storage path alone: the converted batches, shifted forward an hour per
+//! pass as a series moves on in time, appended through the WAL (no fsync), coalesced in the
+//! memtable and flushed to Parquet — CPU-seconds of the whole process per point, all threads.
+//!
 //! Sizes do not depend on the build profile; the rate does (use `--release`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, TimestampNanosecondArray};
 use arrow::compute::filter_record_batch;
+use arrow::datatypes::TimestampNanosecondType;
 use clap::Parser;
 use osprey_benches::corpus::read_records;
+use osprey_benches::process::cpu_seconds;
 use osprey_collector::config::LimitsConfig;
 use osprey_collector::metric_points::convert;
 use osprey_proto::ExportMetricsServiceRequest;
@@ -24,11 +32,23 @@ use prost::Message;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// The server's allocator and its options (`src/main.rs`), so the storage path costs here what
+/// it costs there.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8; 59] = b"dirty_decay_ms:100,muzzy_decay_ms:0,background_thread:true\0";
+
 #[derive(Debug, Parser)]
 struct Args {
     /// Corpus files.
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// Passes over each corpus for the storage-path timing.
+    #[arg(long, default_value_t = 5)]
+    store_passes: i64,
 }
 
 #[tokio::main]
@@ -57,6 +77,11 @@ async fn main() -> Result<(), Error> {
             points as f64 / convert_time.as_secs_f64(),
             convert_time.as_secs_f64() * 1e6 / points.max(1) as f64
         );
+        let (store_points, cpu) = storage_path_cpu(&batches, args.store_passes).await?;
+        println!(
+            "   storage path: {store_points} points in {cpu:.2} CPU-s, {:.2} µs/point (WAL without fsync, memtable, flush)",
+            cpu * 1e6 / store_points.max(1) as f64
+        );
         let all = stored_bytes(&batches).await?;
         println!("   all points:      {points} points, {all} bytes, {:.2} B/point", all as f64 / points.max(1) as f64);
         let numbers: Vec<RecordBatch> = batches.iter().map(gauges_and_sums).collect::<Result<_, _>>()?;
@@ -71,6 +96,41 @@ fn gauges_and_sums(batch: &RecordBatch) -> Result<RecordBatch, Error> {
     let types = batch.column_by_name("metric_type").ok_or("metric_type")?.as_string::<i32>();
     let keep: BooleanArray = types.iter().map(|t| Some(matches!(t, Some("gauge" | "sum")))).collect();
     Ok(filter_record_batch(batch, &keep)?)
+}
+
+/// CPU-seconds of this process (all threads) to append `passes` copies of `batches`, each an
+/// hour later than the one before, to a fresh storage and flush them; and the points appended.
+async fn storage_path_cpu(batches: &[RecordBatch], passes: i64) -> Result<(usize, f64), Error> {
+    let mut shifted = Vec::new();
+    for pass in 0..passes {
+        for batch in batches {
+            shifted.push(shift_hours(batch, pass)?);
+        }
+    }
+    let points = shifted.iter().map(RecordBatch::num_rows).sum();
+    let temp = tempfile::tempdir()?;
+    let storage = open(temp.path()).await?;
+    let before = cpu_seconds(std::process::id())?;
+    for batch in shifted {
+        storage.append(Table::Metrics, batch).await?;
+    }
+    storage.flush().await?;
+    let cpu = cpu_seconds(std::process::id())? - before;
+    storage.close().await?;
+    Ok((points, cpu))
+}
+
+/// `batch` with `time` and `start_time` moved `hours` later.
+fn shift_hours(batch: &RecordBatch, hours: i64) -> Result<RecordBatch, Error> {
+    let schema = batch.schema();
+    let mut columns = batch.columns().to_vec();
+    for name in ["time", "start_time"] {
+        let i = schema.index_of(name)?;
+        let times = columns[i].as_primitive::<TimestampNanosecondType>();
+        let moved: TimestampNanosecondArray = times.unary(|t| t + hours * 3_600_000_000_000);
+        columns[i] = Arc::new(moved.with_data_type(times.data_type().clone()));
+    }
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// Appends `batches` to a fresh storage, flushes, and returns the Parquet bytes.

@@ -130,6 +130,38 @@ async fn undecodable_protobuf_is_invalid_argument() {
 }
 
 #[tokio::test]
+async fn requests_on_either_side_of_the_inline_size_are_stored_alike() {
+    use crate::parts::{parts_for_bytes, INLINE_BYTES};
+    let servers = Servers::start(CollectorConfig::default()).await;
+    let mut client = client(&servers).await;
+    let padded = |n: u8| Span { attributes: vec![str_kv("pad", &"x".repeat(1024))], ..span(n) };
+    let bad = |n: u8| Span { span_id: vec![n], ..padded(n) };
+    // Decoded and converted on the receiving task…
+    let small = request_of(vec![padded(1), bad(2), padded(3)]);
+    assert!(small.encoded_len() <= INLINE_BYTES);
+    // …and on the blocking pool, in one part.
+    let large = request_of((1..=40).map(padded).chain([bad(41)]).collect());
+    assert!(large.encoded_len() > INLINE_BYTES && parts_for_bytes(large.encoded_len()) == 1);
+    for (request, rows, last) in [(small, 2, "span-3"), (large, 40, "span-40")] {
+        let response = client.export(request).await.unwrap().into_inner();
+        assert_eq!(response.partial_success.map(|p| p.rejected_spans), Some(1));
+        let batches = servers.sink.batches();
+        let batch = batches.last().unwrap();
+        assert_eq!(batch.num_rows(), rows);
+        assert_eq!(strings(batch, "name")[rows - 1].as_deref(), Some(last));
+    }
+    assert_eq!(servers.metric("accepted", &[("signal", "traces")]), 42);
+    assert_eq!(servers.metric("rejected", &[("signal", "traces"), ("reason", "invalid")]), 2);
+    // Garbage is refused the same way on both paths.
+    for len in [16, 2 * INLINE_BYTES] {
+        let mut garbage = vec![0x0a, 0x04, 0xff, 0xff, 0xff, 0xff];
+        garbage.resize(len, 0xff);
+        let status = raw_call(&servers, EXPORT, garbage).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    }
+}
+
+#[tokio::test]
 async fn shuts_down_gracefully() {
     let sink = crate::MemorySink::new();
     let collector = crate::Collector::new(CollectorConfig::default(), sink).unwrap();
