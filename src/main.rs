@@ -104,7 +104,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn serve(config: Config) -> Result<(), BoxError> {
     tracing::info!(data_dir = %config.storage.data_dir.display(), "starting osprey");
-    let storage = osprey_storage::Storage::open(config.storage.clone()).await?;
+    // The collector writes some WAL frames as the requests it received; replay converts them again.
+    let replay: Arc<dyn osprey_storage::SourceDecoder> = Arc::new(osprey_collector::replay::Replay);
+    let storage = osprey_storage::Storage::open_with(config.storage.clone(), Some(replay)).await?;
 
     let collector = osprey_collector::Collector::new(config.collector.clone(), storage.clone())?;
     let query = osprey_query::QueryService::for_storage(storage.clone(), config.query.clone())?;

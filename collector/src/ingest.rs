@@ -12,6 +12,7 @@ use crate::conversion::Conversion;
 use crate::error::CollectorError;
 use crate::metrics::CollectorMetrics;
 use crate::parts::{self, Part};
+use crate::replay::LimitsHeader;
 use crate::signal::Signal;
 use crate::sink::{Permit, Prepared, Sink};
 
@@ -170,23 +171,19 @@ impl<S: Signal> Ingest<S> {
                 if body.len() <= parts::INLINE_BYTES {
                     // The common case of an SDK's export: done here, where a trip to the
                     // blocking pool would cost more in thread wake-ups than the work itself.
-                    let request = decode::<S>(&body)?;
-                    drop(body);
-                    return self.convert_part(Part { request, first_resource: 0 }).map(|c| vec![c]);
+                    return self.convert_part(whole::<S>(body)?).map(|c| vec![c]);
                 }
                 if parts == 1 {
                     // Decoded and converted in one trip to the blocking pool.
                     let ingest = self.clone();
-                    return blocking(move || {
-                        let request = decode::<S>(&body)?;
-                        drop(body);
-                        ingest.convert_part(Part { request, first_resource: 0 }).map(|c| vec![c])
-                    })
-                    .await;
+                    return blocking(move || ingest.convert_part(whole::<S>(body)?).map(|c| vec![c])).await;
                 }
                 let cuts = parts::cut_protobuf(body, parts).map_err(undecodable)?;
                 let decoding = cuts.into_iter().map(|cut| {
-                    move || Ok(Part { request: decode::<S>(&cut.bytes)?, first_resource: cut.first_resource })
+                    move || {
+                        let request = decode::<S>(&cut.bytes)?;
+                        Ok(Part { request, first_resource: cut.first_resource, source: kept_source::<S>(cut.bytes) })
+                    }
                 });
                 let decoded = in_parallel(decoding.collect()).await.into_iter().collect::<Result<Vec<_>, _>>()?;
                 self.convert_parts(decoded).await
@@ -196,8 +193,8 @@ impl<S: Signal> Ingest<S> {
                 let _slots = self.converting.enter(parts).await?;
                 if parts == 1 {
                     let ingest = self.clone();
-                    return blocking(move || ingest.convert_part(Part { request, first_resource: 0 }).map(|c| vec![c]))
-                        .await;
+                    let part = Part { request, first_resource: 0, source: None };
+                    return blocking(move || ingest.convert_part(part).map(|c| vec![c])).await;
                 }
                 self.convert_parts(parts::split_decoded::<S>(request, parts)).await
             }
@@ -230,18 +227,25 @@ impl<S: Signal> Ingest<S> {
         }
     }
 
-    /// Converts one part and prepares its batch for the sink (CPU-bound: on the blocking pool).
-    fn convert_part(&self, part: Part<S::Request>) -> Result<Converted<S::Pending>, Failure> {
+    /// Converts one part and prepares its batch for the sink (CPU-bound: on the blocking pool),
+    /// with a WAL frame of the part's protobuf bytes where the signal has a source codec.
+    fn convert_part(&self, mut part: Part<S::Request>) -> Result<Converted<S::Pending>, Failure> {
         let received = S::count(&part.request);
         let failed = |error: CollectorError| Failure::Conversion { received, error };
         let mut conversion = self
             .signal
             .convert(&part.request, &self.config.limits, part.first_resource)
             .map_err(|e| failed(e.into()))?;
+        let source = part.source.take();
         drop(part);
-        let prepared = match conversion.batch.take() {
-            Some(batch) => self.sink.prepare(S::TABLE, batch).map_err(|e| failed(e.into()))?,
-            None => None,
+        let prepared = match (conversion.batch.take(), S::SOURCE_CODEC.zip(source)) {
+            (Some(batch), Some((codec, source))) => {
+                let limits = LimitsHeader::new(&self.config.limits);
+                let pieces: [&[u8]; 2] = [limits.as_bytes(), &source];
+                self.sink.prepare_from_source(S::TABLE, batch, codec, &pieces).map_err(|e| failed(e.into()))?
+            }
+            (Some(batch), None) => self.sink.prepare(S::TABLE, batch).map_err(|e| failed(e.into()))?,
+            (None, _) => None,
         };
         Ok(Converted { conversion, prepared })
     }
@@ -283,6 +287,17 @@ fn undecodable(e: impl std::fmt::Display) -> Failure {
 
 fn decode<S: Signal>(body: &[u8]) -> Result<S::Request, Failure> {
     S::Request::decode(body).map_err(undecodable)
+}
+
+/// A whole protobuf request as one part.
+fn whole<S: Signal>(body: Bytes) -> Result<Part<S::Request>, Failure> {
+    let request = decode::<S>(&body)?;
+    Ok(Part { request, first_resource: 0, source: kept_source::<S>(body) })
+}
+
+/// The bytes a part was decoded from, if its signal writes them to the WAL (else freed now).
+fn kept_source<S: Signal>(bytes: Bytes) -> Option<Bytes> {
+    S::SOURCE_CODEC.map(|_| bytes)
 }
 
 fn join_failure(e: tokio::task::JoinError) -> Failure {

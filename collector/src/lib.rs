@@ -27,6 +27,7 @@ pub mod metric_points;
 pub mod metrics;
 pub mod parts;
 pub mod payload;
+pub mod replay;
 pub mod scrape;
 pub mod signal;
 pub mod sink;

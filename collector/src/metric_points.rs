@@ -48,6 +48,7 @@ impl Signal for Metrics {
     const GRPC_EXPORT_PATH: &'static str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
     const ITEMS: &'static str = "data points";
     const TABLE: Table = Table::Metrics;
+    const SOURCE_CODEC: Option<u8> = Some(crate::replay::METRICS_PROTOBUF);
 
     fn count(request: &Self::Request) -> u64 {
         request.resource_metrics.iter().map(Self::resource_items).sum()
@@ -344,4 +345,4 @@ fn nanos(t: u64) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

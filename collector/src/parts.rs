@@ -31,6 +31,9 @@ pub const MIN_PART_ITEMS: u64 = 2048;
 pub struct Part<R> {
     pub request: R,
     pub first_resource: usize,
+    /// The protobuf bytes it was decoded from, kept for a WAL source frame
+    /// ([`crate::signal::Signal::SOURCE_CODEC`]).
+    pub source: Option<Bytes>,
 }
 
 /// A run of whole top-level fields of a protobuf request.
@@ -113,12 +116,12 @@ pub fn split_decoded<S: Signal>(request: S::Request, parts: usize) -> Vec<Part<S
         seen += n;
         let share = total * (out.len() as u64 + 1) / parts.max(1) as u64;
         if seen >= share && out.len() + 1 < parts {
-            out.push(Part { request: S::from_resources(std::mem::take(&mut current)), first_resource });
+            out.push(Part { request: S::from_resources(std::mem::take(&mut current)), first_resource, source: None });
             first_resource = i + 1;
         }
     }
     if !current.is_empty() || out.is_empty() {
-        out.push(Part { request: S::from_resources(current), first_resource });
+        out.push(Part { request: S::from_resources(current), first_resource, source: None });
     }
     out
 }
@@ -132,7 +135,7 @@ pub fn parts_for_items(items: u64) -> usize {
 /// The parts back into one request (when they are not [`Signal::independent`]).
 pub fn join<S: Signal>(parts: Vec<Part<S::Request>>) -> Part<S::Request> {
     let resources = parts.into_iter().flat_map(|p| S::into_resources(p.request)).collect();
-    Part { request: S::from_resources(resources), first_resource: 0 }
+    Part { request: S::from_resources(resources), first_resource: 0, source: None }
 }
 
 #[cfg(test)]

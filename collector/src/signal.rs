@@ -36,6 +36,9 @@ pub trait Signal: Send + Sync + 'static {
     const ITEMS: &'static str;
     /// Where accepted items are stored.
     const TABLE: Table;
+    /// The WAL source codec ([`crate::replay`]) a protobuf request's frame is written with, if
+    /// replay can convert the request again to exactly its rows; `None`: frames hold the batch.
+    const SOURCE_CODEC: Option<u8> = None;
 
     /// Items in a decoded request (counted as received if conversion fails as a whole).
     fn count(request: &Self::Request) -> u64;

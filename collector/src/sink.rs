@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arrow::array::RecordBatch;
 use futures::future::BoxFuture;
 use osprey_storage::wal::Encoded;
-use osprey_storage::{Storage, StorageError, Table};
+use osprey_storage::{SourceDecoder as _, Storage, StorageError, Table};
 
 /// Bytes of the memory budget held by one request; released when dropped.
 pub struct Permit(#[allow(dead_code)] Box<dyn Send + Sync>);
@@ -37,6 +37,16 @@ pub trait Sink: Send + Sync + 'static {
     /// blocking pool); `None` for an empty batch.
     fn prepare(&self, table: Table, batch: RecordBatch) -> Result<Option<Prepared>, StorageError>;
 
+    /// [`Sink::prepare`] for a batch converted from `source` (in pieces), which `codec` of
+    /// [`crate::replay::Replay`] converts again to exactly `batch` on WAL replay.
+    fn prepare_from_source(
+        &self,
+        table: Table,
+        batch: RecordBatch,
+        codec: u8,
+        source: &[&[u8]],
+    ) -> Result<Option<Prepared>, StorageError>;
+
     /// Appends prepared batches as one unit; resolves once all are durable.
     fn append(&self, batches: Vec<Prepared>) -> BoxFuture<'_, Result<(), StorageError>>;
 }
@@ -48,6 +58,16 @@ impl Sink for Storage {
 
     fn prepare(&self, table: Table, batch: RecordBatch) -> Result<Option<Prepared>, StorageError> {
         Ok(Storage::prepare(table, batch)?.map(Prepared::Frame))
+    }
+
+    fn prepare_from_source(
+        &self,
+        table: Table,
+        batch: RecordBatch,
+        codec: u8,
+        source: &[&[u8]],
+    ) -> Result<Option<Prepared>, StorageError> {
+        Ok(Storage::prepare_from_source(table, batch, codec, source)?.map(Prepared::Frame))
     }
 
     fn append(&self, batches: Vec<Prepared>) -> BoxFuture<'_, Result<(), StorageError>> {
@@ -92,6 +112,8 @@ pub struct MemorySink {
     failure: Mutex<Option<Failure>>,
     in_use: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
+    /// Batches prepared from a source that replays to them.
+    sources: AtomicUsize,
 }
 
 struct MemoryPermit {
@@ -129,6 +151,11 @@ impl MemorySink {
         lock(&self.batches).iter().map(|(_, b)| b.num_rows()).sum()
     }
 
+    /// Batches prepared from a source frame (each checked to replay to its rows).
+    pub fn source_frames(&self) -> usize {
+        self.sources.load(Ordering::SeqCst)
+    }
+
     /// The most bytes ever admitted at once.
     pub fn peak_admitted(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
@@ -153,6 +180,22 @@ impl Sink for MemorySink {
 
     fn prepare(&self, table: Table, batch: RecordBatch) -> Result<Option<Prepared>, StorageError> {
         Ok((batch.num_rows() > 0).then_some(Prepared::Batch(table, batch)))
+    }
+
+    /// Checks what storage's replay would do: `source` converts again to exactly `batch`.
+    fn prepare_from_source(
+        &self,
+        table: Table,
+        batch: RecordBatch,
+        codec: u8,
+        source: &[&[u8]],
+    ) -> Result<Option<Prepared>, StorageError> {
+        let replayed = crate::replay::Replay.decode(table, codec, &source.concat())?;
+        if replayed != table.to_physical(&batch)? {
+            return Err(StorageError::Internal(format!("{} source frame replays to other rows", table.name())));
+        }
+        self.sources.fetch_add(1, Ordering::SeqCst);
+        self.prepare(table, batch)
     }
 
     fn append(&self, batches: Vec<Prepared>) -> BoxFuture<'_, Result<(), StorageError>> {

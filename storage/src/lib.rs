@@ -40,6 +40,7 @@ use tokio::sync::Notify;
 pub use budget::MemoryPermit;
 pub use config::StorageConfig;
 pub use error::{ErrorClass, Result, StorageError};
+pub use wal::SourceDecoder;
 
 use crate::budget::Budget;
 use crate::catalog::{Catalog, TableSnapshot};
@@ -245,14 +246,21 @@ impl std::fmt::Debug for Storage {
 impl Storage {
     /// Opens (or creates) the data directory: folds the manifest, removes orphan
     /// files, replays the WAL into the memtables and starts the background flusher.
+    /// A WAL holding source frames ([`Storage::prepare_from_source`]) needs [`Storage::open_with`].
     pub async fn open(config: StorageConfig) -> Result<Arc<Storage>> {
+        Self::open_with(config, None).await
+    }
+
+    /// [`Storage::open`], replaying source frames with `decoder`.
+    pub async fn open_with(config: StorageConfig, decoder: Option<Arc<dyn SourceDecoder>>) -> Result<Arc<Storage>> {
         validate(&config)?;
         let metrics = Arc::new(StorageMetrics::default());
         let recovery_metrics = metrics.clone();
         let recovery_config = config.clone();
-        let recovered = tokio::task::spawn_blocking(move || recover(&recovery_config, &recovery_metrics))
-            .await
-            .map_err(|e| StorageError::Internal(format!("recovery task: {e}")))??;
+        let recovered =
+            tokio::task::spawn_blocking(move || recover(&recovery_config, &recovery_metrics, decoder.as_deref()))
+                .await
+                .map_err(|e| StorageError::Internal(format!("recovery task: {e}")))??;
         let Recovered { lock, data_dir, manifest, catalog, next_segment } = recovered;
 
         let budget = Arc::new(Budget::new(config.admission_limit()));
@@ -329,6 +337,14 @@ impl Storage {
     /// `batch` to `table`'s physical schema, right-sizes its buffers for the memtable (unless
     /// the memtable will copy it into a coalesced batch), and encodes its WAL frame. `None` for an empty batch.
     pub fn prepare(table: Table, batch: RecordBatch) -> Result<Option<wal::Encoded>> {
+        match Self::prepare_batch(table, batch)? {
+            Some(batch) => wal::Encoded::new(table, batch).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// `batch` in `table`'s physical schema with right-sized buffers; `None` if empty.
+    fn prepare_batch(table: Table, batch: RecordBatch) -> Result<Option<RecordBatch>> {
         if table.derived_from().is_some() {
             return Err(StorageError::InvalidInput(format!("{} is derived from other tables", table.name())));
         }
@@ -340,11 +356,26 @@ impl Storage {
             return Ok(None);
         }
         // A small batch the memtable will coalesce is copied there into right-sized buffers.
-        let batch = match memtable::will_coalesce(table, physical.num_rows()) {
-            true => physical,
-            false => memtable::shrink_to_fit(physical)?,
+        match memtable::will_coalesce(table, physical.num_rows()) {
+            true => Ok(Some(physical)),
+            false => memtable::shrink_to_fit(physical).map(Some),
+        }
+    }
+
+    /// [`Storage::prepare`] for a batch converted from `source` (the bytes of a request as
+    /// received, in pieces): the WAL frame holds those bytes instead of the batch, and replay
+    /// converts them again with `codec` of the [`SourceDecoder`] given to [`Storage::open_with`],
+    /// which must give back exactly `batch`.
+    pub fn prepare_from_source(
+        table: Table,
+        batch: RecordBatch,
+        codec: u8,
+        source: &[&[u8]],
+    ) -> Result<Option<wal::Encoded>> {
+        let Some(prepared) = Self::prepare_batch(table, batch)? else {
+            return Ok(None);
         };
-        wal::Encoded::new(table, batch).map(Some)
+        wal::Encoded::from_source(table, prepared, codec, source).map(Some)
     }
 
     /// Appends prepared frames (see [`Storage::prepare`]) as one unit: returns once all are
@@ -513,7 +544,7 @@ struct Recovered {
 /// Start-up recovery, in the order the durability contract needs: fold the
 /// manifest, remove unpublished files, drop WAL segments already in Parquet,
 /// replay the rest.
-fn recover(config: &StorageConfig, metrics: &StorageMetrics) -> Result<Recovered> {
+fn recover(config: &StorageConfig, metrics: &StorageMetrics, decoder: Option<&dyn SourceDecoder>) -> Result<Recovered> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| StorageError::io(&config.data_dir, e))?;
     let data_dir = std::fs::canonicalize(&config.data_dir).map_err(|e| StorageError::io(&config.data_dir, e))?;
     let lock = dir_lock::DirLock::acquire(&data_dir)?;
@@ -524,8 +555,9 @@ fn recover(config: &StorageConfig, metrics: &StorageMetrics) -> Result<Recovered
         tracing::warn!(orphans, "removed parquet files the manifest does not list");
     }
     let mut catalog = Catalog::with_files(manifest.state().files.clone());
-    let replayed = wal::replay(&data_dir.join(wal::DIR), manifest.state().wal_checkpoint, metrics, |frame| {
-        catalog.active.insert(frame.table, frame.batch, frame.payload_bytes)
+    let checkpoint = manifest.state().wal_checkpoint;
+    let replayed = wal::replay(&data_dir.join(wal::DIR), checkpoint, metrics, decoder, |frame| {
+        catalog.active.insert(frame.table, frame.batch, frame.bytes)
     })?;
     tracing::info!(
         rows = replayed.rows,

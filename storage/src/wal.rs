@@ -1,7 +1,8 @@
 //! The write-ahead log: segments `wal/<id:020>.wal` of checksummed frames
 //! `[u32 LE payload len][u32 LE crc32c(payload)][payload]`, payload
 //! `[u8 table][u8 schema version][Arrow IPC stream of one RecordBatch]` (version 4: without the
-//! stream's schema message, see [`SCHEMA_VERSION`]).
+//! stream's schema message, see [`SCHEMA_VERSION`]), or `[u8 table][u8 5][u8 codec][source]`:
+//! the bytes the batch was converted from, which replay converts again ([`source`]).
 //!
 //! Frames are encoded by the appending request (in parallel across requests)
 //! and written by the single writer task ([`writer`]), which group-commits them
@@ -12,6 +13,7 @@
 //! logged, counted, and the rest of its segment skipped.
 
 mod schemaless;
+pub mod source;
 pub mod writer;
 
 use std::fs;
@@ -27,6 +29,7 @@ use arrow::ipc::writer::StreamWriter;
 use crate::error::{Result, StorageError};
 use crate::metrics::{table_label, StorageMetrics};
 use crate::Table;
+pub use source::{SourceDecoder, SOURCE_VERSION};
 
 pub const DIR: &str = "wal";
 /// Bumped when a table's schema changes incompatibly; replay skips frames of unknown versions.
@@ -100,6 +103,13 @@ impl Encoded {
         Ok(Self { table, batch, bytes })
     }
 
+    /// `batch` (physical schema) of `table` with a frame of the bytes it was converted from,
+    /// which `codec` of the [`SourceDecoder`] given to storage turns back into `batch`.
+    pub(crate) fn from_source(table: Table, batch: RecordBatch, codec: u8, source: &[&[u8]]) -> Result<Self> {
+        let bytes = source::encode(table, codec, source)?;
+        Ok(Self { table, batch, bytes })
+    }
+
     /// Rows it holds.
     pub fn num_rows(&self) -> usize {
         self.batch.num_rows()
@@ -169,12 +179,16 @@ fn ipc_body_bytes(data: &arrow::array::ArrayData) -> usize {
     buffers + nulls + data.child_data().iter().map(ipc_body_bytes).sum::<usize>()
 }
 
-/// Decodes a payload (after the CRC check) into its table and batch.
-pub fn decode_payload(payload: &[u8]) -> Result<(Table, RecordBatch)> {
+/// Decodes a payload (after the CRC check) into its table and batch; a source frame (version 5)
+/// with `decoder`.
+pub fn decode_payload(payload: &[u8], decoder: Option<&dyn SourceDecoder>) -> Result<(Table, RecordBatch)> {
     let [code, version, ipc @ ..] = payload else {
         return Err(StorageError::Corrupt("WAL payload shorter than its header".into()));
     };
     let table = Table::from_code(*code).ok_or_else(|| StorageError::Corrupt(format!("unknown table code {code}")))?;
+    if *version == SOURCE_VERSION {
+        return Ok((table, source::decode(table, ipc, decoder)?));
+    }
     let expected = match *version {
         SCHEMA_VERSION | SCHEMA_VERSION_WITH_SCHEMA => table.physical_schema(),
         SCHEMA_VERSION_NO_DEDICATED => without_dedicated(table, table.physical_schema()),
@@ -219,8 +233,10 @@ pub enum SegmentEnd {
 pub struct Frame {
     pub table: Table,
     pub batch: RecordBatch,
-    /// Payload length: about the memory the decoded batch holds (its columns share the IPC buffer).
-    pub payload_bytes: usize,
+    /// The memory the batch holds: the payload length for an IPC frame (its columns share the
+    /// payload's buffer, which `get_array_memory_size` would count once per column), the
+    /// batch's own buffers for a source frame.
+    pub bytes: usize,
 }
 
 /// The frames of one segment that could be read.
@@ -232,8 +248,9 @@ pub struct SegmentScan {
     pub end: SegmentEnd,
 }
 
-/// Splits a segment's bytes into frames.
-pub fn scan_segment(bytes: &[u8]) -> SegmentScan {
+/// Splits a segment's bytes into frames, decoding source frames with `decoder`. Fails only on a
+/// source frame of a codec `decoder` does not know: skipping it would drop acknowledged rows.
+pub fn scan_segment(bytes: &[u8], decoder: Option<&dyn SourceDecoder>) -> Result<SegmentScan> {
     let mut frames = Vec::new();
     let mut undecodable = 0;
     let mut pos = 0usize;
@@ -264,8 +281,19 @@ pub fn scan_segment(bytes: &[u8]) -> SegmentScan {
             }
             break SegmentEnd::Corrupt { offset, reason: "checksum mismatch".into() };
         }
-        match decode_payload(payload) {
-            Ok((table, batch)) => frames.push(Frame { table, batch, payload_bytes: len }),
+        if let Some((table, codec)) = source_frame(payload) {
+            if !decoder.is_some_and(|d| d.knows(table, codec)) {
+                return Err(StorageError::Internal(source::unknown_codec(table, codec)));
+            }
+        }
+        match decode_payload(payload, decoder) {
+            Ok((table, batch)) => {
+                let bytes = match source_frame(payload) {
+                    Some(_) => batch.get_array_memory_size(),
+                    None => len,
+                };
+                frames.push(Frame { table, batch, bytes })
+            }
             Err(e) => {
                 tracing::error!(offset, error = %e, "skipping undecodable WAL frame");
                 undecodable += 1;
@@ -273,7 +301,15 @@ pub fn scan_segment(bytes: &[u8]) -> SegmentScan {
         }
         pos += HEADER + len;
     };
-    SegmentScan { frames, undecodable, end }
+    Ok(SegmentScan { frames, undecodable, end })
+}
+
+/// The table and codec of a version-5 payload.
+fn source_frame(payload: &[u8]) -> Option<(Table, u8)> {
+    match payload {
+        [code, SOURCE_VERSION, codec, ..] => Table::from_code(*code).map(|table| (table, *codec)),
+        _ => None,
+    }
 }
 
 /// What replay found.
@@ -287,11 +323,13 @@ pub struct ReplayOutcome {
 }
 
 /// Deletes segments below `checkpoint` and feeds every readable frame of the
-/// others, in order, to `sink`. Fails only on I/O errors, never on content.
+/// others, in order, to `sink`, source frames decoded by `decoder`. Fails on I/O errors and on a
+/// source frame no decoder knows, never on corrupt content.
 pub fn replay(
     dir: &Path,
     checkpoint: u64,
     metrics: &StorageMetrics,
+    decoder: Option<&dyn SourceDecoder>,
     mut sink: impl FnMut(Frame),
 ) -> Result<ReplayOutcome> {
     fs::create_dir_all(dir).map_err(|e| StorageError::io(dir, e))?;
@@ -311,7 +349,7 @@ pub fn replay(
             fs::remove_file(&path).map_err(|e| StorageError::io(&path, e))?;
             continue;
         }
-        let scan = scan_segment(&bytes);
+        let scan = scan_segment(&bytes, decoder)?;
         let mut corrupt = scan.undecodable;
         match &scan.end {
             SegmentEnd::Clean => {}

@@ -14,11 +14,11 @@ use crate::CollectorConfig;
 
 const T: u64 = START;
 
-fn metric(name: &str, data: Data) -> Metric {
+pub(crate) fn metric(name: &str, data: Data) -> Metric {
     Metric { name: name.into(), unit: "ms".into(), description: "d".into(), data: Some(data), ..Default::default() }
 }
 
-fn request(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+pub(crate) fn request(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
     ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(Resource { attributes: vec![str_kv("service.name", "checkout")], ..Default::default() }),
@@ -28,7 +28,7 @@ fn request(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
     }
 }
 
-fn number(value: number_data_point::Value) -> NumberDataPoint {
+pub(crate) fn number(value: number_data_point::Value) -> NumberDataPoint {
     NumberDataPoint {
         time_unix_nano: T,
         start_time_unix_nano: T - 1_000,
@@ -38,7 +38,7 @@ fn number(value: number_data_point::Value) -> NumberDataPoint {
     }
 }
 
-fn histogram(count: u64, buckets: Vec<u64>, bounds: Vec<f64>) -> HistogramDataPoint {
+pub(crate) fn histogram(count: u64, buckets: Vec<u64>, bounds: Vec<f64>) -> HistogramDataPoint {
     HistogramDataPoint {
         time_unix_nano: T,
         count,
@@ -51,7 +51,7 @@ fn histogram(count: u64, buckets: Vec<u64>, bounds: Vec<f64>) -> HistogramDataPo
     }
 }
 
-fn every_type() -> ExportMetricsServiceRequest {
+pub(crate) fn every_type() -> ExportMetricsServiceRequest {
     use number_data_point::Value as N;
     let exemplar = Exemplar {
         time_unix_nano: T - 10,
@@ -230,4 +230,7 @@ async fn grpc_and_http_protobuf_and_json_all_store_points() {
     assert_eq!(m("received", &[("signal", "metrics"), ("transport", "http")]), 7);
     assert_eq!(m("accepted", &[("signal", "metrics")]), 11);
     assert_eq!(m("rejected", &[("signal", "metrics"), ("reason", "invalid")]), 1);
+    // The protobuf requests' WAL frames hold the requests, each checked to replay to its rows;
+    // the JSON one's holds its batch.
+    assert_eq!(servers.sink.source_frames(), 2);
 }

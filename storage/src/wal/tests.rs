@@ -42,9 +42,9 @@ fn write_segment(dir: &Path, id: u64, batches: &[RecordBatch]) -> Vec<usize> {
 fn replay_all(dir: &Path, checkpoint: u64) -> (Vec<RecordBatch>, ReplayOutcome, StorageMetrics) {
     let metrics = StorageMetrics::default();
     let mut batches = Vec::new();
-    let outcome = replay(dir, checkpoint, &metrics, |f| {
+    let outcome = replay(dir, checkpoint, &metrics, None, |f| {
         assert_eq!(f.table, Table::Spans);
-        assert!(f.payload_bytes > 0);
+        assert!(f.bytes > 0);
         batches.push(f.batch);
     })
     .expect("replay never fails on content");
@@ -74,7 +74,7 @@ fn frame_round_trip_and_checksum() {
     assert_eq!(u32::from_le_bytes(frame[4..8].try_into().expect("4 bytes")), crc32c::crc32c(&frame[8..]));
     assert_eq!(frame[8], Table::Spans.code());
     assert_eq!(frame[9], SCHEMA_VERSION);
-    let (table, decoded) = decode_payload(&frame[8..]).expect("decode");
+    let (table, decoded) = decode_payload(&frame[8..], None).expect("decode");
     assert_eq!(table, Table::Spans);
     // Frames hold the physical schema, whichever form was appended.
     assert_eq!(decoded, physical(&batch));
@@ -97,16 +97,16 @@ fn frames_of_older_versions_replay_as_current_physical_batches() {
     let without = crate::spans::physical::without_dedicated;
     // Version 1: logical batches (with `end_time`), before the dedicated columns.
     let mut v1 = frame_of(1, without(&crate::spans::schema()));
-    let (_, decoded) = decode_payload(&v1).expect("decode v1");
+    let (_, decoded) = decode_payload(&v1, None).expect("decode v1");
     assert_eq!(decoded, physical(&batch), "end_time dropped, dedicated columns computed");
     // Version 2: physical batches before the dedicated columns.
     let v2 = frame_of(2, without(&crate::spans::physical_schema()));
-    let (_, decoded) = decode_payload(&v2).expect("decode v2");
+    let (_, decoded) = decode_payload(&v2, None).expect("decode v2");
     assert_eq!(decoded, physical(&batch));
     // Version 3: the whole stream, schema message included.
     let v3 = encode_frame_with(Table::Spans, &batch, ipc_options()).expect("v3");
     assert_eq!(v3[9], 3);
-    let (_, decoded) = decode_payload(&v3[HEADER..]).expect("decode v3");
+    let (_, decoded) = decode_payload(&v3[HEADER..], None).expect("decode v3");
     assert_eq!(decoded, physical(&batch));
     // A frame must hold its version's layout (a whole stream labelled 4, the current version,
     // is refused); unknown versions are refused.
@@ -114,13 +114,13 @@ fn frames_of_older_versions_replay_as_current_physical_batches() {
     assert!(v4.len() < v3.len(), "version 4 leaves the schema message out: {} < {}", v4.len(), v3.len());
     for version in [3, SCHEMA_VERSION] {
         v1[1] = version;
-        assert!(matches!(decode_payload(&v1), Err(StorageError::Corrupt(_))), "v1 payload as version {version}");
+        assert!(matches!(decode_payload(&v1, None), Err(StorageError::Corrupt(_))), "v1 payload as version {version}");
     }
     let mut v3_as_v4 = v3[HEADER..].to_vec();
     v3_as_v4[1] = SCHEMA_VERSION;
-    assert!(matches!(decode_payload(&v3_as_v4), Err(StorageError::Corrupt(_))));
-    v1[1] = SCHEMA_VERSION + 1;
-    assert!(matches!(decode_payload(&v1), Err(StorageError::Corrupt(_))));
+    assert!(matches!(decode_payload(&v3_as_v4, None), Err(StorageError::Corrupt(_))));
+    v1[1] = SOURCE_VERSION + 1;
+    assert!(matches!(decode_payload(&v1, None), Err(StorageError::Corrupt(_))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,7 +305,7 @@ fn ipc_compression_measurement() {
         }
         let encode = start.elapsed() / 10;
         let start = Instant::now();
-        let (_, decoded) = decode_payload(&frame[8..]).expect("decode");
+        let (_, decoded) = decode_payload(&frame[8..], None).expect("decode");
         let decode = start.elapsed();
         assert_eq!(decoded, physical(&batch));
         let dir = tempfile::tempdir().expect("tempdir");

@@ -1,0 +1,93 @@
+//! What the collector writes into the WAL's source frames, and how replay reads them back
+//! ([`Replay`], given to `osprey_storage::Storage::open_with`).
+//!
+//! A metrics request in OTLP/protobuf is ~4× smaller than the Arrow batch it converts to, so
+//! its WAL frame holds the request as received instead of the batch; building, writing and
+//! fsyncing that frame was a fifth of a metrics ingest's CPU (BENCHMARKS.md, issue 5). Replay
+//! converts the request again, with the limits it was first converted with, which the frame
+//! records: conversion is a pure function of the request and the limits, so replay gives back
+//! exactly the rows that were acknowledged, the rejected points rejected again. Signals whose
+//! conversion keeps state across requests (traces: the spans-per-trace limit) keep writing
+//! their batches.
+//!
+//! Source bytes: `[u8 1][u64 LE max_attribute_value_bytes][u64 LE max_attributes_per_item]
+//! [u64 LE max_value_depth][ExportMetricsServiceRequest]`.
+
+use arrow::array::RecordBatch;
+use osprey_proto::ExportMetricsServiceRequest;
+use osprey_storage::{SourceDecoder, StorageError, Table};
+use prost::Message as _;
+
+use crate::config::LimitsConfig;
+
+/// Codec of a metrics request in OTLP/protobuf, after its [`LimitsHeader`].
+pub const METRICS_PROTOBUF: u8 = 1;
+
+/// The limits a request was converted with, as the source bytes begin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsHeader([u8; LimitsHeader::LEN]);
+
+impl LimitsHeader {
+    const VERSION: u8 = 1;
+    const LEN: usize = 1 + 3 * 8;
+
+    pub fn new(limits: &LimitsConfig) -> Self {
+        let mut bytes = [0u8; Self::LEN];
+        bytes[0] = Self::VERSION;
+        let fields = [limits.max_attribute_value_bytes, limits.max_attributes_per_item, limits.max_value_depth];
+        for (i, field) in fields.into_iter().enumerate() {
+            bytes[1 + 8 * i..9 + 8 * i].copy_from_slice(&(field as u64).to_le_bytes());
+        }
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The limits a source begins with, and the rest of it.
+    fn read(source: &[u8]) -> Result<(LimitsConfig, &[u8]), StorageError> {
+        let corrupt = |what: &str| StorageError::Corrupt(format!("metrics source frame: {what}"));
+        let (header, rest) = source.split_at_checked(Self::LEN).ok_or_else(|| corrupt("shorter than its header"))?;
+        if header[0] != Self::VERSION {
+            return Err(corrupt(&format!("limits header version {}", header[0])));
+        }
+        let field = |i: usize| -> Result<usize, StorageError> {
+            let bytes: [u8; 8] = header[1 + 8 * i..9 + 8 * i].try_into().map_err(|_| corrupt("short limit"))?;
+            usize::try_from(u64::from_le_bytes(bytes)).map_err(|_| corrupt("limit beyond usize"))
+        };
+        let limits = LimitsConfig {
+            max_attribute_value_bytes: field(0)?,
+            max_attributes_per_item: field(1)?,
+            max_value_depth: field(2)?,
+            ..LimitsConfig::default()
+        };
+        Ok((limits, rest))
+    }
+}
+
+/// Reads the collector's source frames back into batches.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Replay;
+
+impl SourceDecoder for Replay {
+    fn knows(&self, table: Table, codec: u8) -> bool {
+        table == Table::Metrics && codec == METRICS_PROTOBUF
+    }
+
+    fn decode(&self, table: Table, codec: u8, source: &[u8]) -> Result<RecordBatch, StorageError> {
+        if !self.knows(table, codec) {
+            return Err(StorageError::Corrupt(format!("no source codec {codec} for {}", table.name())));
+        }
+        let (limits, request) = LimitsHeader::read(source)?;
+        let request = ExportMetricsServiceRequest::decode(request)
+            .map_err(|e| StorageError::Corrupt(format!("metrics source frame: protobuf: {e}")))?;
+        let conversion = crate::metric_points::convert(&request, &limits)?;
+        let batch =
+            conversion.batch.ok_or_else(|| StorageError::Corrupt("metrics source frame converts to no rows".into()))?;
+        table.to_physical(&batch)
+    }
+}
+
+#[cfg(test)]
+mod tests;

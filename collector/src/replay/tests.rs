@@ -1,0 +1,72 @@
+use osprey_proto::metrics::metric::Data;
+use osprey_proto::metrics::{number_data_point, Gauge, NumberDataPoint};
+
+use super::*;
+use crate::fixtures::str_kv;
+use crate::metric_points::tests::{every_type, metric, number, request};
+
+fn limits() -> LimitsConfig {
+    LimitsConfig { max_attribute_value_bytes: 3, max_attributes_per_item: 1, max_value_depth: 2, ..Default::default() }
+}
+
+fn source(limits: &LimitsConfig, request: &ExportMetricsServiceRequest) -> Vec<u8> {
+    [LimitsHeader::new(limits).as_bytes(), &request.encode_to_vec()].concat()
+}
+
+#[test]
+fn the_limits_header_round_trips() {
+    let bytes = source(&limits(), &ExportMetricsServiceRequest::default());
+    let (read, rest) = LimitsHeader::read(&bytes).unwrap();
+    assert_eq!((read.max_attribute_value_bytes, read.max_attributes_per_item, read.max_value_depth), (3, 1, 2));
+    assert!(rest.is_empty());
+}
+
+/// Every point type, converted under limits that cut attributes, and points that are rejected:
+/// replay gives back exactly the rows conversion gave, under the limits in the frame, not
+/// the defaults.
+#[test]
+fn a_request_replays_to_the_rows_it_was_converted_to() {
+    use number_data_point::Value as N;
+    let mut mixed = every_type();
+    let wide = NumberDataPoint {
+        attributes: vec![str_kv("route", "/cart/checkout"), str_kv("zone", "eu")],
+        ..number(N::AsInt(3))
+    };
+    let rejected = NumberDataPoint { time_unix_nano: 0, ..number(N::AsInt(1)) };
+    mixed.resource_metrics.extend(
+        request(vec![metric("wide", Data::Gauge(Gauge { data_points: vec![wide, rejected] }))]).resource_metrics,
+    );
+    for limits in [LimitsConfig::default(), limits()] {
+        let converted = crate::metric_points::convert(&mixed, &limits).unwrap();
+        assert_eq!(converted.rejected_invalid, 1);
+        let expected = converted.batch.unwrap();
+        let replayed = Replay.decode(Table::Metrics, METRICS_PROTOBUF, &source(&limits, &mixed)).unwrap();
+        assert_eq!(replayed, expected);
+    }
+    let cut = Replay.decode(Table::Metrics, METRICS_PROTOBUF, &source(&limits(), &mixed)).unwrap();
+    let full = Replay.decode(Table::Metrics, METRICS_PROTOBUF, &source(&LimitsConfig::default(), &mixed)).unwrap();
+    assert_ne!(cut, full, "the limits in the frame apply");
+}
+
+#[test]
+fn bad_sources_are_corrupt_not_a_panic() {
+    let good = source(&limits(), &every_type());
+    let mut wrong_version = good.clone();
+    wrong_version[0] = 9;
+    let mut garbage = good[..LimitsHeader::LEN].to_vec();
+    garbage.extend_from_slice(&[0x0a, 0xff, 0xff]);
+    let rejected_only =
+        request(vec![metric("", Data::Gauge(Gauge { data_points: vec![number(number_data_point::Value::AsInt(1))] }))]);
+    let cases = [
+        (&good[..3], "shorter than its header"),
+        (&wrong_version[..], "limits header version 9"),
+        (&garbage[..], "protobuf"),
+        (&source(&limits(), &rejected_only)[..], "no rows"),
+    ];
+    for (bytes, what) in cases {
+        let error = Replay.decode(Table::Metrics, METRICS_PROTOBUF, bytes).unwrap_err();
+        assert!(matches!(&error, StorageError::Corrupt(m) if m.contains(what)), "{error} for {what}");
+    }
+    assert!(!Replay.knows(Table::Spans, METRICS_PROTOBUF) && !Replay.knows(Table::Metrics, 2));
+    assert!(Replay.decode(Table::Logs, METRICS_PROTOBUF, &good).is_err());
+}
