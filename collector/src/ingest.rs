@@ -103,8 +103,9 @@ impl<S: Signal> Ingest<S> {
     /// Stores a request and answers it. Nothing is acknowledged that was not appended.
     ///
     /// Decoding and conversion are CPU-bound (up to `max_request_bytes` of items), so they run on
-    /// the blocking pool; a large request is cut into parts ([`crate::parts`]) that are decoded,
-    /// converted and encoded in parallel, then appended as one unit.
+    /// the blocking pool, except for a small protobuf request ([`parts::INLINE_BYTES`]); a large
+    /// request is cut into parts ([`crate::parts`]) that are decoded, converted and encoded in
+    /// parallel, then appended as one unit.
     pub async fn export(
         self: &Arc<Self>,
         incoming: Incoming<S::Request>,
@@ -227,7 +228,8 @@ impl<S: Signal> Ingest<S> {
         }
     }
 
-    /// Converts one part and prepares its batch for the sink (CPU-bound: on the blocking pool),
+    /// Converts one part and prepares its batch for the sink (CPU-bound: on the blocking pool, or
+    /// on the receiving task for a small request),
     /// with a WAL frame of the part's protobuf bytes where the signal has a source codec.
     fn convert_part(&self, mut part: Part<S::Request>) -> Result<Converted<S::Pending>, Failure> {
         let received = S::count(&part.request);

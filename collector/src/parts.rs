@@ -18,8 +18,9 @@ use crate::signal::Signal;
 
 /// A protobuf request of at most this many bytes is decoded and converted on the task that
 /// received it (~150 metric points or ~100 spans: a fraction of a millisecond of work) instead
-/// of on the blocking pool, whose hand-off and wake-ups cost ~4 % of the server's CPU when a
-/// metrics SDK exports 150-point requests (BENCHMARKS.md, issue 5, session 12).
+/// of on the blocking pool, whose hand-off and thread wake-ups cost more than such work: on
+/// 150-point metrics requests, converting them here gave 1.13–1.18× the points per server
+/// CPU-second (BENCHMARKS.md, issue 5, session 12).
 pub const INLINE_BYTES: usize = 32 << 10;
 /// A request is cut only into parts of at least this many protobuf bytes…
 pub const MIN_PART_BYTES: usize = 512 << 10;

@@ -65,7 +65,8 @@ pub trait Signal: Send + Sync + 'static {
     /// Encodes a response as OTLP/JSON.
     fn encode_json(response: &Self::Response) -> Vec<u8>;
 
-    /// Validates, applies the limits and converts (CPU-bound: called on the blocking pool).
+    /// Validates, applies the limits and converts (CPU-bound: called on the blocking pool, or on
+    /// the receiving task for a request of at most [`crate::parts::INLINE_BYTES`]).
     /// `first_resource` is the index of the request's first resource in the whole request it is
     /// a part of (for the positions in `partial_success` messages).
     /// Fails only if the batch cannot be built (a bug, not bad input).

@@ -8,9 +8,10 @@
 //! and written by the single writer task ([`writer`]), which group-commits them
 //! with one fsync and then inserts the batches into the active memtable.
 //!
-//! Replay on open (see [`replay`]) never fails because of WAL *content*: a torn
+//! Replay on open (see [`replay`]) never fails because of damaged WAL *content*: a torn
 //! tail of the last segment is truncated away; a corrupt frame elsewhere is
-//! logged, counted, and the rest of its segment skipped.
+//! logged, counted, and the rest of its segment skipped. It does fail on a source frame of a
+//! codec no [`SourceDecoder`] it was given knows, whose rows it would otherwise drop.
 
 mod schemaless;
 pub mod source;

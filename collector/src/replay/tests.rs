@@ -70,3 +70,33 @@ fn bad_sources_are_corrupt_not_a_panic() {
     assert!(!Replay.knows(Table::Spans, METRICS_PROTOBUF) && !Replay.knows(Table::Metrics, 2));
     assert!(Replay.decode(Table::Logs, METRICS_PROTOBUF, &good).is_err());
 }
+
+/// A request large enough to be cut into parts: each part's frame holds the part's bytes, and
+/// each replays to exactly that part's rows (the test sink checks every one).
+#[tokio::test]
+async fn each_part_of_a_large_request_is_its_own_source() {
+    use osprey_proto::metrics_service_client::MetricsServiceClient;
+
+    use crate::fixtures::Servers;
+    use crate::parts::{parts_for_bytes, MIN_PART_BYTES};
+    use crate::CollectorConfig;
+
+    let servers = Servers::start(CollectorConfig::default()).await;
+    let mut client = MetricsServiceClient::connect(format!("http://{}", servers.grpc)).await.unwrap();
+    // One resource per 100 points, so the body can be cut between resources.
+    let resource = |r: u64| {
+        let points = (0..100)
+            .map(|i| NumberDataPoint {
+                attributes: vec![str_kv("pad", &"x".repeat(300)), str_kv("i", &format!("{r}-{i}"))],
+                ..number(number_data_point::Value::AsInt(i))
+            })
+            .collect();
+        request(vec![metric("big", Data::Gauge(Gauge { data_points: points }))]).resource_metrics
+    };
+    let large = ExportMetricsServiceRequest { resource_metrics: (0..60).flat_map(resource).collect() };
+    assert!(large.encoded_len() >= 2 * MIN_PART_BYTES);
+    client.export(large.clone()).await.unwrap();
+    assert_eq!(servers.sink.rows(), 6000);
+    assert_eq!(servers.sink.source_frames(), parts_for_bytes(large.encoded_len()));
+    assert_eq!(servers.sink.batches().len(), servers.sink.source_frames());
+}
