@@ -10,8 +10,10 @@
 //! conversion keeps state across requests (traces: the spans-per-trace limit) keep writing
 //! their batches.
 //!
-//! Source bytes: `[u8 1][u64 LE max_attribute_value_bytes][u64 LE max_attributes_per_item]
-//! [u64 LE max_value_depth][ExportMetricsServiceRequest]`.
+//! Source bytes: `[u8 1][6 × u64 LE: every field of LimitsConfig, in declaration order]
+//! [ExportMetricsServiceRequest]`. All the limits, not only those metrics read today: a limit
+//! the conversion starts to read is then already in every frame (and a limit added to
+//! `LimitsConfig` fails to compile here until the header carries it).
 
 use arrow::array::RecordBatch;
 use osprey_proto::ExportMetricsServiceRequest;
@@ -29,14 +31,30 @@ pub struct LimitsHeader([u8; LimitsHeader::LEN]);
 
 impl LimitsHeader {
     const VERSION: u8 = 1;
-    const LEN: usize = 1 + 3 * 8;
+    const FIELDS: usize = 6;
+    const LEN: usize = 1 + Self::FIELDS * 8;
 
     pub fn new(limits: &LimitsConfig) -> Self {
+        let LimitsConfig {
+            max_attribute_value_bytes,
+            max_attributes_per_item,
+            max_value_depth,
+            max_spans_per_trace,
+            max_tracked_traces,
+            max_log_body_bytes,
+        } = *limits;
+        let fields: [u64; Self::FIELDS] = [
+            max_attribute_value_bytes as u64,
+            max_attributes_per_item as u64,
+            max_value_depth as u64,
+            u64::from(max_spans_per_trace),
+            max_tracked_traces as u64,
+            max_log_body_bytes as u64,
+        ];
         let mut bytes = [0u8; Self::LEN];
         bytes[0] = Self::VERSION;
-        let fields = [limits.max_attribute_value_bytes, limits.max_attributes_per_item, limits.max_value_depth];
         for (i, field) in fields.into_iter().enumerate() {
-            bytes[1 + 8 * i..9 + 8 * i].copy_from_slice(&(field as u64).to_le_bytes());
+            bytes[1 + 8 * i..9 + 8 * i].copy_from_slice(&field.to_le_bytes());
         }
         Self(bytes)
     }
@@ -52,15 +70,18 @@ impl LimitsHeader {
         if header[0] != Self::VERSION {
             return Err(corrupt(&format!("limits header version {}", header[0])));
         }
-        let field = |i: usize| -> Result<usize, StorageError> {
+        let field = |i: usize| -> Result<u64, StorageError> {
             let bytes: [u8; 8] = header[1 + 8 * i..9 + 8 * i].try_into().map_err(|_| corrupt("short limit"))?;
-            usize::try_from(u64::from_le_bytes(bytes)).map_err(|_| corrupt("limit beyond usize"))
+            Ok(u64::from_le_bytes(bytes))
         };
+        let size = |i: usize| usize::try_from(field(i)?).map_err(|_| corrupt("limit beyond usize"));
         let limits = LimitsConfig {
-            max_attribute_value_bytes: field(0)?,
-            max_attributes_per_item: field(1)?,
-            max_value_depth: field(2)?,
-            ..LimitsConfig::default()
+            max_attribute_value_bytes: size(0)?,
+            max_attributes_per_item: size(1)?,
+            max_value_depth: size(2)?,
+            max_spans_per_trace: u32::try_from(field(3)?).map_err(|_| corrupt("max_spans_per_trace beyond u32"))?,
+            max_tracked_traces: size(4)?,
+            max_log_body_bytes: size(5)?,
         };
         Ok((limits, rest))
     }

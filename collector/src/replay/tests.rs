@@ -6,7 +6,14 @@ use crate::fixtures::str_kv;
 use crate::metric_points::tests::{every_type, metric, number, request};
 
 fn limits() -> LimitsConfig {
-    LimitsConfig { max_attribute_value_bytes: 3, max_attributes_per_item: 1, max_value_depth: 2, ..Default::default() }
+    LimitsConfig {
+        max_attribute_value_bytes: 3,
+        max_attributes_per_item: 1,
+        max_value_depth: 2,
+        max_spans_per_trace: 7,
+        max_tracked_traces: 11,
+        max_log_body_bytes: 13,
+    }
 }
 
 fn source(limits: &LimitsConfig, request: &ExportMetricsServiceRequest) -> Vec<u8> {
@@ -17,7 +24,7 @@ fn source(limits: &LimitsConfig, request: &ExportMetricsServiceRequest) -> Vec<u
 fn the_limits_header_round_trips() {
     let bytes = source(&limits(), &ExportMetricsServiceRequest::default());
     let (read, rest) = LimitsHeader::read(&bytes).unwrap();
-    assert_eq!((read.max_attribute_value_bytes, read.max_attributes_per_item, read.max_value_depth), (3, 1, 2));
+    assert_eq!(read, limits());
     assert!(rest.is_empty());
 }
 
