@@ -252,8 +252,7 @@ pub struct SegmentScan {
 /// Splits a segment's bytes into frames, decoding source frames with `decoder`. Fails only on a
 /// source frame of a codec `decoder` does not know: skipping it would drop acknowledged rows.
 pub fn scan_segment(bytes: &[u8], decoder: Option<&dyn SourceDecoder>) -> Result<SegmentScan> {
-    let mut frames = Vec::new();
-    let mut undecodable = 0;
+    let mut payloads: Vec<(u64, &[u8])> = Vec::new();
     let mut pos = 0usize;
     let end = loop {
         let rest = &bytes[pos..];
@@ -287,11 +286,17 @@ pub fn scan_segment(bytes: &[u8], decoder: Option<&dyn SourceDecoder>) -> Result
                 return Err(StorageError::Internal(source::unknown_codec(table, codec)));
             }
         }
-        match decode_payload(payload, decoder) {
+        payloads.push((offset, payload));
+        pos += HEADER + len;
+    };
+    let mut frames = Vec::with_capacity(payloads.len());
+    let mut undecodable = 0;
+    for (&(offset, payload), decoded) in payloads.iter().zip(decode_all(&payloads, decoder)?) {
+        match decoded {
             Ok((table, batch)) => {
                 let bytes = match source_frame(payload) {
                     Some(_) => batch.get_array_memory_size(),
-                    None => len,
+                    None => payload.len(),
                 };
                 frames.push(Frame { table, batch, bytes })
             }
@@ -300,9 +305,34 @@ pub fn scan_segment(bytes: &[u8], decoder: Option<&dyn SourceDecoder>) -> Result
                 undecodable += 1;
             }
         }
-        pos += HEADER + len;
-    };
+    }
     Ok(SegmentScan { frames, undecodable, end })
+}
+
+/// Decodes `payloads` in order, on as many threads as there are cores: replay converts source
+/// frames again, which costs several times what reading an IPC frame does. Fails only if a
+/// decoding thread panicked (its frames' rows must not be dropped silently).
+fn decode_all(
+    payloads: &[(u64, &[u8])],
+    decoder: Option<&dyn SourceDecoder>,
+) -> Result<Vec<Result<(Table, RecordBatch)>>> {
+    let decode = |part: &[(u64, &[u8])]| -> Vec<Result<(Table, RecordBatch)>> {
+        part.iter().map(|(_, payload)| decode_payload(payload, decoder)).collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(payloads.len());
+    if threads <= 1 {
+        return Ok(decode(payloads));
+    }
+    std::thread::scope(|scope| {
+        let running: Vec<_> =
+            payloads.chunks(payloads.len().div_ceil(threads)).map(|part| scope.spawn(move || decode(part))).collect();
+        let mut decoded = Vec::with_capacity(payloads.len());
+        for thread in running {
+            let part = thread.join().map_err(|_| StorageError::Internal("a WAL replay thread panicked".into()))?;
+            decoded.extend(part);
+        }
+        Ok(decoded)
+    })
 }
 
 /// The table and codec of a version-5 payload.

@@ -146,3 +146,27 @@ async fn rows_appended_from_sources_survive_a_crash() {
     let rows = ctx.sql("SELECT * FROM spans").await.expect("plan").collect().await.expect("run");
     assert_eq!(ids(&rows), ids(&input));
 }
+
+/// Replay decodes a segment's frames on several threads: they still come back in order, a
+/// frame that does not decode is still skipped alone.
+#[test]
+fn many_frames_replay_in_order_whatever_thread_decodes_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let batches: Vec<RecordBatch> =
+        (0..25).map(|i| physical(&testdata::many(1 + i % 7, 1 + i % 3, T0 + i as i64))).collect();
+    let mut segment = Vec::new();
+    for (i, batch) in batches.iter().enumerate() {
+        match i {
+            13 => segment
+                .extend(Encoded::from_source(Table::Spans, batch.clone(), IPC, &[b"garbage"]).expect("frame").bytes),
+            i if i % 2 == 0 => segment.extend(source_frame(batch)),
+            _ => segment.extend(encode_frame(Table::Spans, batch).expect("ipc frame")),
+        }
+    }
+    std::fs::write(segment_path(dir.path(), 0), &segment).expect("write");
+
+    let (frames, outcome) = replay_with(dir.path(), Some(&IpcSource)).expect("replay");
+    assert_eq!((outcome.frames, outcome.corrupt_frames), (24, 1));
+    let expected: Vec<&RecordBatch> = batches.iter().enumerate().filter(|(i, _)| *i != 13).map(|(_, b)| b).collect();
+    assert_eq!(frames.iter().map(|f| &f.batch).collect::<Vec<_>>(), expected);
+}
