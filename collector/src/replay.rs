@@ -3,7 +3,7 @@
 //!
 //! A metrics request in OTLP/protobuf is ~4× smaller than the Arrow batch it converts to, so
 //! its WAL frame holds the request as received instead of the batch; building, writing and
-//! fsyncing that frame was a fifth of a metrics ingest's CPU (BENCHMARKS.md, issue 5). Replay
+//! fsyncing that frame was ~16 % of a metrics ingest's CPU (BENCHMARKS.md, issue 5). Replay
 //! converts the request again, with the limits it was first converted with, which the frame
 //! records: conversion is a pure function of the request and the limits, so replay gives back
 //! exactly the rows that were acknowledged, the rejected points rejected again. Signals whose
