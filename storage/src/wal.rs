@@ -309,9 +309,9 @@ pub fn scan_segment(bytes: &[u8], decoder: Option<&dyn SourceDecoder>) -> Result
     Ok(SegmentScan { frames, undecodable, end })
 }
 
-/// Decodes `payloads` in order, on as many threads as there are cores: replay converts source
-/// frames again, which costs several times what reading an IPC frame does. Fails only if a
-/// decoding thread panicked (its frames' rows must not be dropped silently).
+/// Decodes `payloads` in order, on as many threads as there are cores (replay converts source
+/// frames again, ~1.3× the cost per row of reading IPC frames; BENCHMARKS.md, session 12). Fails
+/// only if a decoding thread panicked (its frames' rows must not be dropped silently).
 fn decode_all(
     payloads: &[(u64, &[u8])],
     decoder: Option<&dyn SourceDecoder>,
