@@ -102,6 +102,27 @@ fn field_names() -> MapFieldNames {
     MapFieldNames { entry: "entries".into(), key: "keys".into(), value: "values".into() }
 }
 
+/// How many attribute entries a column will hold, and the bytes of their keys and values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EntriesCapacity {
+    pub entries: usize,
+    pub key_bytes: usize,
+    pub value_bytes: usize,
+}
+
+impl EntriesCapacity {
+    /// This capacity `times` over (a resource's attributes repeat on each of its points).
+    pub fn times(self, times: usize) -> Self {
+        Self { entries: self.entries * times, key_bytes: self.key_bytes * times, value_bytes: self.value_bytes * times }
+    }
+
+    pub fn add(&mut self, other: Self) {
+        self.entries += other.entries;
+        self.key_bytes += other.key_bytes;
+        self.value_bytes += other.value_bytes;
+    }
+}
+
 /// Builds one attributes map column and its signature column, row by row.
 pub struct AttributesBuilder {
     map: MapBuilder<StringBuilder, StringBuilder>,
@@ -123,8 +144,16 @@ impl AttributesBuilder {
 
     /// A builder sized for `rows` rows of `entries` entries in all.
     pub fn with_capacity(rows: usize, entries: usize) -> Self {
+        Self::sized(rows, EntriesCapacity { entries, key_bytes: entries * 12, value_bytes: entries * 16 })
+    }
+
+    /// A builder sized for `rows` rows holding `capacity` in all.
+    pub fn sized(rows: usize, capacity: EntriesCapacity) -> Self {
+        let EntriesCapacity { entries, key_bytes, value_bytes } = capacity;
+        let keys = StringBuilder::with_capacity(entries, key_bytes);
+        let values = StringBuilder::with_capacity(entries, value_bytes);
         let text = |items: usize, bytes_per_item: usize| StringBuilder::with_capacity(items, items * bytes_per_item);
-        let map = MapBuilder::with_capacity(Some(field_names()), text(entries, 12), text(entries, 16), rows)
+        let map = MapBuilder::with_capacity(Some(field_names()), keys, values, rows)
             .with_keys_field(Arc::new(Field::new("keys", DataType::Utf8, false)))
             .with_values_field(Arc::new(Field::new("values", DataType::Utf8, true)));
         Self { map, types: text(rows, 4), text: String::new(), sig: String::new() }

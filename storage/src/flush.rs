@@ -14,9 +14,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch, UInt32Array, UInt64Array};
-use arrow::compute::{
-    concat_batches, interleave_record_batch, take_record_batch, LexicographicalComparator, SortColumn,
-};
+use arrow::compute::{concat_batches, take_record_batch, LexicographicalComparator, SortColumn};
 use arrow::datatypes::TimestampNanosecondType;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -31,7 +29,10 @@ use crate::metrics::table_label;
 use crate::rollup::late_join;
 use crate::{Storage, Table};
 
+mod gather;
 mod row_order;
+
+pub(crate) use gather::{gather, interleave};
 
 use row_order::NANOS_PER_HOUR;
 pub use row_order::{row_order, HourRows};
@@ -378,37 +379,6 @@ fn write_file(
     }
     Ok(entry)
 }
-
-/// Rows gathered from `sources` by `(batch, row)` address. Where the rows come in runs of
-/// consecutive rows of one batch (the memtable coalesces small batches in sorted order, so a
-/// series' rows of one coalesced batch are side by side), the runs are copied as slices;
-/// otherwise row by row. arrow's gather copies each string value with its own call, which was
-/// the largest cost of a metrics flush (BENCHMARKS.md, issue 5).
-pub(crate) fn gather(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Result<RecordBatch> {
-    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
-    for &(batch, row) in rows {
-        if sources.get(batch).is_none_or(|b| row >= b.num_rows()) {
-            return Err(StorageError::Internal(format!("gather address ({batch}, {row}) out of range")));
-        }
-        match runs.last_mut() {
-            Some((b, start, len)) if *b == batch && *start + *len == row => *len += 1,
-            _ => runs.push((batch, row, 1)),
-        }
-    }
-    let (Some(first), true) = (sources.first(), rows.len() >= MIN_MEAN_RUN_ROWS * runs.len()) else {
-        return Ok(interleave_record_batch(sources, rows)?);
-    };
-    let mut slices = Vec::with_capacity(runs.len());
-    for (batch, start, len) in runs {
-        if let Some(source) = sources.get(batch) {
-            slices.push(source.slice(start, len));
-        }
-    }
-    Ok(concat_batches(first.schema_ref(), &slices)?)
-}
-
-/// Runs at least this long on average are copied as slices (`gather`).
-const MIN_MEAN_RUN_ROWS: usize = 8;
 
 impl Storage {
     /// One flush: freezes the active memtables and persists every frozen one

@@ -90,7 +90,7 @@ impl Memtable {
         let sorted = crate::flush::row_order(table, small).and_then(|hours| {
             let rows: Vec<(usize, usize)> = hours.into_iter().flat_map(|h| h.rows).collect();
             let sources: Vec<&RecordBatch> = small.iter().collect();
-            Ok(arrow::compute::interleave_record_batch(&sources, &rows)?)
+            crate::flush::interleave(&sources, &rows)
         });
         match sorted {
             Ok(one) => {

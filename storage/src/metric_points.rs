@@ -22,7 +22,7 @@ use arrow::array::{
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-use crate::attributes::{map_type, AttrRef, AttributesBuilder, RenderedRow};
+use crate::attributes::{map_type, AttrRef, AttributesBuilder, EntriesCapacity, RenderedRow};
 use crate::error::StorageError;
 use crate::spans::write_hex;
 
@@ -146,6 +146,17 @@ pub fn to_physical(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
         return Err(StorageError::InvalidInput("batch does not match the metrics schema".into()));
     }
     Ok(batch.clone())
+}
+
+/// What a [`PointsBuilder`] is sized for: its points, their attribute entries, and the bytes of
+/// their metrics' names and descriptions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PointsCapacity {
+    pub rows: usize,
+    pub attributes: EntriesCapacity,
+    pub resource_attributes: EntriesCapacity,
+    pub name_bytes: usize,
+    pub description_bytes: usize,
 }
 
 /// Resource and scope of a group of points, with what every point of it shares computed
@@ -403,25 +414,39 @@ impl PointsBuilder {
         Self::with_capacity(1024)
     }
 
-    /// A builder sized for `rows` points. Arrow's builders otherwise start at 1,024 items each:
-    /// for requests of ~150 points, allocating and finishing ~60 such buffers took 6.8 % of the
-    /// server's CPU in a metrics ingest (BENCHMARKS.md, issue 5). Columns that most points leave null (histograms, exemplars, quantiles)
-    /// size their values as they grow.
+    /// A builder sized for `rows` points with guesses for their text (see [`Self::sized`]).
     pub fn with_capacity(rows: usize) -> Self {
+        Self::sized(&PointsCapacity {
+            rows,
+            attributes: EntriesCapacity { entries: rows * 4, key_bytes: rows * 48, value_bytes: rows * 64 },
+            resource_attributes: EntriesCapacity { entries: rows * 8, key_bytes: rows * 96, value_bytes: rows * 128 },
+            name_bytes: rows * 24,
+            description_bytes: rows * 32,
+        })
+    }
+
+    /// A builder sized for what it will hold. Arrow's builders otherwise start at 1,024 items
+    /// each: for requests of ~150 points, allocating and finishing ~60 such buffers took 6.8 %
+    /// of the server's CPU in a metrics ingest; and a buffer that grows is copied each time it
+    /// doubles, which for hipstershop's ~17 attributes a point was 4 % (BENCHMARKS.md, issue 5).
+    /// Columns that most points leave null (histograms, exemplars, quantiles) size their
+    /// values as they grow.
+    pub fn sized(capacity: &PointsCapacity) -> Self {
+        let rows = capacity.rows;
         let ts = || TimestampNanosecondBuilder::with_capacity(rows).with_timezone("UTC");
         let text = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
         let counts = || ListBuilder::with_capacity(UInt64Builder::with_capacity(0), rows);
         Self {
             time: ts(),
             start_time: ts(),
-            metric_name: text(24),
+            metric_name: StringBuilder::with_capacity(rows, capacity.name_bytes),
             metric_type: text(8),
             unit: text(4),
-            description: text(32),
+            description: StringBuilder::with_capacity(rows, capacity.description_bytes),
             service_name: text(16),
             series: UInt64Builder::with_capacity(rows),
-            attributes: AttributesBuilder::with_capacity(rows, rows * 4),
-            resource_attributes: AttributesBuilder::with_capacity(rows, rows * 8),
+            attributes: AttributesBuilder::sized(rows, capacity.attributes),
+            resource_attributes: AttributesBuilder::sized(rows, capacity.resource_attributes),
             value: Float64Builder::with_capacity(rows),
             int_value: Int64Builder::with_capacity(rows),
             is_monotonic: BooleanBuilder::with_capacity(rows),

@@ -186,24 +186,3 @@ fn statistics_are_kept_only_where_a_query_prunes_by_them() {
         assert_eq!(props.statistics_enabled(&path(column)), *expected, "{} {column}", table.name());
     }
 }
-
-/// Gathering by runs of slices gives exactly what arrow's row-by-row gather gives, whether the
-/// addresses come in long runs, alternate between batches, or mix both; an address past a
-/// batch is an error, not a panic.
-#[test]
-fn gather_by_slices_equals_interleave() {
-    let batches: Vec<RecordBatch> =
-        (0..3).map(|i| Table::Spans.to_physical(&testdata::many(100, 7, T0 + i * 1000)).expect("physical")).collect();
-    let sources: Vec<&RecordBatch> = batches.iter().collect();
-    let runs: Vec<(usize, usize)> =
-        (0..3).rev().flat_map(|b| (10..60).map(move |r| (b, r)).chain((0..10).map(move |r| (b, r)))).collect();
-    let alternating: Vec<(usize, usize)> = (0..100).flat_map(|r| (0..3).map(move |b| (b, r))).collect();
-    let mixed: Vec<(usize, usize)> = runs.iter().chain(alternating.iter().take(40)).copied().collect();
-    for rows in [&runs, &alternating, &mixed] {
-        let expected = interleave_record_batch(&sources, rows).expect("interleave");
-        assert_eq!(gather(&sources, rows).expect("gather"), expected);
-    }
-    let past_the_end: Vec<(usize, usize)> = (90..101).map(|r| (1, r)).collect();
-    assert!(gather(&sources, &past_the_end).is_err());
-    assert!(gather(&sources, &[(3, 0); 10]).is_err());
-}

@@ -1,0 +1,202 @@
+//! Rows gathered from many batches into one, by `(batch, row)` address: how a flush builds each
+//! slice it hands the Parquet writer, and how a memtable coalesces small batches.
+//!
+//! arrow's `interleave` copies a map column entry by entry: it lists every entry of every row
+//! as an address of its own, then copies each key and each value string with its own call. A
+//! metrics point of the otel-demo's hipstershop carries ~17 attributes, so gathering a flush
+//! slice made ~34 small copies a point, the largest part of the flush's gather and a fifth of
+//! the server's CPU in a metrics ingest (BENCHMARKS.md, issue 5, session 13). A row's entries
+//! are side by side in its batch, so [`interleave`] copies a map of strings a row at a time:
+//! one copy of the row's key bytes, one of its value bytes, and its offsets shifted. Every
+//! other column goes through arrow's `interleave`.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanBufferBuilder, MapArray, RecordBatch, StringArray, StructArray};
+use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
+use arrow::compute::concat_batches;
+use arrow::datatypes::{DataType, FieldRef, Fields};
+
+use crate::error::{Result, StorageError};
+
+/// Runs at least this long on average are copied as slices ([`gather`]).
+const MIN_MEAN_RUN_ROWS: usize = 8;
+
+/// Rows gathered from `sources` by `(batch, row)` address. Where the rows come in runs of
+/// consecutive rows of one batch (the memtable coalesces small batches in sorted order, so a
+/// series' rows of one coalesced batch are side by side), the runs are copied as slices;
+/// otherwise row by row ([`interleave`]).
+pub(crate) fn gather(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Result<RecordBatch> {
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    for &(batch, row) in rows {
+        if sources.get(batch).is_none_or(|b| row >= b.num_rows()) {
+            return Err(StorageError::Internal(format!("gather address ({batch}, {row}) out of range")));
+        }
+        match runs.last_mut() {
+            Some((b, start, len)) if *b == batch && *start + *len == row => *len += 1,
+            _ => runs.push((batch, row, 1)),
+        }
+    }
+    let (Some(first), true) = (sources.first(), rows.len() >= MIN_MEAN_RUN_ROWS * runs.len()) else {
+        return interleave(sources, rows);
+    };
+    let mut slices = Vec::with_capacity(runs.len());
+    for (batch, start, len) in runs {
+        if let Some(source) = sources.get(batch) {
+            slices.push(source.slice(start, len));
+        }
+    }
+    Ok(concat_batches(first.schema_ref(), &slices)?)
+}
+
+/// Rows gathered from `sources` (all of one schema) row by row, in the order of `rows`: what
+/// arrow's `interleave_record_batch` gives, with maps of strings copied a row at a time.
+pub(crate) fn interleave(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Result<RecordBatch> {
+    let Some(first) = sources.first() else {
+        return Err(StorageError::Internal("gather from no batches".into()));
+    };
+    if let Some(&(b, row)) = rows.iter().find(|&&(b, row)| sources.get(b).is_none_or(|s| row >= s.num_rows())) {
+        return Err(StorageError::Internal(format!("gather address ({b}, {row}) out of range")));
+    }
+    let schema = first.schema();
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (i, field) in schema.fields().iter().enumerate() {
+        let arrays =
+            sources.iter().map(|b| b.columns().get(i).map(|c| c.as_ref())).collect::<Option<Vec<&dyn Array>>>();
+        let Some(arrays) = arrays else {
+            return Err(StorageError::Internal(format!("gather: a batch has no column {}", field.name())));
+        };
+        let column = match string_maps(field.data_type(), &arrays) {
+            Some((entries, ordered, maps)) => interleave_string_maps(&maps, rows, entries, ordered)?,
+            None => arrow::compute::interleave(&arrays, rows)?,
+        };
+        columns.push(column);
+    }
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// The arrays as maps, when they are maps of `Utf8` keys to `Utf8` values without null entries
+/// (the shape of every attributes column): the entries field, whether keys are sorted, and the maps.
+fn string_maps<'a>(data_type: &DataType, arrays: &[&'a dyn Array]) -> Option<(&'a FieldRef, bool, Vec<&'a MapArray>)> {
+    let DataType::Map(_, ordered) = data_type else {
+        return None;
+    };
+    let maps = arrays.iter().map(|a| a.as_map_opt()).collect::<Option<Vec<&MapArray>>>()?;
+    let first: &'a MapArray = maps.first()?;
+    let DataType::Map(entries, _) = first.data_type() else {
+        return None;
+    };
+    let strings = |entries: &StructArray| {
+        entries.nulls().is_none()
+            && entries.num_columns() == 2
+            && entries.columns().iter().all(|c| c.data_type() == &DataType::Utf8)
+            && entries.column(0).null_count() == 0
+    };
+    maps.iter().all(|m| strings(m.entries())).then_some((entries, *ordered, maps))
+}
+
+/// The map rows at `rows`, copying each row's key bytes and value bytes at once.
+fn interleave_string_maps(
+    maps: &[&MapArray],
+    rows: &[(usize, usize)],
+    entries_field: &FieldRef,
+    ordered: bool,
+) -> Result<ArrayRef> {
+    // The output's sizes first, so its buffers are allocated once instead of grown (and copied).
+    let mut ranges = Vec::with_capacity(rows.len());
+    let (mut entries, mut key_bytes, mut value_bytes) = (0usize, 0usize, 0usize);
+    for &(b, row) in rows {
+        let Some(map) = maps.get(b).filter(|m| row < m.len()) else {
+            return Err(StorageError::Internal(format!("gather address ({b}, {row}) out of range")));
+        };
+        let offsets = map.value_offsets();
+        let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+        let bytes = |column: usize| {
+            let o = map.entries().column(column).as_string::<i32>().value_offsets();
+            o.get(end).zip(o.get(start)).map_or(0, |(e, s)| (e - s) as usize)
+        };
+        (entries, key_bytes, value_bytes) = (entries + end - start, key_bytes + bytes(0), value_bytes + bytes(1));
+        ranges.push((map, row, start, end));
+    }
+    let mut map_offsets = Vec::with_capacity(rows.len() + 1);
+    map_offsets.push(0i32);
+    let mut map_valid = maps.iter().any(|m| m.nulls().is_some()).then(|| BooleanBufferBuilder::new(rows.len()));
+    let mut keys = StringsOut::with_capacity(entries, key_bytes);
+    let mut values = StringsOut::with_capacity(entries, value_bytes);
+    if maps.iter().any(|m| m.entries().column(1).null_count() > 0) {
+        values.valid = Some(BooleanBufferBuilder::new(entries));
+    }
+    for (map, row, start, end) in ranges {
+        keys.extend(map.entries().column(0).as_string::<i32>(), start, end)?;
+        values.extend(map.entries().column(1).as_string::<i32>(), start, end)?;
+        map_offsets.push(offset(keys.offsets.len() - 1)?);
+        if let Some(valid) = map_valid.as_mut() {
+            valid.append(map.is_valid(row));
+        }
+    }
+    let DataType::Struct(fields) = entries_field.data_type() else {
+        return Err(StorageError::Internal("map entries are not a struct".into()));
+    };
+    let entries = StructArray::try_new(Fields::clone(fields), vec![keys.finish()?, values.finish()?], None)?;
+    let nulls = map_valid.map(|mut v| NullBuffer::new(v.finish()));
+    let map = MapArray::try_new(
+        Arc::clone(entries_field),
+        OffsetBuffer::new(ScalarBuffer::from(map_offsets)),
+        entries,
+        nulls,
+        ordered,
+    )?;
+    Ok(Arc::new(map))
+}
+
+/// A string column being built from ranges of other string columns.
+struct StringsOut {
+    offsets: Vec<i32>,
+    bytes: Vec<u8>,
+    valid: Option<BooleanBufferBuilder>,
+}
+
+impl StringsOut {
+    fn with_capacity(strings: usize, bytes: usize) -> Self {
+        let mut offsets = Vec::with_capacity(strings + 1);
+        offsets.push(0);
+        Self { offsets, bytes: Vec::with_capacity(bytes), valid: None }
+    }
+
+    /// Appends the strings `start..end` of `from`: their bytes in one copy.
+    fn extend(&mut self, from: &StringArray, start: usize, end: usize) -> Result<()> {
+        let offsets = from.value_offsets();
+        let (Some(&first), Some(&last)) = (offsets.get(start), offsets.get(end)) else {
+            return Err(StorageError::Internal(format!("map entries {start}..{end} out of range")));
+        };
+        let base = offset(self.bytes.len())?;
+        let (first_byte, last_byte) = (first as usize, last as usize);
+        let Some(bytes) = from.values().get(first_byte..last_byte) else {
+            return Err(StorageError::Internal("string offsets past their buffer".into()));
+        };
+        self.bytes.extend_from_slice(bytes);
+        offset(self.bytes.len())?;
+        self.offsets.extend(offsets[start + 1..=end].iter().map(|o| o - first + base));
+        if let Some(valid) = self.valid.as_mut() {
+            match from.nulls() {
+                Some(nulls) => (start..end).for_each(|i| valid.append(nulls.is_valid(i))),
+                None => valid.append_n(end - start, true),
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<ArrayRef> {
+        let nulls = self.valid.map(|mut v| NullBuffer::new(v.finish()));
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
+        Ok(Arc::new(StringArray::try_new(offsets, Buffer::from_vec(self.bytes), nulls)?))
+    }
+}
+
+/// `n` as an Arrow `i32` offset.
+fn offset(n: usize) -> Result<i32> {
+    i32::try_from(n).map_err(|_| StorageError::Internal(format!("gathered column of {n} bytes overflows i32 offsets")))
+}
+
+#[cfg(test)]
+mod tests;
