@@ -174,10 +174,15 @@ impl<S: Signal> Ingest<S> {
                     // blocking pool would cost more in thread wake-ups than the work itself.
                     return self.convert_part(whole::<S>(body)?).map(|c| vec![c]);
                 }
-                if parts == 1 {
+                let pieces = if S::RESOURCES_INDEPENDENT { parts::pieces_for_bytes(body.len()) } else { parts };
+                if pieces == 1 {
                     // Decoded and converted in one trip to the blocking pool.
                     let ingest = self.clone();
                     return blocking(move || ingest.convert_part(whole::<S>(body)?).map(|c| vec![c])).await;
+                }
+                if S::RESOURCES_INDEPENDENT {
+                    let cuts = parts::cut_protobuf(body, pieces).map_err(undecodable)?;
+                    return self.convert_pieces(parts::lanes(cuts, parts)).await;
                 }
                 let cuts = parts::cut_protobuf(body, parts).map_err(undecodable)?;
                 let decoding = cuts.into_iter().map(|cut| {
@@ -199,6 +204,49 @@ impl<S: Signal> Ingest<S> {
                 }
                 self.convert_parts(parts::split_decoded::<S>(request, parts)).await
             }
+        }
+    }
+
+    /// Decodes and converts the pieces of one request, a lane of consecutive pieces per core, a
+    /// piece at a time: only a piece's decoded messages are held at once in each lane. If a piece
+    /// is not valid protobuf, the whole request is refused (nothing of it was appended yet).
+    async fn convert_pieces(
+        self: &Arc<Self>,
+        lanes: Vec<Vec<parts::Cut>>,
+    ) -> Result<Vec<Converted<S::Pending>>, Failure> {
+        let jobs = lanes.into_iter().map(|lane| {
+            let ingest = self.clone();
+            move || {
+                let mut done = Vec::with_capacity(lane.len());
+                for cut in lane {
+                    let request = decode::<S>(&cut.bytes)?;
+                    let part =
+                        Part { request, first_resource: cut.first_resource, source: kept_source::<S>(cut.bytes) };
+                    done.push(ingest.convert_part(part)?);
+                }
+                Ok(done)
+            }
+        });
+        let (mut done, mut failure) = (Vec::new(), None);
+        for result in in_parallel(jobs.collect()).await {
+            match result {
+                Ok(converted) => done.extend(converted),
+                Err(f) => match (&failure, f) {
+                    (Some(Failure::Undecodable(_)), _) => {}
+                    (_, f @ Failure::Undecodable(_)) => failure = Some(f),
+                    (Some(Failure::Conversion { .. }), _) => {}
+                    (None, f) => failure = Some(f),
+                },
+            }
+        }
+        match failure {
+            None => Ok(done),
+            // Counted with every item converted before the failure: those were received too.
+            Some(Failure::Conversion { received, error }) => {
+                let converted: u64 = done.iter().map(|c| c.conversion.received).sum();
+                Err(Failure::Conversion { received: received + converted, error })
+            }
+            Some(undecodable) => Err(undecodable),
         }
     }
 

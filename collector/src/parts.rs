@@ -24,6 +24,11 @@ use crate::signal::Signal;
 pub const INLINE_BYTES: usize = 32 << 10;
 /// A request is cut only into parts of at least this many protobuf bytes…
 pub const MIN_PART_BYTES: usize = 512 << 10;
+/// …and, for a signal whose resources convert independently, into pieces of about this many,
+/// decoded and converted one at a time on each core: hipstershop's 21 MB requests, decoded
+/// whole, held ~95 MB of messages each while they were converted, past what admission
+/// reserves for them (BENCHMARKS.md, issue 5, session 13).
+pub const PIECE_BYTES: usize = 512 << 10;
 /// …or, when decoded already, of at least this many items.
 pub const MIN_PART_ITEMS: u64 = 2048;
 
@@ -49,6 +54,30 @@ pub struct Cut {
 /// [`MIN_PART_BYTES`], at most one per core.
 pub fn parts_for_bytes(bytes: usize) -> usize {
     (bytes / MIN_PART_BYTES).clamp(1, cores())
+}
+
+/// How many pieces of about [`PIECE_BYTES`] a request of `bytes` protobuf bytes is cut into.
+pub fn pieces_for_bytes(bytes: usize) -> usize {
+    (bytes / PIECE_BYTES).max(1)
+}
+
+/// `cuts` in at most `lanes` runs of consecutive cuts with about as many bytes each, in order.
+pub fn lanes(cuts: Vec<Cut>, lanes: usize) -> Vec<Vec<Cut>> {
+    let total: usize = cuts.iter().map(|c| c.bytes.len()).sum();
+    let lanes = lanes.max(1);
+    let mut out: Vec<Vec<Cut>> = Vec::with_capacity(lanes);
+    let (mut current, mut seen) = (Vec::new(), 0usize);
+    for cut in cuts {
+        seen += cut.bytes.len();
+        current.push(cut);
+        if seen >= total * (out.len() + 1) / lanes && out.len() + 1 < lanes {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() || out.is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 /// The cores this process may use, read once: `available_parallelism` reads the cgroup

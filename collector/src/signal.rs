@@ -49,6 +49,13 @@ pub trait Signal: Send + Sync + 'static {
     /// Items under one resource.
     fn resource_items(resource: &Self::Resource) -> u64;
 
+    /// Whether each resource of a request converts the same whatever the other resources are.
+    /// Then a large protobuf request is decoded and converted a piece at a time, each piece's
+    /// decoded messages freed before the next is decoded ([`crate::parts`]). Traces keep state
+    /// across a request's spans (the spans-per-trace limit): all their pieces are decoded
+    /// before [`Self::independent`] decides how to convert them.
+    const RESOURCES_INDEPENDENT: bool = true;
+
     /// Whether `parts` (of one request, in order) convert to exactly what the whole request
     /// converts to when each is converted on its own. True unless the signal keeps state across
     /// items that a part cannot see (traces: a trace near `max_spans_per_trace`).
@@ -103,6 +110,7 @@ impl Signal for Traces {
     const GRPC_EXPORT_PATH: &'static str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
     const ITEMS: &'static str = "spans";
     const TABLE: Table = Table::Spans;
+    const RESOURCES_INDEPENDENT: bool = false;
 
     fn count(request: &Self::Request) -> u64 {
         request.resource_spans.iter().map(Self::resource_items).sum()

@@ -222,3 +222,81 @@ async fn the_memtable_holds_a_converted_batch_at_its_shrunk_size() {
     let held = storage.metrics().memtable_bytes.get_or_create(&osprey_storage::metrics::table_label(table)).get();
     assert_eq!(held as usize, shrunk.get_array_memory_size());
 }
+
+/// `resources` resources of 100 gauge points each, ~330 bytes a point.
+fn metrics_request(resources: usize) -> osprey_proto::ExportMetricsServiceRequest {
+    use crate::metric_points::tests::{metric, number, request};
+    use osprey_proto::metrics::{metric::Data, number_data_point, Gauge, NumberDataPoint};
+    let resource = |r: usize| {
+        let points = (0..100)
+            .map(|i| NumberDataPoint {
+                attributes: vec![str_kv("pad", &"x".repeat(300)), str_kv("i", &format!("{r}-{i}"))],
+                ..number(number_data_point::Value::AsInt(i))
+            })
+            .collect();
+        request(vec![metric("big", Data::Gauge(Gauge { data_points: points }))]).resource_metrics
+    };
+    osprey_proto::ExportMetricsServiceRequest { resource_metrics: (0..resources).flat_map(resource).collect() }
+}
+
+fn metrics_ingest(sink: Arc<MemorySink>) -> Arc<Ingest<crate::metric_points::Metrics>> {
+    let metrics = crate::metric_points::Metrics;
+    Arc::new(Ingest::new(CollectorConfig::default(), sink, CollectorMetrics::default(), metrics, Converting::new()))
+}
+
+/// A large metrics request is decoded and converted a piece at a time: many pieces, each its own
+/// batch, that together are exactly the whole request's conversion, with a rejected point's
+/// position in the whole request.
+#[tokio::test]
+async fn a_large_metrics_request_converted_piece_by_piece_stores_what_it_converts_to_whole() {
+    let mut request = metrics_request(100);
+    // A point without a value in resource 77.
+    if let Some(osprey_proto::metrics::metric::Data::Gauge(g)) =
+        &mut request.resource_metrics[77].scope_metrics[0].metrics[0].data
+    {
+        g.data_points[3].value = None;
+    }
+    let body = Bytes::from(request.encode_to_vec());
+    let pieces = pieces_for_bytes(body.len());
+    assert!(pieces >= 6, "{} bytes in {pieces} pieces", body.len());
+    let expected = crate::metric_points::convert(&request, &LimitsConfig::default()).unwrap();
+
+    let sink = MemorySink::new();
+    let response = metrics_ingest(sink.clone()).export(Incoming::Protobuf(body), Transport::Grpc).await.unwrap();
+    let batches = sink.batches();
+    assert_eq!(batches.len(), pieces);
+    assert_eq!(Some(concat_batches(&batches[0].schema(), &batches).unwrap()), expected.batch);
+    let partial = response.partial_success.expect("one point rejected");
+    assert_eq!(partial.rejected_data_points, 1);
+    assert_eq!(partial.error_message, expected.error_message("data points"));
+    assert!(partial.error_message.contains("(resource 77, scope 0)"), "{}", partial.error_message);
+}
+
+/// A piece that is not valid protobuf refuses the whole request, even after other pieces were
+/// converted: nothing of it is stored.
+#[tokio::test]
+async fn a_metrics_body_that_breaks_in_a_late_piece_stores_nothing() {
+    let mut body = metrics_request(100).encode_to_vec();
+    let n = body.len();
+    body[n - 3] = 0xff;
+    let sink = MemorySink::new();
+    let error =
+        metrics_ingest(sink.clone()).export(Incoming::Protobuf(Bytes::from(body)), Transport::Grpc).await.unwrap_err();
+    assert!(matches!(error, crate::CollectorError::Undecodable(_)), "{error}");
+    assert_eq!(sink.rows(), 0);
+}
+
+/// Lanes are runs of consecutive cuts, about equal in bytes, never more than asked for.
+#[test]
+fn lanes_keep_the_cuts_in_order() {
+    let cuts: Vec<Cut> =
+        (0..10).map(|i| Cut { bytes: Bytes::from(vec![0u8; 100 + i * 10]), first_resource: i }).collect();
+    for n in 1..=12 {
+        let lanes = lanes(cuts.clone(), n);
+        assert!(lanes.len() <= n && !lanes.is_empty());
+        let order: Vec<usize> = lanes.iter().flatten().map(|c| c.first_resource).collect();
+        assert_eq!(order, (0..10).collect::<Vec<_>>(), "{n} lanes");
+        assert!(lanes.iter().all(|l| !l.is_empty()), "{n} lanes");
+    }
+    assert_eq!(lanes(Vec::new(), 2).len(), 1);
+}

@@ -78,14 +78,14 @@ fn bad_sources_are_corrupt_not_a_panic() {
     assert!(Replay.decode(Table::Logs, METRICS_PROTOBUF, &good).is_err());
 }
 
-/// A request large enough to be cut into parts: each part's frame holds the part's bytes, and
-/// each replays to exactly that part's rows (the test sink checks every one).
+/// A request large enough to be cut into pieces: each piece's frame holds the piece's bytes, and
+/// each replays to exactly that piece's rows (the test sink checks every one).
 #[tokio::test]
 async fn each_part_of_a_large_request_is_its_own_source() {
     use osprey_proto::metrics_service_client::MetricsServiceClient;
 
     use crate::fixtures::Servers;
-    use crate::parts::{parts_for_bytes, MIN_PART_BYTES};
+    use crate::parts::{pieces_for_bytes, MIN_PART_BYTES};
     use crate::CollectorConfig;
 
     let servers = Servers::start(CollectorConfig::default()).await;
@@ -104,6 +104,6 @@ async fn each_part_of_a_large_request_is_its_own_source() {
     assert!(large.encoded_len() >= 2 * MIN_PART_BYTES);
     client.export(large.clone()).await.unwrap();
     assert_eq!(servers.sink.rows(), 6000);
-    assert_eq!(servers.sink.source_frames(), parts_for_bytes(large.encoded_len()));
+    assert_eq!(servers.sink.source_frames(), pieces_for_bytes(large.encoded_len()));
     assert_eq!(servers.sink.batches().len(), servers.sink.source_frames());
 }
