@@ -14,11 +14,6 @@ use crate::Table;
 
 /// Batches of fewer rows than this are small: a run of them is coalesced…
 const SMALL_BATCH_ROWS: usize = 1024;
-/// …except for logs, whose rows are large (a body each), so coalescing copies much per row,
-/// and whose requests of a few hundred lines already come in runs of one service the flush
-/// copies as slices: coalescing 1,000-line requests cost 4–5 % of a logs ingest (BENCHMARKS.md,
-/// issue 4, session 13). Smaller ones still are, so a flush never gathers from thousands of batches.
-const SMALL_LOG_BATCH_ROWS: usize = 128;
 /// …into one batch once the run holds this many rows.
 const COALESCED_ROWS: usize = 8192;
 
@@ -54,8 +49,8 @@ impl Memtable {
     /// Adds a batch (already in `table`'s schema) that holds `bytes` of memory
     /// (see [`MemtableSet::insert`]).
     ///
-    /// Small batches (a metrics request holds ~150 points; see [`SMALL_BATCH_ROWS`]) of a table
-    /// nothing is derived from are coalesced, 8,192 rows at a time: the flush gathers its sorted rows from every
+    /// Small batches (a metrics request holds ~150 points) of a table nothing is derived from
+    /// are coalesced, 8,192 rows at a time: the flush gathers its sorted rows from every
     /// batch it holds, and arrow's gather costs about as much per *source* batch as per row
     /// (each slice checks every source's types and builds state for every source), so
     /// thousands of tiny batches made it the largest cost of a metrics flush. Tables with
@@ -156,8 +151,7 @@ pub fn shrink_to_fit(batch: RecordBatch) -> Result<RecordBatch, crate::error::St
 /// Whether a batch of `rows` rows of `table` will be copied into a coalesced batch on insert
 /// (so right-sizing its buffers before would be wasted work).
 pub(crate) fn will_coalesce(table: Table, rows: usize) -> bool {
-    let small = if table == Table::Logs { SMALL_LOG_BATCH_ROWS } else { SMALL_BATCH_ROWS };
-    rows < small && coalesces(table)
+    rows < SMALL_BATCH_ROWS && coalesces(table)
 }
 
 /// Whether `table`'s memtable coalesces small batches: no table is derived from it.

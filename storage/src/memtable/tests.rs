@@ -74,37 +74,26 @@ fn small_batches_of_a_table_nothing_derives_from_are_coalesced_8192_rows_at_a_ti
     let mut m = Memtable::default();
     let mut sent = Vec::new();
     let mut counted = 0;
-    // 100-line batches: the 82nd brings the run to 8,200 rows.
-    for i in 0..90 {
-        let batch = logs_of(&["payment", "cart", "ad"], 100, i * 100);
+    // 150-row batches, as a metrics request brings: the 55th brings the run to 8,250 rows.
+    for i in 0..60 {
+        let batch = logs_of(&["payment", "cart", "ad"], 150, i * 150);
         counted += batch.get_array_memory_size();
         m.insert(Table::Logs, batch.clone(), batch.get_array_memory_size());
         sent.push(batch);
     }
     assert_eq!(m.rows(), 9000);
-    assert_eq!(m.batches().len(), 1 + 8, "one of 82 small batches, then eight new ones");
-    assert_eq!(m.batches()[0].num_rows(), 8200);
-    // The coalesced batch holds the 82 batches' rows in the order a flush writes them (by
+    assert_eq!(m.batches().len(), 1 + 5, "one of 55 small batches, then five new ones");
+    assert_eq!(m.batches()[0].num_rows(), 8250);
+    // The coalesced batch holds the 55 batches' rows in the order a flush writes them (by
     // service, then time); the batches after it as they came.
-    let sorted = crate::flush::sort_batches(Table::Logs, &sent[..82]).expect("sort");
+    let sorted = crate::flush::sort_batches(Table::Logs, &sent[..55]).expect("sort");
     assert_eq!(m.batches()[0], sorted);
-    assert_ne!(m.batches()[0], arrow::compute::concat_batches(&sent[0].schema(), &sent[..82]).expect("concat"));
-    assert_eq!(&m.batches()[1..], &sent[82..]);
+    assert_ne!(m.batches()[0], arrow::compute::concat_batches(&sent[0].schema(), &sent[..55]).expect("concat"));
+    assert_eq!(&m.batches()[1..], &sent[55..]);
     assert_eq!(m.time_range(), Some((T0, T0 + 8999)));
     let held: usize = m.batches().iter().map(RecordBatch::get_array_memory_size).sum();
     assert_eq!(m.bytes(), held, "bytes follow the coalesced batch");
     assert!(held < counted, "{held} < {counted}");
-}
-
-/// What is small depends on the table: a metrics request of a few hundred points is, a logs
-/// request of a few hundred lines is not (its rows are large and already in runs of a service).
-#[test]
-fn small_is_fewer_rows_for_logs_than_for_metrics() {
-    assert!(will_coalesce(Table::Metrics, 1000));
-    assert!(!will_coalesce(Table::Metrics, 1024));
-    assert!(will_coalesce(Table::Logs, 100));
-    assert!(!will_coalesce(Table::Logs, 1000));
-    assert!(!will_coalesce(Table::Spans, 10));
 }
 
 #[test]
@@ -112,9 +101,9 @@ fn a_large_batch_ends_a_run_and_spans_keep_their_batches() {
     let mut m = Memtable::default();
     m.insert(Table::Logs, logs(5000, 0), 1);
     m.insert(Table::Logs, logs(2000, 5000), 1);
-    m.insert(Table::Logs, logs(100, 7000), 1);
-    m.insert(Table::Logs, logs(100, 7100), 1);
-    // 200 small rows after the large ones: nothing to coalesce yet.
+    m.insert(Table::Logs, logs(900, 7000), 1);
+    m.insert(Table::Logs, logs(900, 7900), 1);
+    // 1,800 small rows after the large ones: nothing to coalesce yet.
     assert_eq!(m.batches().len(), 4);
     let mut spans = Memtable::default();
     for i in 0..20 {
