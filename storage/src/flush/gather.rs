@@ -2,13 +2,13 @@
 //! slice it hands the Parquet writer, and how a memtable coalesces small batches.
 //!
 //! arrow's `interleave` copies a map column entry by entry: it lists every entry of every row
-//! as an address of its own, then copies each key and each value string with its own call. A
-//! metrics point of the otel-demo's hipstershop carries ~17 attributes, so gathering a flush
-//! slice made ~34 small copies a point, the largest part of the flush's gather and a fifth of
-//! the server's CPU in a metrics ingest (BENCHMARKS.md, issue 5, session 13). A row's entries
-//! are side by side in its batch, so [`interleave`] copies a map of strings a row at a time:
-//! one copy of the row's key bytes, one of its value bytes, and its offsets shifted. Every
-//! other column goes through arrow's `interleave`.
+//! as an address of its own, then copies each key and each value string with its own call (~34
+//! calls for a hipstershop metrics point, ~20 for a span). A row's entries are side by side in
+//! its batch, so [`interleave`] copies a map of strings a row at a time: one copy of the row's
+//! key bytes, one of its value bytes, and its offsets shifted. Every other column goes through
+//! arrow's `interleave`. Spans ingest went 1.06–1.09× faster; a hipstershop metrics flush, whose
+//! gather waits on memory (each row comes from another batch) more than on calls, did not
+//! measurably change (BENCHMARKS.md, issue 5, session 13).
 
 use std::sync::Arc;
 
