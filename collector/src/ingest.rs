@@ -291,8 +291,9 @@ impl<S: Signal> Ingest<S> {
         let prepared = match (conversion.batch.take(), S::SOURCE_CODEC.zip(source)) {
             (Some(batch), Some((codec, source))) => {
                 let limits = LimitsHeader::new(&self.config.limits);
-                let pieces: [&[u8]; 2] = [limits.as_bytes(), &source];
-                self.sink.prepare_from_source(S::TABLE, batch, codec, &pieces).map_err(|e| failed(e.into()))?
+                self.sink
+                    .prepare_from_source(S::TABLE, batch, codec, limits.as_bytes(), source)
+                    .map_err(|e| failed(e.into()))?
             }
             (Some(batch), None) => self.sink.prepare(S::TABLE, batch).map_err(|e| failed(e.into()))?,
             (None, _) => None,

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::array::RecordBatch;
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use osprey_storage::wal::Encoded;
 use osprey_storage::{SourceDecoder as _, Storage, StorageError, Table};
@@ -37,14 +38,16 @@ pub trait Sink: Send + Sync + 'static {
     /// blocking pool); `None` for an empty batch.
     fn prepare(&self, table: Table, batch: RecordBatch) -> Result<Option<Prepared>, StorageError>;
 
-    /// [`Sink::prepare`] for a batch converted from `source` (in pieces), which `codec` of
-    /// [`crate::replay::Replay`] converts again to exactly `batch` on WAL replay.
+    /// [`Sink::prepare`] for a batch converted from `head` then `source` (the request's bytes,
+    /// kept without a copy), which `codec` of [`crate::replay::Replay`] converts again to exactly
+    /// `batch` on WAL replay.
     fn prepare_from_source(
         &self,
         table: Table,
         batch: RecordBatch,
         codec: u8,
-        source: &[&[u8]],
+        head: &[u8],
+        source: Bytes,
     ) -> Result<Option<Prepared>, StorageError>;
 
     /// Appends prepared batches as one unit; resolves once all are durable.
@@ -65,9 +68,10 @@ impl Sink for Storage {
         table: Table,
         batch: RecordBatch,
         codec: u8,
-        source: &[&[u8]],
+        head: &[u8],
+        source: Bytes,
     ) -> Result<Option<Prepared>, StorageError> {
-        Ok(Storage::prepare_from_source(table, batch, codec, source)?.map(Prepared::Frame))
+        Ok(Storage::prepare_from_source(table, batch, codec, head, source)?.map(Prepared::Frame))
     }
 
     fn append(&self, batches: Vec<Prepared>) -> BoxFuture<'_, Result<(), StorageError>> {
@@ -188,9 +192,10 @@ impl Sink for MemorySink {
         table: Table,
         batch: RecordBatch,
         codec: u8,
-        source: &[&[u8]],
+        head: &[u8],
+        source: Bytes,
     ) -> Result<Option<Prepared>, StorageError> {
-        let replayed = crate::replay::Replay.decode(table, codec, &source.concat())?;
+        let replayed = crate::replay::Replay.decode(table, codec, &[head, &source].concat())?;
         if replayed != table.to_physical(&batch)? {
             return Err(StorageError::Internal(format!("{} source frame replays to other rows", table.name())));
         }

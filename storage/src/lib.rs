@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
+use bytes::Bytes;
 use datafusion::catalog::TableProvider;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
@@ -362,20 +363,21 @@ impl Storage {
         }
     }
 
-    /// [`Storage::prepare`] for a batch converted from `source` (the bytes of a request as
-    /// received, in pieces): the WAL frame holds those bytes instead of the batch, and replay
-    /// converts them again with `codec` of the [`SourceDecoder`] given to [`Storage::open_with`],
-    /// which must give back exactly `batch`.
+    /// [`Storage::prepare`] for a batch converted from `head` then `source` (the bytes of a
+    /// request as received, written without a copy): the WAL frame holds those bytes instead of
+    /// the batch, and replay converts them again with `codec` of the [`SourceDecoder`] given to
+    /// [`Storage::open_with`], which must give back exactly `batch`.
     pub fn prepare_from_source(
         table: Table,
         batch: RecordBatch,
         codec: u8,
-        source: &[&[u8]],
+        head: &[u8],
+        source: Bytes,
     ) -> Result<Option<wal::Encoded>> {
         let Some(prepared) = Self::prepare_batch(table, batch)? else {
             return Ok(None);
         };
-        wal::Encoded::from_source(table, prepared, codec, source).map(Some)
+        wal::Encoded::from_source(table, prepared, codec, head, source).map(Some)
     }
 
     /// Appends prepared frames (see [`Storage::prepare`]) as one unit: returns once all are

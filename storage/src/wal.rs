@@ -26,6 +26,7 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::IpcWriteOptions;
 #[cfg(test)]
 use arrow::ipc::writer::StreamWriter;
+use bytes::Bytes;
 
 use crate::error::{Result, StorageError};
 use crate::metrics::{table_label, StorageMetrics};
@@ -94,21 +95,48 @@ fn ipc_options() -> IpcWriteOptions {
 pub struct Encoded {
     pub(crate) table: Table,
     pub(crate) batch: RecordBatch,
+    /// The frame, or its start when it ends with `tail`.
     pub(crate) bytes: Vec<u8>,
+    /// The rest of a source frame: the request's bytes as received, written without a copy.
+    pub(crate) tail: Option<Bytes>,
 }
 
 impl Encoded {
     /// Encodes `batch` (physical schema) of `table`.
     pub(crate) fn new(table: Table, batch: RecordBatch) -> Result<Self> {
         let bytes = encode_frame(table, &batch)?;
-        Ok(Self { table, batch, bytes })
+        Ok(Self { table, batch, bytes, tail: None })
     }
 
     /// `batch` (physical schema) of `table` with a frame of the bytes it was converted from,
-    /// which `codec` of the [`SourceDecoder`] given to storage turns back into `batch`.
-    pub(crate) fn from_source(table: Table, batch: RecordBatch, codec: u8, source: &[&[u8]]) -> Result<Self> {
-        let bytes = source::encode(table, codec, source)?;
-        Ok(Self { table, batch, bytes })
+    /// `head` then `source`, which `codec` of the [`SourceDecoder`] given to storage turns back
+    /// into `batch`. `source` is written as it is, not copied into the frame.
+    pub(crate) fn from_source(table: Table, batch: RecordBatch, codec: u8, head: &[u8], source: Bytes) -> Result<Self> {
+        let bytes = source::encode(table, codec, head, &source)?;
+        Ok(Self { table, batch, bytes, tail: Some(source) })
+    }
+
+    /// Bytes of the whole frame.
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len() + self.tail.as_ref().map_or(0, Bytes::len)
+    }
+
+    /// Writes the whole frame.
+    pub(crate) fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(&self.bytes)?;
+        match &self.tail {
+            Some(tail) => out.write_all(tail),
+            None => Ok(()),
+        }
+    }
+
+    /// The whole frame in one buffer.
+    #[cfg(test)]
+    pub(crate) fn frame(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend_from_slice(&self.bytes);
+        out.extend_from_slice(self.tail.as_deref().unwrap_or_default());
+        out
     }
 
     /// Rows it holds.
@@ -153,11 +181,17 @@ pub(crate) fn encode_frame_with(table: Table, batch: &RecordBatch, options: IpcW
 }
 
 /// Fills in the header of a frame whose payload follows it.
-fn seal(mut buf: Vec<u8>) -> Result<Vec<u8>> {
-    let payload_len = u32::try_from(buf.len() - HEADER).map_err(|_| {
-        StorageError::InvalidInput(format!("batch of {} bytes is too large for a WAL frame", buf.len()))
-    })?;
-    let crc = crc32c::crc32c(&buf[HEADER..]);
+fn seal(buf: Vec<u8>) -> Result<Vec<u8>> {
+    seal_with_tail(buf, &[])
+}
+
+/// Seals a frame whose payload is `buf`'s (after the header) followed by `tail`, which is not in
+/// `buf`: the caller writes it right after.
+fn seal_with_tail(mut buf: Vec<u8>, tail: &[u8]) -> Result<Vec<u8>> {
+    let len = buf.len() + tail.len();
+    let payload_len = u32::try_from(len - HEADER)
+        .map_err(|_| StorageError::InvalidInput(format!("batch of {len} bytes is too large for a WAL frame")))?;
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&buf[HEADER..]), tail);
     buf[0..4].copy_from_slice(&payload_len.to_le_bytes());
     buf[4..8].copy_from_slice(&crc.to_le_bytes());
     Ok(buf)

@@ -13,7 +13,7 @@ use std::fmt;
 
 use arrow::array::RecordBatch;
 
-use super::{seal, HEADER};
+use super::{seal_with_tail, HEADER};
 use crate::error::{Result, StorageError};
 use crate::Table;
 
@@ -30,16 +30,15 @@ pub trait SourceDecoder: Send + Sync + fmt::Debug {
     fn decode(&self, table: Table, codec: u8, source: &[u8]) -> Result<RecordBatch>;
 }
 
-/// A complete version-5 frame (header included) of `source`, given in pieces.
-pub(super) fn encode(table: Table, codec: u8, source: &[&[u8]]) -> Result<Vec<u8>> {
-    let len: usize = source.iter().map(|s| s.len()).sum();
-    let mut buf = Vec::with_capacity(HEADER + 3 + len);
+/// The start of a version-5 frame (header included) of the source bytes `head` then `tail`,
+/// sealed over both: the frame is this, then `tail` as it is (not copied: a metrics piece is
+/// ~512 KiB, and copying it was ~2.7 % of a hipstershop ingest, page faults included).
+pub(super) fn encode(table: Table, codec: u8, head: &[u8], tail: &[u8]) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(HEADER + 3 + head.len());
     buf.extend_from_slice(&[0u8; HEADER]);
     buf.extend_from_slice(&[table.code(), SOURCE_VERSION, codec]);
-    for piece in source {
-        buf.extend_from_slice(piece);
-    }
-    seal(buf)
+    buf.extend_from_slice(head);
+    seal_with_tail(buf, tail)
 }
 
 /// The codec and source bytes of a version-5 payload, after its table and version bytes.

@@ -10,7 +10,6 @@
 //! - `Drain` answers once everything queued before it is done; `Stop` ends the thread.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::Arc;
@@ -49,7 +48,7 @@ struct Append {
 
 impl Append {
     fn bytes(&self) -> usize {
-        self.frames.iter().map(|f| f.bytes.len()).sum()
+        self.frames.iter().map(Encoded::len).sum()
     }
 }
 
@@ -265,8 +264,8 @@ impl Writer {
         let mut bytes = 0u64;
         let mut write = || -> std::io::Result<()> {
             for frame in group.iter().flat_map(|a| &a.frames) {
-                self.segment.file.write_all(&frame.bytes)?;
-                bytes += frame.bytes.len() as u64;
+                frame.write_to(&mut self.segment.file)?;
+                bytes += frame.len() as u64;
             }
             if self.config.fsync {
                 let t = Instant::now();

@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
+use bytes::Bytes;
 
 use super::*;
 use crate::metrics::StorageMetrics;
@@ -45,7 +46,7 @@ fn physical(batch: &RecordBatch) -> RecordBatch {
 fn source_frame(batch: &RecordBatch) -> Vec<u8> {
     let source = ipc_source(batch);
     let (a, b) = source.split_at(source.len() / 2);
-    Encoded::from_source(Table::Spans, batch.clone(), IPC, &[a, b]).expect("frame").bytes
+    Encoded::from_source(Table::Spans, batch.clone(), IPC, a, Bytes::copy_from_slice(b)).expect("frame").frame()
 }
 
 fn replay_with(dir: &Path, decoder: Option<&dyn SourceDecoder>) -> Result<(Vec<Frame>, ReplayOutcome)> {
@@ -104,9 +105,12 @@ fn replay_refuses_a_source_frame_no_decoder_knows_and_keeps_it() {
 fn a_source_frame_that_does_not_decode_is_skipped_and_counted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let batch = physical(&testdata::many(4, 2, T0));
-    let garbage = Encoded::from_source(Table::Spans, batch.clone(), IPC, &[b"not ipc"]).expect("frame").bytes;
+    let garbage = Encoded::from_source(Table::Spans, batch.clone(), IPC, b"not ", Bytes::from_static(b"ipc"))
+        .expect("frame")
+        .frame();
     let logical = ipc_source(&testdata::many(4, 2, T0));
-    let off_schema = Encoded::from_source(Table::Spans, batch.clone(), IPC, &[&logical]).expect("frame").bytes;
+    let off_schema =
+        Encoded::from_source(Table::Spans, batch.clone(), IPC, &[], Bytes::from(logical)).expect("frame").frame();
     let mut segment = garbage;
     segment.extend(off_schema);
     segment.extend(source_frame(&batch));
@@ -130,7 +134,7 @@ async fn rows_appended_from_sources_survive_a_crash() {
         .iter()
         .filter_map(|b| {
             let source = ipc_source(&physical(b));
-            Storage::prepare_from_source(Table::Spans, b.clone(), IPC, &[&source]).expect("prepare")
+            Storage::prepare_from_source(Table::Spans, b.clone(), IPC, &[], Bytes::from(source)).expect("prepare")
         })
         .collect();
     storage.append_frames(frames).await.expect("append");
@@ -157,8 +161,11 @@ fn many_frames_replay_in_order_whatever_thread_decodes_them() {
     let mut segment = Vec::new();
     for (i, batch) in batches.iter().enumerate() {
         match i {
-            13 => segment
-                .extend(Encoded::from_source(Table::Spans, batch.clone(), IPC, &[b"garbage"]).expect("frame").bytes),
+            13 => segment.extend(
+                Encoded::from_source(Table::Spans, batch.clone(), IPC, b"garbage", Bytes::new())
+                    .expect("frame")
+                    .frame(),
+            ),
             i if i % 2 == 0 => segment.extend(source_frame(batch)),
             _ => segment.extend(encode_frame(Table::Spans, batch).expect("ipc frame")),
         }
