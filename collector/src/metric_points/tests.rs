@@ -38,6 +38,21 @@ pub(crate) fn number(value: number_data_point::Value) -> NumberDataPoint {
     }
 }
 
+/// `resources` resources of 100 gauge points each, ~330 bytes a point: a request large enough
+/// to be cut, with a place to cut between every 100 points.
+pub(crate) fn padded_request(resources: usize) -> ExportMetricsServiceRequest {
+    let resource = |r: usize| {
+        let points = (0..100)
+            .map(|i| NumberDataPoint {
+                attributes: vec![str_kv("pad", &"x".repeat(300)), str_kv("i", &format!("{r}-{i}"))],
+                ..number(number_data_point::Value::AsInt(i))
+            })
+            .collect();
+        request(vec![metric("big", Data::Gauge(Gauge { data_points: points }))]).resource_metrics
+    };
+    ExportMetricsServiceRequest { resource_metrics: (0..resources).flat_map(resource).collect() }
+}
+
 pub(crate) fn histogram(count: u64, buckets: Vec<u64>, bounds: Vec<f64>) -> HistogramDataPoint {
     HistogramDataPoint {
         time_unix_nano: T,

@@ -13,6 +13,7 @@ use crate::config::{CollectorConfig, LimitsConfig};
 use crate::fixtures::{kv, span, str_kv};
 use crate::ingest::{Converting, Incoming, Ingest, Transport};
 use crate::limits::TraceTable;
+use crate::metric_points::tests::padded_request;
 use crate::metrics::CollectorMetrics;
 use crate::signal::Traces;
 use crate::sink::MemorySink;
@@ -223,22 +224,6 @@ async fn the_memtable_holds_a_converted_batch_at_its_shrunk_size() {
     assert_eq!(held as usize, shrunk.get_array_memory_size());
 }
 
-/// `resources` resources of 100 gauge points each, ~330 bytes a point.
-fn metrics_request(resources: usize) -> osprey_proto::ExportMetricsServiceRequest {
-    use crate::metric_points::tests::{metric, number, request};
-    use osprey_proto::metrics::{metric::Data, number_data_point, Gauge, NumberDataPoint};
-    let resource = |r: usize| {
-        let points = (0..100)
-            .map(|i| NumberDataPoint {
-                attributes: vec![str_kv("pad", &"x".repeat(300)), str_kv("i", &format!("{r}-{i}"))],
-                ..number(number_data_point::Value::AsInt(i))
-            })
-            .collect();
-        request(vec![metric("big", Data::Gauge(Gauge { data_points: points }))]).resource_metrics
-    };
-    osprey_proto::ExportMetricsServiceRequest { resource_metrics: (0..resources).flat_map(resource).collect() }
-}
-
 fn metrics_ingest(sink: Arc<MemorySink>) -> Arc<Ingest<crate::metric_points::Metrics>> {
     let metrics = crate::metric_points::Metrics;
     Arc::new(Ingest::new(CollectorConfig::default(), sink, CollectorMetrics::default(), metrics, Converting::new()))
@@ -249,7 +234,7 @@ fn metrics_ingest(sink: Arc<MemorySink>) -> Arc<Ingest<crate::metric_points::Met
 /// position in the whole request.
 #[tokio::test]
 async fn a_large_metrics_request_converted_piece_by_piece_stores_what_it_converts_to_whole() {
-    let mut request = metrics_request(100);
+    let mut request = padded_request(100);
     // A point without a value in resource 77.
     if let Some(osprey_proto::metrics::metric::Data::Gauge(g)) =
         &mut request.resource_metrics[77].scope_metrics[0].metrics[0].data
@@ -276,7 +261,7 @@ async fn a_large_metrics_request_converted_piece_by_piece_stores_what_it_convert
 /// converted: nothing of it is stored.
 #[tokio::test]
 async fn a_metrics_body_that_breaks_in_a_late_piece_stores_nothing() {
-    let mut body = metrics_request(100).encode_to_vec();
+    let mut body = padded_request(100).encode_to_vec();
     let n = body.len();
     body[n - 3] = 0xff;
     let sink = MemorySink::new();

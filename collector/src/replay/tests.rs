@@ -90,17 +90,7 @@ async fn each_part_of_a_large_request_is_its_own_source() {
 
     let servers = Servers::start(CollectorConfig::default()).await;
     let mut client = MetricsServiceClient::connect(format!("http://{}", servers.grpc)).await.unwrap();
-    // One resource per 100 points, so the body can be cut between resources.
-    let resource = |r: u64| {
-        let points = (0..100)
-            .map(|i| NumberDataPoint {
-                attributes: vec![str_kv("pad", &"x".repeat(300)), str_kv("i", &format!("{r}-{i}"))],
-                ..number(number_data_point::Value::AsInt(i))
-            })
-            .collect();
-        request(vec![metric("big", Data::Gauge(Gauge { data_points: points }))]).resource_metrics
-    };
-    let large = ExportMetricsServiceRequest { resource_metrics: (0..60).flat_map(resource).collect() };
+    let large = crate::metric_points::tests::padded_request(60);
     assert!(large.encoded_len() >= 2 * MIN_PART_BYTES);
     client.export(large.clone()).await.unwrap();
     assert_eq!(servers.sink.rows(), 6000);
