@@ -231,12 +231,9 @@ impl<S: Signal> Ingest<S> {
         for result in in_parallel(jobs.collect()).await {
             match result {
                 Ok(converted) => done.extend(converted),
-                Err(f) => match (&failure, f) {
-                    (Some(Failure::Undecodable(_)), _) => {}
-                    (_, f @ Failure::Undecodable(_)) => failure = Some(f),
-                    (Some(Failure::Conversion { .. }), _) => {}
-                    (None, f) => failure = Some(f),
-                },
+                // An undecodable piece decides the answer (400, nothing received) over a failed conversion.
+                Err(f) if failure.is_none() || matches!(f, Failure::Undecodable(_)) => failure = Some(f),
+                Err(_) => {}
             }
         }
         match failure {

@@ -190,7 +190,7 @@ fn capacity(request: &ExportMetricsServiceRequest) -> PointsCapacity {
         }
     }
     if c.rows > MAX_PRESIZED_POINTS {
-        let scale = |n: usize| n / c.rows * MAX_PRESIZED_POINTS + n % c.rows * MAX_PRESIZED_POINTS / c.rows;
+        let scale = |n: usize| n.saturating_mul(MAX_PRESIZED_POINTS) / c.rows;
         let scale_entries = |e: EntriesCapacity| EntriesCapacity {
             entries: scale(e.entries),
             key_bytes: scale(e.key_bytes),

@@ -24,13 +24,13 @@ use crate::signal::Signal;
 pub const INLINE_BYTES: usize = 32 << 10;
 /// A request is cut only into parts of at least this many protobuf bytes…
 pub const MIN_PART_BYTES: usize = 512 << 10;
-/// …and, for a signal whose resources convert independently, into pieces of about this many,
-/// decoded and converted one at a time on each core: hipstershop's 21 MB requests, decoded
-/// whole, held ~95 MB of messages each while they were converted, past what admission
-/// reserves for them (BENCHMARKS.md, issue 5, session 13).
-pub const PIECE_BYTES: usize = 512 << 10;
 /// …or, when decoded already, of at least this many items.
 pub const MIN_PART_ITEMS: u64 = 2048;
+/// A protobuf request of a signal whose resources convert independently is cut into pieces of
+/// about this many bytes, decoded and converted one at a time on each core: hipstershop's 21 MB
+/// requests, decoded whole, held ~95 MB of messages each while they were converted, past what
+/// admission reserves for them (BENCHMARKS.md, issue 5, session 13).
+pub const PIECE_BYTES: usize = 512 << 10;
 
 /// One part of a request: a request of its own, and where its resources start in the whole.
 #[derive(Debug)]
