@@ -38,7 +38,8 @@ pub(crate) fn gather(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Resul
         }
     }
     let (Some(first), true) = (sources.first(), rows.len() >= MIN_MEAN_RUN_ROWS * runs.len()) else {
-        return interleave(sources, rows);
+        // Every address was checked above.
+        return interleave_checked(sources, rows);
     };
     let mut slices = Vec::with_capacity(runs.len());
     for (batch, start, len) in runs {
@@ -52,12 +53,17 @@ pub(crate) fn gather(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Resul
 /// Rows gathered from `sources` (all of one schema) row by row, in the order of `rows`: what
 /// arrow's `interleave_record_batch` gives, with maps of strings copied a row at a time.
 pub(crate) fn interleave(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Result<RecordBatch> {
-    let Some(first) = sources.first() else {
-        return Err(StorageError::Internal("gather from no batches".into()));
-    };
     if let Some(&(b, row)) = rows.iter().find(|&&(b, row)| sources.get(b).is_none_or(|s| row >= s.num_rows())) {
         return Err(StorageError::Internal(format!("gather address ({b}, {row}) out of range")));
     }
+    interleave_checked(sources, rows)
+}
+
+/// [`interleave`] of addresses already checked to be in range.
+fn interleave_checked(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Result<RecordBatch> {
+    let Some(first) = sources.first() else {
+        return Err(StorageError::Internal("gather from no batches".into()));
+    };
     let schema = first.schema();
     let mut columns = Vec::with_capacity(schema.fields().len());
     for (i, field) in schema.fields().iter().enumerate() {
