@@ -31,8 +31,10 @@ use crate::{Storage, Table};
 
 mod gather;
 mod row_order;
+mod series;
 
 pub(crate) use gather::{gather, interleave};
+use series::SeriesRows;
 
 use row_order::NANOS_PER_HOUR;
 pub use row_order::{row_order, HourRows};
@@ -281,10 +283,15 @@ pub fn write_table(
     let physical =
         batches.iter().filter(|b| b.num_rows() > 0).map(|b| table.to_physical(b)).collect::<Result<Vec<_>>>()?;
     let order = row_order(table, &physical)?;
+    let series = match table {
+        Table::Metrics => Some(SeriesRows::find(&physical)?),
+        _ => None,
+    };
     let props = writer_properties_with(table, config.row_group_rows, config.zstd_level_of(table))?;
     let mut written: Vec<FileEntry> = Vec::new();
     for hour_rows in order {
-        match write_file(data_dir, tenant, table, &physical, &hour_rows, props.clone()) {
+        let rows = Rows { batches: &physical, hour: &hour_rows, series: series.as_ref() };
+        match write_file(data_dir, tenant, table, rows, props.clone()) {
             Ok(entry) => written.push(entry),
             Err(e) => {
                 for entry in &written {
@@ -297,17 +304,24 @@ pub fn write_table(
     Ok(written)
 }
 
-/// Writes one hour's rows, gathered from `batches` a slice at a time, as a Parquet file.
+/// One hour's rows of a flush: where they are, and (metrics) the first row of each series.
+struct Rows<'a> {
+    batches: &'a [RecordBatch],
+    hour: &'a HourRows,
+    series: Option<&'a SeriesRows>,
+}
+
+/// Writes one hour's rows, gathered from their batches a slice at a time, as a Parquet file.
 fn write_file(
     data_dir: &Path,
     tenant: &str,
     table: Table,
-    batches: &[RecordBatch],
-    hour_rows: &HourRows,
+    rows: Rows<'_>,
     props: WriterProperties,
 ) -> Result<FileEntry> {
+    let hour_rows = rows.hour;
     let hour = hour_rows.hour;
-    let sources: Vec<&RecordBatch> = batches.iter().collect();
+    let sources: Vec<&RecordBatch> = rows.batches.iter().collect();
     let mut time_range: Option<(i64, i64)> = None;
     let rel_dir = partition_dir(table, tenant, hour);
     let dir = data_dir.join(&rel_dir);
@@ -338,7 +352,10 @@ fn write_file(
         let file = File::create(&temp).map_err(|e| StorageError::io(&temp, e))?;
         let mut writer = ArrowWriter::try_new(file, table.physical_schema(), Some(props))?;
         for slice in hour_rows.rows.chunks(WRITE_SLICE_ROWS) {
-            let batch = gather(&sources, slice)?;
+            let batch = match rows.series {
+                Some(series) => gather::gather_series(&sources, slice, series)?,
+                None => gather(&sources, slice)?,
+            };
             if let Some((lo, hi)) = crate::memtable::time_range(table, &batch) {
                 time_range = Some(time_range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
             }

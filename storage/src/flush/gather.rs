@@ -8,7 +8,9 @@
 //! key bytes, one of its value bytes, and its offsets shifted. Every other column goes through
 //! arrow's `interleave`. Spans ingest went 1.06–1.09× faster; a hipstershop metrics flush, whose
 //! gather waits on memory (each row comes from another batch) more than on calls, did not
-//! measurably change (BENCHMARKS.md, issue 5, session 13).
+//! measurably change (BENCHMARKS.md, issue 5, session 13). What did: a metrics flush copies
+//! the attribute columns from the first row of each row's series ([`gather_series`], module
+//! `series`), rows the cache holds.
 
 use std::sync::Arc;
 
@@ -17,6 +19,7 @@ use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, FieldRef, Fields};
 
+use super::series::{SeriesRows, SERIES_COLUMNS};
 use crate::error::{Result, StorageError};
 
 /// Runs at least this long on average are copied as slices ([`gather`]).
@@ -59,8 +62,32 @@ pub(crate) fn interleave(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> R
     interleave_checked(sources, rows)
 }
 
+/// Metrics rows gathered from `sources` by `(batch, row)` address, the columns a series shares
+/// copied from the first row of each row's series ([`SeriesRows`]).
+pub(crate) fn gather_series(
+    sources: &[&RecordBatch],
+    rows: &[(usize, usize)],
+    series: &SeriesRows,
+) -> Result<RecordBatch> {
+    if let Some(&(b, row)) = rows.iter().find(|&&(b, row)| sources.get(b).is_none_or(|s| row >= s.num_rows())) {
+        return Err(StorageError::Internal(format!("gather address ({b}, {row}) out of range")));
+    }
+    let firsts = rows.iter().map(|&address| series.first_of(address)).collect::<Result<Vec<_>>>()?;
+    interleave_columns(sources, rows, Some(&firsts))
+}
+
 /// [`interleave`] of addresses already checked to be in range.
 fn interleave_checked(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Result<RecordBatch> {
+    interleave_columns(sources, rows, None)
+}
+
+/// [`interleave`] of addresses already checked to be in range; given `series_rows`, the
+/// [`SERIES_COLUMNS`] are taken from those addresses instead.
+fn interleave_columns(
+    sources: &[&RecordBatch],
+    rows: &[(usize, usize)],
+    series_rows: Option<&[(usize, usize)]>,
+) -> Result<RecordBatch> {
     let Some(first) = sources.first() else {
         return Err(StorageError::Internal("gather from no batches".into()));
     };
@@ -71,6 +98,10 @@ fn interleave_checked(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Resu
             sources.iter().map(|b| b.columns().get(i).map(|c| c.as_ref())).collect::<Option<Vec<&dyn Array>>>();
         let Some(arrays) = arrays else {
             return Err(StorageError::Internal(format!("gather: a batch has no column {}", field.name())));
+        };
+        let rows = match series_rows {
+            Some(series_rows) if SERIES_COLUMNS.contains(&field.name().as_str()) => series_rows,
+            _ => rows,
         };
         let column = match string_maps(field.data_type(), &arrays) {
             Some((entries, ordered, maps)) => interleave_string_maps(&maps, rows, entries, ordered)?,
