@@ -117,6 +117,7 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     storage.register_metrics(&mut registry);
     collector.register_metrics(&mut registry);
     scraper.register_metrics(&mut registry);
+    registry.register_collector(Box::new(ops::ProcessMemory));
     let registry = Arc::new(registry);
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

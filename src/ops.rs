@@ -8,6 +8,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::Router;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use osprey_storage::Storage;
@@ -70,4 +74,32 @@ async fn metrics(State(state): State<OpsState>) -> Response {
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics: {e}\n")).into_response(),
     }
+}
+
+/// `process_resident_memory_bytes`, named as Prometheus' client libraries name it: the process's
+/// resident memory (Linux: `VmRSS` of `/proc/self/status`; absent elsewhere), to hold against
+/// what the memory budget accounts for (`osprey_memory_accounted_bytes`).
+#[derive(Debug)]
+pub struct ProcessMemory;
+
+impl Collector for ProcessMemory {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let Some(bytes) = resident_bytes() else {
+            return Ok(());
+        };
+        let gauge = encoder.encode_descriptor(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(bytes).unwrap_or(i64::MAX)).encode(gauge)
+    }
+}
+
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib * 1024)
 }

@@ -7,7 +7,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+
 use crate::error::{Result, StorageError};
+use crate::metrics::Labels;
 
 #[derive(Debug)]
 pub struct Budget {
@@ -120,6 +126,40 @@ pub struct FlushHold {
 impl Drop for FlushHold {
     fn drop(&mut self) {
         self.budget.flushing.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// The budget on `/metrics`, read at each scrape: `osprey_memory_admission_limit_bytes` (the
+/// limit) and `osprey_memory_accounted_bytes{part}`, so that the process's resident memory can be
+/// held against what the budget accounts for.
+impl Collector for Budget {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let limit = encoder.encode_descriptor(
+            "osprey_memory_admission_limit_bytes",
+            "Bytes the parts of osprey_memory_accounted_bytes may hold together: storage.memory_budget_bytes \
+             minus its headroom",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(self.limit).unwrap_or(i64::MAX)).encode(limit)?;
+        let mut used = encoder.encode_descriptor(
+            "osprey_memory_accounted_bytes",
+            "Bytes held in the memory budget: requests in flight, memtables, derived state kept between \
+             flushes, the running flush's working memory",
+            None,
+            MetricType::Gauge,
+        )?;
+        let parts = [
+            ("requests", self.in_flight()),
+            ("memtables", self.memtable()),
+            ("derived", self.derived()),
+            ("flush", self.flushing()),
+        ];
+        for (part, bytes) in parts {
+            let labels: Labels = vec![("part", part)];
+            ConstGauge::new(i64::try_from(bytes).unwrap_or(i64::MAX)).encode(used.encode_family(&labels)?)?;
+        }
+        Ok(())
     }
 }
 

@@ -418,9 +418,10 @@ impl Storage {
         !self.is_closing()
     }
 
-    /// Registers storage's counters and gauges.
+    /// Registers storage's counters and gauges, and the memory budget's.
     pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.metrics.register(registry);
+        registry.register_collector(Box::new(self.budget.clone()));
     }
 
     /// Storage's metrics, for tests and health reporting.

@@ -364,3 +364,30 @@ async fn exemplars_link_points_to_traces_and_invalid_points_are_rejected_alone()
     .await;
     assert_eq!(rows, [json!(["checkout", 3, trace, "eee19b7ec3c1b174", 9.2, "u1"])]);
 }
+
+/// The memory budget is on `/metrics` beside the process's resident memory: its admission limit
+/// (the budget minus a quarter of headroom), and its parts, of which the memtables' is what the
+/// memtables hold and the requests' is back to zero once every request was answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_budget_and_resident_memory_are_on_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let osprey = Osprey::start(&dir.path().join("data"), &[("OSPREY_STORAGE__MEMORY_BUDGET_BYTES", "300000000")]).await;
+    let provider = provider(&osprey, Transport::Grpc, "budget");
+    record(&provider);
+    provider.force_flush().expect("export");
+    osprey.wait_metric("osprey_memtable_rows", 1.0).await;
+    let text = reqwest::get(osprey.url("/metrics")).await.expect("GET /metrics").text().await.expect("text");
+    let sum = |name: &str, labels: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.split(['{', ' ']).next() == Some(name) && l.contains(labels))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(sum("osprey_memory_admission_limit_bytes", ""), 225_000_000.0, "{text}");
+    let memtables = sum("osprey_memory_accounted_bytes", "part=\"memtables\"");
+    assert!(memtables > 0.0, "{text}");
+    assert_eq!(memtables, sum("osprey_memtable_bytes", ""), "{text}");
+    assert_eq!(sum("osprey_memory_accounted_bytes", "part=\"requests\""), 0.0, "{text}");
+    assert!(sum("process_resident_memory_bytes", "") > memtables, "{text}");
+    provider.shutdown().expect("shutdown");
+}
