@@ -28,8 +28,10 @@ use crate::error::CollectorError;
 use crate::ingest::{Incoming, Ingest, Transport};
 use crate::signal::Signal;
 
+mod receiving;
 mod server;
 
+use receiving::{AdmittedBody, Receiving};
 pub use server::ExportServer;
 
 /// The gRPC service of one signal.
@@ -49,14 +51,15 @@ impl<S: Signal> Receiver<S> {
     }
 
     /// What every `Export` does: mark the request as reached (see [`RequestFailures`]), admit
-    /// its memory, store it, answer.
+    /// its memory (on top of what its body holds already: [`receiving`]), store it, answer.
     pub async fn export(&self, request: Request<Bytes>) -> Result<Response<S::Response>, Status> {
         if let Some(reached) = request.extensions().get::<Reached>() {
             reached.0.store(true, Ordering::SeqCst);
         }
+        let (_received, held) = request.extensions().get::<Arc<Receiving>>().map_or((Vec::new(), 0), |r| r.take());
         let retry_after = self.ingest.config.retry_after_secs;
         let body = request.into_inner();
-        let _permit = match self.ingest.admit(body.len()) {
+        let _permit = match self.ingest.admit_beyond(body.len(), held) {
             Ok(p) => p,
             Err(e) => {
                 self.ingest.failed_before_decoding(Transport::Grpc, &e);
@@ -112,7 +115,7 @@ const GRPC_STATUS: &str = "grpc-status";
 
 impl<S, Sig: Signal, B> tower::Service<http::Request<B>> for RequestFailures<S, Sig>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>,
+    S: tower::Service<http::Request<AdmittedBody<B>>, Response = http::Response<tonic::body::Body>, Error = Infallible>,
     S::Future: Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
@@ -126,10 +129,20 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let reached = Reached::default();
         request.extensions_mut().insert(reached.clone());
+        let receiving = Arc::new(Receiving::default());
+        request.extensions_mut().insert(receiving.clone());
+        let ingest = self.ingest.clone();
+        let admit: receiving::Admit = Arc::new(move |bytes| ingest.admit_received(bytes));
+        let retry_after = self.ingest.config.retry_after_secs;
+        let request = request.map(|body| AdmittedBody::new(body, receiving.clone(), admit, retry_after));
         let future = self.inner.call(request);
         let ingest = self.ingest.clone();
         Box::pin(async move {
             let mut response = future.await?;
+            if let Some(error) = receiving.take_refused() {
+                ingest.failed_before_decoding(Transport::Grpc, &error);
+                return Ok(response);
+            }
             if reached.0.load(Ordering::SeqCst) {
                 return Ok(response);
             }

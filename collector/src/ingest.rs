@@ -91,7 +91,18 @@ impl<S: Signal> Ingest<S> {
 
     /// Reserves memory for a request of `wire_bytes` (times [`DECODED_SIZE_FACTOR`]).
     pub fn admit(&self, wire_bytes: usize) -> Result<Permit, CollectorError> {
-        Ok(self.sink.admit(wire_bytes.saturating_mul(DECODED_SIZE_FACTOR))?)
+        self.admit_beyond(wire_bytes, 0)
+    }
+
+    /// [`Ingest::admit`] for a request whose body holds `held` bytes of the budget already
+    /// (admitted as it arrived: [`Ingest::admit_received`]).
+    pub fn admit_beyond(&self, wire_bytes: usize, held: usize) -> Result<Permit, CollectorError> {
+        Ok(self.sink.admit(wire_bytes.saturating_mul(DECODED_SIZE_FACTOR).saturating_sub(held))?)
+    }
+
+    /// Reserves memory for `bytes` of a request body as they arrive, before it is whole.
+    pub fn admit_received(&self, bytes: usize) -> Result<Permit, CollectorError> {
+        Ok(self.sink.admit(bytes)?)
     }
 
     /// Counts a request that failed before it was decoded (no items are known).

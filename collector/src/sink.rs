@@ -116,6 +116,8 @@ pub struct MemorySink {
     failure: Mutex<Option<Failure>>,
     in_use: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
+    /// Admission refuses past this many bytes in use, as storage's budget does.
+    limit: Mutex<Option<usize>>,
     /// Batches prepared from a source that replays to them.
     sources: AtomicUsize,
 }
@@ -143,6 +145,11 @@ impl MemorySink {
     /// Makes later calls fail (`None`: succeed again).
     pub fn fail_with(&self, failure: Option<Failure>) {
         *lock(&self.failure) = failure;
+    }
+
+    /// Makes admission refuse what would take the bytes admitted past `limit` (`None`: no limit).
+    pub fn set_limit(&self, limit: Option<usize>) {
+        *lock(&self.limit) = limit;
     }
 
     /// Every batch appended so far.
@@ -177,7 +184,18 @@ impl Sink for MemorySink {
             Some(f) if f != Failure::AppendIo => return Err(f.error()),
             _ => {}
         }
-        let now = self.in_use.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        let limit = *lock(&self.limit);
+        let mut in_use = self.in_use.load(Ordering::SeqCst);
+        loop {
+            if let Some(budget) = limit.filter(|l| in_use.saturating_add(bytes) > *l) {
+                return Err(StorageError::MemoryBudget { in_use, budget });
+            }
+            match self.in_use.compare_exchange(in_use, in_use + bytes, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => break,
+                Err(actual) => in_use = actual,
+            }
+        }
+        let now = in_use + bytes;
         self.peak.fetch_max(now, Ordering::SeqCst);
         Ok(Permit::new(MemoryPermit { bytes, in_use: self.in_use.clone() }))
     }

@@ -1,0 +1,125 @@
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use prost::Message as _;
+use std::net::SocketAddr;
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+use tower::{Service as _, ServiceExt as _};
+
+use super::*;
+use crate::fixtures::*;
+use crate::CollectorConfig;
+
+const EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// A request body sent a chunk at a time, when the test says.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
+
+/// A gRPC-framed export of 400 spans carrying ~2 KB of attributes each (~0.9 MB).
+fn framed_export() -> Vec<u8> {
+    let spans = (0..400u32)
+        .map(|i| {
+            let mut s = span((i % 250) as u8);
+            s.attributes.push(str_kv(&format!("pad-{i}"), &"x".repeat(2000)));
+            s
+        })
+        .collect();
+    let message = request_of(spans).encode_to_vec();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&message);
+    framed
+}
+
+/// Sends an export whose body comes from `chunks`; resolves to its gRPC status code and message.
+async fn export(grpc: SocketAddr, chunks: mpsc::Receiver<Bytes>) -> (i32, String) {
+    let mut channel = Channel::from_shared(format!("http://{grpc}")).unwrap().connect().await.unwrap();
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{grpc}{EXPORT}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::new(ChannelBody(chunks)))
+        .unwrap();
+    let response = channel.ready().await.unwrap().call(request).await.unwrap();
+    let (parts, mut body) = response.into_parts();
+    let mut headers = parts.headers;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        if let Ok(trailers) = frame.unwrap().into_trailers() {
+            headers.extend(trailers);
+        }
+    }
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    (text("grpc-status").parse().unwrap_or(-1), text("grpc-message"))
+}
+
+async fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A body is held in the budget from its first bytes, before the message is whole: half a
+/// body sent is half a body admitted. The handler then admits the decoded message on top of
+/// it (3× the body in all, as before), and everything is released once it is answered.
+#[tokio::test]
+async fn a_body_is_admitted_while_it_arrives() {
+    let servers = Servers::start(CollectorConfig::default()).await;
+    let framed = Bytes::from(framed_export());
+    let half = framed.len() / 2;
+    let (tx, rx) = mpsc::channel(1);
+    let answer = tokio::spawn(export(servers.grpc, rx));
+    tx.send(framed.slice(..half)).await.unwrap();
+    wait_until("half the body admitted", || servers.sink.admitted() >= half).await;
+    assert!(servers.sink.admitted() < framed.len(), "only what arrived is admitted");
+    tx.send(framed.slice(half..)).await.unwrap();
+    drop(tx);
+    assert_eq!(answer.await.unwrap().0, 0, "OK");
+    assert_eq!(servers.sink.rows(), 400);
+    let message = framed.len() - 5;
+    assert!(servers.sink.peak_admitted() >= 3 * message, "the decoded message admitted on top");
+    assert!(servers.sink.peak_admitted() <= 3 * message + 5, "the body is not counted twice");
+    assert_eq!(servers.sink.admitted(), 0, "released once answered");
+}
+
+/// A body the budget cannot hold is refused while it arrives with a retryable `UNAVAILABLE`,
+/// without reading the rest of it, and counted as refused for overload.
+#[tokio::test]
+async fn a_body_past_the_budget_is_refused_before_it_is_read() {
+    let servers = Servers::start(CollectorConfig::default()).await;
+    servers.sink.set_limit(Some(100_000));
+    let framed = Bytes::from(framed_export());
+    let (tx, rx) = mpsc::channel(1);
+    let sender = tokio::spawn(async move {
+        let mut sent = 0;
+        for chunk in framed.chunks(16 << 10) {
+            if tx.send(Bytes::copy_from_slice(chunk)).await.is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        (sent, framed.len())
+    });
+    let (code, message) = export(servers.grpc, rx).await;
+    assert_eq!(code, tonic::Code::Unavailable as i32, "{message}");
+    assert!(message.contains("memory"), "{message}");
+    let (sent, total) = sender.await.unwrap();
+    assert!(sent < total, "the body was not read to its end ({sent} of {total} bytes sent)");
+    assert!(servers.sink.peak_admitted() <= 100_000);
+    assert_eq!(servers.sink.admitted(), 0);
+    assert_eq!(servers.sink.rows(), 0);
+    assert_eq!(servers.metric("requests", &[("signal", "traces"), ("transport", "grpc"), ("outcome", "overload")]), 1);
+}
