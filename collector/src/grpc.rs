@@ -28,10 +28,9 @@ use crate::error::CollectorError;
 use crate::ingest::{Incoming, Ingest, Transport};
 use crate::signal::Signal;
 
-mod receiving;
 mod server;
 
-use receiving::{AdmittedBody, Receiving};
+use crate::receiving::{self, AdmittedBody, Receiving};
 pub use server::ExportServer;
 
 /// The gRPC service of one signal.

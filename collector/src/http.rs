@@ -2,7 +2,7 @@
 //! the same for every other [`Signal`] routed with [`route`] (`/v1/logs`, `/v1/metrics`).
 //!
 //! Flow: media type and compression checked → memory admitted (from `Content-Length` when
-//! given, before reading) → body read with a cap → decompressed with a bounded reader →
+//! given, before reading; otherwise chunk by chunk as the body arrives) → body read with a cap → decompressed with a bounded reader →
 //! more memory admitted if it inflated → decoded → [`Ingest::export`] → response in
 //! the request's encoding.
 
@@ -78,10 +78,17 @@ async fn receive<S: Signal>(
     if let Some(n) = declared {
         permits.push(ingest.admit(n)?);
     }
+    // Without a `Content-Length` (chunked), the body is admitted as it arrives.
+    let admit_chunk = |bytes| ingest.admit_received(bytes);
+    let admit: Option<&(dyn Fn(usize) -> Result<Permit, CollectorError> + Sync)> = match declared {
+        Some(_) => None,
+        None => Some(&admit_chunk),
+    };
     // A compressed body larger than the limit would inflate past it too.
-    let wire = read_body(body, limit).await?;
+    let (wire, received) = read_body(body, limit, admit).await?;
     if declared.is_none() {
-        permits.push(ingest.admit(wire.len())?);
+        permits.push(ingest.admit_beyond(wire.len(), wire.len())?);
+        permits.extend(received);
     }
     let reserved = wire.len();
     let raw = decompress(wire, compression, limit)?;

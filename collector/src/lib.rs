@@ -27,6 +27,7 @@ pub mod metric_points;
 pub mod metrics;
 pub mod parts;
 pub mod payload;
+mod receiving;
 pub mod replay;
 pub mod scrape;
 pub mod signal;

@@ -10,6 +10,7 @@ use futures::StreamExt as _;
 use http::{header, HeaderMap};
 
 use crate::error::CollectorError;
+use crate::sink::Permit;
 
 /// How the message is serialized (request and response use the same).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,21 +61,33 @@ impl Compression {
 }
 
 /// Reads the whole body, refusing it as soon as it passes `limit` bytes (the rest is drained,
-/// see [`drain`]).
-pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, CollectorError> {
+/// see [`drain`]). Given `admit`, each chunk is admitted into the memory budget as it arrives
+/// (a body sent without a `Content-Length`), and the permits come back with the bytes; a chunk
+/// the budget cannot take refuses the body the same way, with admission's error.
+pub async fn read_body(
+    body: Body,
+    limit: usize,
+    admit: Option<&(dyn Fn(usize) -> Result<Permit, CollectorError> + Sync)>,
+) -> Result<(Bytes, Vec<Permit>), CollectorError> {
     let mut stream = body.into_data_stream();
     let mut buf = BytesMut::new();
+    let mut permits = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| CollectorError::BodyRead(e.to_string()))?;
-        if buf.len() + chunk.len() > limit {
-            let read = buf.len() + chunk.len();
-            drop(buf);
+        let read = buf.len() + chunk.len();
+        let refused = match admit {
+            _ if read > limit => Some(CollectorError::TooLarge { limit }),
+            Some(admit) => admit(chunk.len()).map(|permit| permits.push(permit)).err(),
+            None => None,
+        };
+        if let Some(error) = refused {
+            drop((buf, permits));
             drain_stream(stream, read).await;
-            return Err(CollectorError::TooLarge { limit });
+            return Err(error);
         }
         buf.extend_from_slice(&chunk);
     }
-    Ok(buf.freeze())
+    Ok((buf.freeze(), permits))
 }
 
 /// Most bytes of a refused body read and thrown away so the client can read the 413.

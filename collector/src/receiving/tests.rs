@@ -26,8 +26,8 @@ impl Body for ChannelBody {
     }
 }
 
-/// A gRPC-framed export of 400 spans carrying ~2 KB of attributes each (~0.9 MB).
-fn framed_export() -> Vec<u8> {
+/// An export of 400 spans carrying ~2 KB of attributes each (~0.8 MB), as protobuf.
+fn export_message() -> Vec<u8> {
     let spans = (0..400u32)
         .map(|i| {
             let mut s = span((i % 250) as u8);
@@ -35,7 +35,12 @@ fn framed_export() -> Vec<u8> {
             s
         })
         .collect();
-    let message = request_of(spans).encode_to_vec();
+    request_of(spans).encode_to_vec()
+}
+
+/// [`export_message`] framed for gRPC.
+fn framed_export() -> Vec<u8> {
+    let message = export_message();
     let mut framed = vec![0u8];
     framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
     framed.extend_from_slice(&message);
@@ -122,4 +127,64 @@ async fn a_body_past_the_budget_is_refused_before_it_is_read() {
     assert_eq!(servers.sink.admitted(), 0);
     assert_eq!(servers.sink.rows(), 0);
     assert_eq!(servers.metric("requests", &[("signal", "traces"), ("transport", "grpc"), ("outcome", "overload")]), 1);
+}
+
+/// POSTs `chunks` to `/v1/traces` as a chunked body (no `Content-Length`); resolves to the
+/// status and the `Retry-After` header.
+async fn post_chunked(url: String, chunks: mpsc::Receiver<Bytes>) -> (u16, Option<String>) {
+    let stream =
+        futures::stream::unfold(chunks, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) });
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/x-protobuf")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    (response.status().as_u16(), retry_after)
+}
+
+/// An OTLP/HTTP body sent without a `Content-Length` is admitted as it arrives too (where
+/// `payload::read_body` reads it): half a body sent is half a body admitted; past the budget it
+/// is answered 429 with `Retry-After`, its rest read and thrown away (so that an HTTP/1.1 client
+/// reads the answer) without being held.
+#[tokio::test]
+async fn a_chunked_http_body_is_admitted_while_it_arrives() {
+    let servers = Servers::start(CollectorConfig::default()).await;
+    let message = Bytes::from(export_message());
+    let half = message.len() / 2;
+    let (tx, rx) = mpsc::channel(1);
+    let answer = tokio::spawn(post_chunked(servers.http_url("/v1/traces"), rx));
+    tx.send(message.slice(..half)).await.unwrap();
+    wait_until("half the body admitted", || servers.sink.admitted() >= half).await;
+    assert!(servers.sink.admitted() < message.len(), "only what arrived is admitted");
+    tx.send(message.slice(half..)).await.unwrap();
+    drop(tx);
+    assert_eq!(answer.await.unwrap().0, 200);
+    assert_eq!(servers.sink.rows(), 400);
+    assert!(servers.sink.peak_admitted() <= 3 * message.len(), "the body is not counted twice");
+    assert_eq!(servers.sink.admitted(), 0, "released once answered");
+
+    servers.sink.set_limit(Some(100_000));
+    let (tx, rx) = mpsc::channel(1);
+    let sender = tokio::spawn(async move {
+        let mut sent = 0;
+        for chunk in message.chunks(16 << 10) {
+            if tx.send(Bytes::copy_from_slice(chunk)).await.is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        (sent, message.len())
+    });
+    let (status, retry_after) = post_chunked(servers.http_url("/v1/traces"), rx).await;
+    assert_eq!(status, 429);
+    assert!(retry_after.is_some(), "Retry-After");
+    let (sent, total) = sender.await.unwrap();
+    assert_eq!(sent, total, "the rest of the body was drained");
+    assert!(servers.sink.peak_admitted() <= 3 * total, "{}", servers.sink.peak_admitted());
+    assert_eq!(servers.sink.admitted(), 0);
+    assert_eq!(servers.sink.rows(), 400, "nothing more stored");
+    assert_eq!(servers.metric("requests", &[("signal", "traces"), ("transport", "http"), ("outcome", "overload")]), 1);
 }
