@@ -86,6 +86,16 @@ fn send_in_chunks(body: Bytes) -> (mpsc::Receiver<Bytes>, tokio::task::JoinHandl
     (rx, sender)
 }
 
+/// Sends the first half of `body`, checks that what arrived, and no more, is admitted, then
+/// sends the rest and ends the body.
+async fn send_in_halves(servers: &Servers, body: &Bytes, tx: mpsc::Sender<Bytes>) {
+    let half = body.len() / 2;
+    tx.send(body.slice(..half)).await.unwrap();
+    wait_until("half the body admitted", || servers.sink.admitted() >= half).await;
+    assert!(servers.sink.admitted() < body.len(), "only what arrived is admitted");
+    tx.send(body.slice(half..)).await.unwrap();
+}
+
 async fn wait_until(what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !done() {
@@ -101,14 +111,9 @@ async fn wait_until(what: &str, done: impl Fn() -> bool) {
 async fn a_body_is_admitted_while_it_arrives() {
     let servers = Servers::start(CollectorConfig::default()).await;
     let framed = Bytes::from(framed_export());
-    let half = framed.len() / 2;
     let (tx, rx) = mpsc::channel(1);
     let answer = tokio::spawn(export(servers.grpc, rx));
-    tx.send(framed.slice(..half)).await.unwrap();
-    wait_until("half the body admitted", || servers.sink.admitted() >= half).await;
-    assert!(servers.sink.admitted() < framed.len(), "only what arrived is admitted");
-    tx.send(framed.slice(half..)).await.unwrap();
-    drop(tx);
+    send_in_halves(&servers, &framed, tx).await;
     assert_eq!(answer.await.unwrap().0, 0, "OK");
     assert_eq!(servers.sink.rows(), 400);
     let message = framed.len() - 5;
@@ -159,14 +164,9 @@ async fn post_chunked(url: String, chunks: mpsc::Receiver<Bytes>) -> (u16, Optio
 async fn a_chunked_http_body_is_admitted_while_it_arrives() {
     let servers = Servers::start(CollectorConfig::default()).await;
     let message = Bytes::from(export_message());
-    let half = message.len() / 2;
     let (tx, rx) = mpsc::channel(1);
     let answer = tokio::spawn(post_chunked(servers.http_url("/v1/traces"), rx));
-    tx.send(message.slice(..half)).await.unwrap();
-    wait_until("half the body admitted", || servers.sink.admitted() >= half).await;
-    assert!(servers.sink.admitted() < message.len(), "only what arrived is admitted");
-    tx.send(message.slice(half..)).await.unwrap();
-    drop(tx);
+    send_in_halves(&servers, &message, tx).await;
     assert_eq!(answer.await.unwrap().0, 200);
     assert_eq!(servers.sink.rows(), 400);
     assert!(servers.sink.peak_admitted() <= 3 * message.len(), "the body is not counted twice");
