@@ -55,6 +55,7 @@ impl<S: Signal> Receiver<S> {
         if let Some(reached) = request.extensions().get::<Reached>() {
             reached.0.store(true, Ordering::SeqCst);
         }
+        // The body's permits are kept until the request is answered, like the one admitted here.
         let (_received, held) = request.extensions().get::<Arc<Receiving>>().map_or((Vec::new(), 0), |r| r.take());
         let retry_after = self.ingest.config.retry_after_secs;
         let body = request.into_inner();

@@ -2,9 +2,9 @@
 //! the same for every other [`Signal`] routed with [`route`] (`/v1/logs`, `/v1/metrics`).
 //!
 //! Flow: media type and compression checked → memory admitted (from `Content-Length` when
-//! given, before reading; otherwise chunk by chunk as the body arrives) → body read with a cap → decompressed with a bounded reader →
-//! more memory admitted if it inflated → decoded → [`Ingest::export`] → response in
-//! the request's encoding.
+//! given, before reading; otherwise chunk by chunk as the body arrives) → body read with a cap
+//! → decompressed with a bounded reader → more memory admitted if it inflated → decoded →
+//! [`Ingest::export`] → response in the request's encoding.
 
 use std::sync::Arc;
 
@@ -87,7 +87,9 @@ async fn receive<S: Signal>(
     // A compressed body larger than the limit would inflate past it too.
     let (wire, received) = read_body(body, limit, admit).await?;
     if declared.is_none() {
-        permits.push(ingest.admit_beyond(wire.len(), wire.len())?);
+        // Every chunk of it holds its bytes already.
+        let held = wire.len();
+        permits.push(ingest.admit_beyond(wire.len(), held)?);
         permits.extend(received);
     }
     let reserved = wire.len();
