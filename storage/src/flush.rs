@@ -352,10 +352,7 @@ fn write_file(
         let file = File::create(&temp).map_err(|e| StorageError::io(&temp, e))?;
         let mut writer = ArrowWriter::try_new(file, table.physical_schema(), Some(props))?;
         for slice in hour_rows.rows.chunks(WRITE_SLICE_ROWS) {
-            let batch = match rows.series {
-                Some(series) => gather::gather_series(&sources, slice, series)?,
-                None => gather(&sources, slice)?,
-            };
+            let batch = gather(&sources, slice, rows.series)?;
             if let Some((lo, hi)) = crate::memtable::time_range(table, &batch) {
                 time_range = Some(time_range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
             }

@@ -9,8 +9,8 @@
 //! arrow's `interleave`. Spans ingest went 1.06–1.09× faster; a hipstershop metrics flush, whose
 //! gather waits on memory (each row comes from another batch) more than on calls, did not
 //! measurably change (BENCHMARKS.md, issue 5, session 13). What did: a metrics flush copies
-//! the attribute columns from the first row of each row's series ([`gather_series`], module
-//! `series`), rows the cache holds.
+//! the attribute columns from the first row of each row's series (module `series`), rows the
+//! cache holds.
 
 use std::sync::Arc;
 
@@ -28,8 +28,13 @@ const MIN_MEAN_RUN_ROWS: usize = 8;
 /// Rows gathered from `sources` by `(batch, row)` address. Where the rows come in runs of
 /// consecutive rows of one batch (the memtable coalesces small batches in sorted order, so a
 /// series' rows of one coalesced batch are side by side), the runs are copied as slices;
-/// otherwise row by row ([`interleave`]).
-pub(crate) fn gather(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Result<RecordBatch> {
+/// otherwise row by row ([`interleave`]), given `series` the columns a series shares copied
+/// from the first row of each row's series ([`SeriesRows`]).
+pub(crate) fn gather(
+    sources: &[&RecordBatch],
+    rows: &[(usize, usize)],
+    series: Option<&SeriesRows>,
+) -> Result<RecordBatch> {
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
     for &(batch, row) in rows {
         if sources.get(batch).is_none_or(|b| row >= b.num_rows()) {
@@ -42,7 +47,13 @@ pub(crate) fn gather(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Resul
     }
     let (Some(first), true) = (sources.first(), rows.len() >= MIN_MEAN_RUN_ROWS * runs.len()) else {
         // Every address was checked above.
-        return interleave_checked(sources, rows);
+        return match series {
+            Some(series) => {
+                let firsts = rows.iter().map(|&address| series.first_of(address)).collect::<Result<Vec<_>>>()?;
+                interleave_columns(sources, rows, Some(&firsts))
+            }
+            None => interleave_checked(sources, rows),
+        };
     };
     let mut slices = Vec::with_capacity(runs.len());
     for (batch, start, len) in runs {
@@ -60,20 +71,6 @@ pub(crate) fn interleave(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> R
         return Err(StorageError::Internal(format!("gather address ({b}, {row}) out of range")));
     }
     interleave_checked(sources, rows)
-}
-
-/// Metrics rows gathered from `sources` by `(batch, row)` address, the columns a series shares
-/// copied from the first row of each row's series ([`SeriesRows`]).
-pub(crate) fn gather_series(
-    sources: &[&RecordBatch],
-    rows: &[(usize, usize)],
-    series: &SeriesRows,
-) -> Result<RecordBatch> {
-    if let Some(&(b, row)) = rows.iter().find(|&&(b, row)| sources.get(b).is_none_or(|s| row >= s.num_rows())) {
-        return Err(StorageError::Internal(format!("gather address ({b}, {row}) out of range")));
-    }
-    let firsts = rows.iter().map(|&address| series.first_of(address)).collect::<Result<Vec<_>>>()?;
-    interleave_columns(sources, rows, Some(&firsts))
 }
 
 /// [`interleave`] of addresses already checked to be in range.

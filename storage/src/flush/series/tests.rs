@@ -6,7 +6,7 @@ use arrow::compute::interleave_record_batch;
 
 use super::*;
 use crate::attributes::AttrRef;
-use crate::flush::gather::gather_series;
+use crate::flush::gather::gather;
 use crate::metric_points::{MetricInfo, Number, PointData, PointRecord, PointScope, PointsBuilder};
 use crate::testdata::T0;
 use crate::Table;
@@ -76,7 +76,7 @@ fn rows_gathered_by_series_equal_a_plain_gather() {
         let sources: Vec<&RecordBatch> = batches.iter().collect();
         let rows = across(&batches);
         let expected = interleave_record_batch(&sources, &rows).expect("interleave");
-        assert_eq!(gather_series(&sources, &rows, &series).expect("gather by series"), expected);
+        assert_eq!(gather(&sources, &rows, Some(&series)).expect("gather by series"), expected);
     }
 }
 
@@ -89,5 +89,5 @@ fn an_address_past_the_batches_is_an_error() {
     assert!(series.first_of((0, rows)).is_err());
     assert!(series.first_of((1, 0)).is_err());
     let sources: Vec<&RecordBatch> = batches.iter().collect();
-    assert!(gather_series(&sources, &[(0, rows)], &series).is_err());
+    assert!(gather(&sources, &[(0, rows)], Some(&series)).is_err());
 }
