@@ -6,10 +6,11 @@
 //! flight could hold ~250 MB beyond it, most of them only to be refused once read, which is how
 //! a hipstershop replay went past the process's 1 GiB (BENCHMARKS.md, issue 5). [`AdmittedBody`]
 //! admits each data frame as it arrives; a frame the budget cannot take ends the request with
-//! the retryable `UNAVAILABLE` the handler's admission answers, without reading the rest. The handler then admits the decoded message on top of what its body holds
-//! ([`Receiving::take`]), so a request is never counted twice. (OTLP/HTTP admits a body sent
-//! without a `Content-Length` chunk by chunk where it reads it, `payload::read_body`, and drains
-//! what it refuses so that HTTP/1.1 clients read the 429.)
+//! the retryable `UNAVAILABLE` the handler's admission answers, without reading the rest. The
+//! handler then admits the decoded message on top of what its body holds ([`Receiving::take`]),
+//! so a request is never counted twice. (OTLP/HTTP admits a body sent without a
+//! `Content-Length` chunk by chunk where it reads it, `payload::read_body`, and drains what it
+//! refuses so that HTTP/1.1 clients read the 429.)
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
