@@ -103,3 +103,64 @@ fn string_maps_gathered_by_rows_equal_interleave() {
     let got = interleave(&[&plain, &plain], &[(0, 1), (1, 0)]).expect("interleave");
     assert!(got.column(1).as_map().entries().column(1).nulls().is_none());
 }
+
+/// Metrics batches of gauges only leave the histogram, summary and exponential-histogram
+/// columns null and the exemplars empty: those columns are built at once, and the gather still
+/// equals arrow's row by row, also once a batch with a histogram and an exemplar joins.
+#[test]
+fn null_and_empty_columns_are_built_at_once() {
+    use crate::attributes::AttrRef;
+    use crate::metric_points::{ExemplarRecord, MetricInfo, Number, PointData, PointRecord, PointScope, PointsBuilder};
+    let scope = PointScope::new("api", &[("service.name", AttrRef::Str("api"))], None, None);
+    let info = MetricInfo { name: "m", description: "", unit: "" };
+    let batch = |n: i64, histogram: bool| {
+        let mut builder = PointsBuilder::new();
+        for i in 0..n {
+            let data = match histogram && i == 3 {
+                true => PointData::Histogram {
+                    temporality: 2,
+                    count: Some(3),
+                    sum: Some(1.0),
+                    min: None,
+                    max: None,
+                    bucket_counts: &[1, 2],
+                    explicit_bounds: &[0.5],
+                },
+                false => PointData::Gauge(Number::Int(i)),
+            };
+            let exemplars = match histogram && i == 4 {
+                true => vec![ExemplarRecord { time_unix_nano: T0, value: Some(Number::Int(1)), ..Default::default() }],
+                false => vec![],
+            };
+            let attributes = vec![("i", AttrRef::Int(i % 3))];
+            let point =
+                PointRecord { time_unix_nano: T0 + i, start_time_unix_nano: 0, attributes, flags: 0, data, exemplars };
+            builder.append(&scope, &info, &point).expect("append");
+        }
+        builder.finish().expect("finish")
+    };
+    let gauges = [batch(20, false), batch(30, false).slice(5, 20)];
+    let sources: Vec<&RecordBatch> = gauges.iter().collect();
+    let rows: Vec<(usize, usize)> = (0..20).flat_map(|r| [(1, 19 - r), (0, r)]).collect();
+    let gathered = interleave(&sources, &rows).expect("gather");
+    assert_eq!(gathered, interleave_record_batch(&sources, &rows).expect("arrow interleave"));
+    let schema = gauges[0].schema();
+    let uniform_columns: Vec<&str> = (0..schema.fields().len())
+        .filter(|&c| {
+            let arrays: Vec<&dyn Array> = sources.iter().map(|b| b.column(c).as_ref()).collect();
+            uniform(schema.field(c).data_type(), &arrays, rows.len()).is_some()
+        })
+        .map(|c| schema.field(c).name().as_str())
+        .collect();
+    // 14 of the other point types, exemplars, and 7 these gauges leave null (no start time, unit,
+    // description, monotonicity, temporality or scope).
+    assert_eq!(uniform_columns.len(), 22, "{uniform_columns:?}");
+    assert!(uniform_columns.contains(&"exemplars") && uniform_columns.contains(&"start_time"));
+
+    let mixed = [batch(20, false), batch(10, true)];
+    let sources: Vec<&RecordBatch> = mixed.iter().collect();
+    let rows: Vec<(usize, usize)> = (0..10).flat_map(|r| [(1, r), (0, r), (0, 19 - r)]).collect();
+    let gathered = interleave(&sources, &rows).expect("gather");
+    assert_eq!(gathered, interleave_record_batch(&sources, &rows).expect("arrow interleave"));
+    gathered.columns().iter().for_each(|c| c.to_data().validate_full().expect("valid"));
+}
