@@ -26,13 +26,16 @@ use config::Config;
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's options (the `_RJEM_MALLOC_CONF` environment variable overrides them): return
-/// freed pages to the OS after 100 ms instead of 10 s, from a background thread. Ingest churns
+/// freed pages to the OS after 1 s instead of 10 s, from a background thread. Ingest churns
 /// through several kB per span (decode, Arrow, WAL frame); with the default decay those freed
-/// pages stayed resident and RSS under overload sat ~300 MB above the memory budget.
+/// pages stayed resident and RSS under overload sat ~300 MB above the memory budget. At 100 ms
+/// (sessions 2–14) a hipstershop metrics replay spent 14 % of the server's CPU faulting in pages
+/// freed a moment before; 1 s gave 1.03–1.10× the points per CPU-second with peak RSS under span
+/// overload still below the 1 GiB budget, where 5 s passed it (BENCHMARKS.md, issue 5, session 15).
 #[cfg(not(target_env = "msvc"))]
 #[allow(non_upper_case_globals)]
 #[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8; 59] = b"dirty_decay_ms:100,muzzy_decay_ms:0,background_thread:true\0";
+pub static malloc_conf: &[u8; 60] = b"dirty_decay_ms:1000,muzzy_decay_ms:0,background_thread:true\0";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
