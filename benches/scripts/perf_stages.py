@@ -2,7 +2,7 @@
 """Groups a server profile by stage: reads `perf script` output of a `perf record --call-graph dwarf` run
 and charges each sample to the first stage (in the order below) any frame of its stack belongs to. Prints the
 share of samples per stage. Used for the profiles in BENCHMARKS.md: logs ingest (`ingest`, the default) and
-SQL point lookups (`sql`):
+SQL point lookups (`sql`) and metrics ingest (`metrics`):
 
     perf record -F 199 --call-graph dwarf,16384 -p $(pgrep -x osprey) -o /tmp/perf.data   # during logs_load
     perf script -i /tmp/perf.data | benches/scripts/perf_stages.py [ingest|sql]
@@ -29,6 +29,25 @@ INGEST = [
     ("erge", "merge"),
 ]
 
+# Metrics ingest (session 15): the Parquet writer first, since its own `write_gather` would match "gather".
+METRICS = [
+    ("ArrowWriter", "parquet write"),
+    ("SeriesRows", "flush: find series"),
+    ("flush::gather", "flush: gather"),
+    ("row_order", "flush: sort"),
+    ("flush", "flush other"),
+    ("convert_part", "convert"),
+    ("Streaming<bytes::bytes::Bytes>", "receive body"),
+    ("::decode", "decode"),
+    ("merge", "decode"),
+    ("prost", "decode"),
+    ("drop_in_place<opentelemetry_proto", "free request"),
+    ("Wal", "wal"),
+    ("wal::", "wal"),
+    ("tonic", "grpc other"),
+    ("hyper", "http"),
+]
+
 SQL = [
     ("load_bloom_filters", "scan: row-group bloom filters"),
     ("with_predicate_options", "scan: predicate columns"),
@@ -52,7 +71,7 @@ SQL = [
 
 
 def main():
-    stages = SQL if sys.argv[1:] == ["sql"] else INGEST
+    stages = {"sql": SQL, "metrics": METRICS}.get(sys.argv[1] if sys.argv[1:] else "", INGEST)
     counts, n = collections.Counter(), 0
     for sample in sys.stdin.read().split("\n\n"):
         lines = [l.strip() for l in sample.strip().split("\n")[1:] if l.strip()]
