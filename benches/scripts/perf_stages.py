@@ -36,6 +36,9 @@ METRICS = [
     ("flush::gather", "flush: gather"),
     ("row_order", "flush: sort"),
     ("flush", "flush other"),
+    ("osprey_collector::wire", "convert: read in place"),  # from session 16: no decoded messages
+    ("metric_points::messages", "convert: read in place"),
+    ("metric_points::in_place", "convert"),
     ("convert_part", "convert"),
     ("Streaming<bytes::bytes::Bytes>", "receive body"),
     ("::decode", "decode"),

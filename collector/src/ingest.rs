@@ -13,7 +13,7 @@ use crate::error::CollectorError;
 use crate::metrics::CollectorMetrics;
 use crate::parts::{self, Part};
 use crate::replay::LimitsHeader;
-use crate::signal::Signal;
+use crate::signal::{ProtobufFailure, Signal};
 use crate::sink::{Permit, Prepared, Sink};
 
 /// How many bytes of the memory budget a request of `n` wire bytes reserves: the body, the
@@ -183,13 +183,13 @@ impl<S: Signal> Ingest<S> {
                 if body.len() <= parts::INLINE_BYTES {
                     // The common case of an SDK's export: done here, where a trip to the
                     // blocking pool would cost more in thread wake-ups than the work itself.
-                    return self.convert_part(whole::<S>(body)?).map(|c| vec![c]);
+                    return self.convert_source(body, 0).map(|c| vec![c]);
                 }
                 let pieces = if S::RESOURCES_INDEPENDENT { parts::pieces_for_bytes(body.len()) } else { parts };
                 if pieces == 1 {
                     // Decoded and converted in one trip to the blocking pool.
                     let ingest = self.clone();
-                    return blocking(move || ingest.convert_part(whole::<S>(body)?).map(|c| vec![c])).await;
+                    return blocking(move || ingest.convert_source(body, 0).map(|c| vec![c])).await;
                 }
                 if S::RESOURCES_INDEPENDENT {
                     let cuts = parts::cut_protobuf(body, pieces).map_err(undecodable)?;
@@ -230,10 +230,7 @@ impl<S: Signal> Ingest<S> {
             move || {
                 let mut done = Vec::with_capacity(lane.len());
                 for cut in lane {
-                    let request = decode::<S>(&cut.bytes)?;
-                    let part =
-                        Part { request, first_resource: cut.first_resource, source: kept_source::<S>(cut.bytes) };
-                    done.push(ingest.convert_part(part)?);
+                    done.push(ingest.convert_source(cut.bytes, cut.first_resource)?);
                 }
                 Ok(done)
             }
@@ -284,18 +281,41 @@ impl<S: Signal> Ingest<S> {
         }
     }
 
-    /// Converts one part and prepares its batch for the sink (CPU-bound: on the blocking pool, or
-    /// on the receiving task for a small request),
-    /// with a WAL frame of the part's protobuf bytes where the signal has a source codec.
-    fn convert_part(&self, mut part: Part<S::Request>) -> Result<Converted<S::Pending>, Failure> {
+    /// Converts one decoded part and prepares its batch for the sink (CPU-bound: on the blocking
+    /// pool), with a WAL frame of the part's protobuf bytes where the signal has a source codec.
+    fn convert_part(&self, part: Part<S::Request>) -> Result<Converted<S::Pending>, Failure> {
         let received = S::count(&part.request);
-        let failed = |error: CollectorError| Failure::Conversion { received, error };
-        let mut conversion = self
+        let conversion = self
             .signal
             .convert(&part.request, &self.config.limits, part.first_resource)
-            .map_err(|e| failed(e.into()))?;
-        let source = part.source.take();
-        drop(part);
+            .map_err(|e| Failure::Conversion { received, error: e.into() })?;
+        let Part { source, .. } = part;
+        self.prepare(conversion, source)
+    }
+
+    /// Converts a protobuf request, or a run of whole resources of one, from its bytes
+    /// ([`Signal::convert_protobuf`]) and prepares its batch for the sink (CPU-bound: on the
+    /// blocking pool, or on the receiving task for a small request).
+    fn convert_source(&self, bytes: Bytes, first_resource: usize) -> Result<Converted<S::Pending>, Failure> {
+        let conversion =
+            self.signal.convert_protobuf(&bytes, &self.config.limits, first_resource).map_err(|f| match f {
+                ProtobufFailure::Undecodable(e) => undecodable(e),
+                ProtobufFailure::Conversion { received, error } => {
+                    Failure::Conversion { received, error: error.into() }
+                }
+            })?;
+        self.prepare(conversion, kept_source::<S>(bytes))
+    }
+
+    /// The batch of `conversion` ready for the sink: a WAL frame of `source` where the signal
+    /// has a source codec, else of the batch.
+    fn prepare(
+        &self,
+        mut conversion: Conversion<S::Pending>,
+        source: Option<Bytes>,
+    ) -> Result<Converted<S::Pending>, Failure> {
+        let received = conversion.received;
+        let failed = |error: CollectorError| Failure::Conversion { received, error };
         let prepared = match (conversion.batch.take(), S::SOURCE_CODEC.zip(source)) {
             (Some(batch), Some((codec, source))) => {
                 let limits = LimitsHeader::new(&self.config.limits);
@@ -346,12 +366,6 @@ fn undecodable(e: impl std::fmt::Display) -> Failure {
 
 fn decode<S: Signal>(body: &[u8]) -> Result<S::Request, Failure> {
     S::Request::decode(body).map_err(undecodable)
-}
-
-/// A whole protobuf request as one part.
-fn whole<S: Signal>(body: Bytes) -> Result<Part<S::Request>, Failure> {
-    let request = decode::<S>(&body)?;
-    Ok(Part { request, first_resource: 0, source: kept_source::<S>(body) })
 }
 
 /// The bytes a part was decoded from, if its signal writes them to the WAL (else freed now).

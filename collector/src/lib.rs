@@ -32,6 +32,7 @@ pub mod replay;
 pub mod scrape;
 pub mod signal;
 pub mod sink;
+pub mod wire;
 
 #[cfg(test)]
 mod fixtures;

@@ -80,7 +80,16 @@ impl<'c> Limiter<'c> {
         }
     }
 
-    fn truncate_str<'a>(&mut self, s: &'a str) -> &'a str {
+    pub(crate) fn max_attributes_per_item(&self) -> usize {
+        self.limits.max_attributes_per_item
+    }
+
+    pub(crate) fn max_value_depth(&self) -> usize {
+        self.limits.max_value_depth
+    }
+
+    /// `s` cut to `max_attribute_value_bytes` (at a character boundary), counted if cut.
+    pub(crate) fn truncate_str<'a>(&mut self, s: &'a str) -> &'a str {
         let max = self.limits.max_attribute_value_bytes;
         if s.len() <= max {
             return s;
@@ -93,7 +102,7 @@ impl<'c> Limiter<'c> {
         &s[..end]
     }
 
-    fn truncate_bytes<'a>(&mut self, b: &'a [u8]) -> &'a [u8] {
+    pub(crate) fn truncate_bytes<'a>(&mut self, b: &'a [u8]) -> &'a [u8] {
         let max = self.limits.max_attribute_value_bytes;
         if b.len() <= max {
             return b;

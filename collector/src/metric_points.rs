@@ -14,27 +14,29 @@
 //! (These are the OTLP data model's rules, `opentelemetry-proto` `metrics.proto`.) A point
 //! flagged *no recorded value* (`flags & 1`) is kept with NULL value, count and sum: it marks
 //! a gap (e.g. a Prometheus staleness marker) that queries must see.
+//!
+//! A request is converted from its protobuf bytes, read in place ([`convert_protobuf`],
+//! [`crate::wire`]): no prost messages are built for it. A decoded request (OTLP/JSON, a
+//! scrape) is encoded first ([`convert`]), so every request takes the same conversion.
 
-use osprey_proto::common::{any_value, KeyValue};
 use osprey_proto::json::JsonError;
-use osprey_proto::metrics::exponential_histogram_data_point::Buckets;
-use osprey_proto::metrics::{
-    exemplar, metric::Data, number_data_point, Exemplar, ExponentialHistogramDataPoint, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, SummaryDataPoint,
-};
+use osprey_proto::metrics::{metric::Data, Metric, ResourceMetrics};
 use osprey_proto::{ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use osprey_storage::attributes::EntriesCapacity;
 use osprey_storage::metric_points::{
     ExemplarRecord, MetricInfo, Number, PointData, PointRecord, PointScope, PointsBuilder, PointsCapacity,
     FLAG_NO_RECORDED_VALUE,
 };
+use osprey_storage::spans::UNKNOWN_SERVICE;
 use osprey_storage::{StorageError, Table};
+use prost::Message as _;
 
 use crate::config::LimitsConfig;
 use crate::conversion::Conversion;
-use crate::convert::{attributes_of, service_name};
 use crate::limits::Limiter;
-use crate::signal::Signal;
+use crate::signal::{ProtobufFailure, Signal};
+use crate::wire::{self, WireError};
+use messages::{Kind, Outline, PointFields};
 
 /// Metrics: `ExportMetricsServiceRequest` → the `metrics` table.
 #[derive(Debug, Default)]
@@ -95,6 +97,15 @@ impl Signal for Metrics {
         convert_part(request, limits, first_resource)
     }
 
+    fn convert_protobuf(
+        &self,
+        bytes: &[u8],
+        limits: &LimitsConfig,
+        first_resource: usize,
+    ) -> Result<Conversion, ProtobufFailure> {
+        convert_protobuf(bytes, limits, first_resource)
+    }
+
     fn commit(&self, _pending: ()) {}
 }
 
@@ -109,47 +120,107 @@ fn points_in(metric: &Metric) -> usize {
     }
 }
 
-/// Converts `request`; fails only if the batch cannot be built (a bug, not bad input).
+/// Converts a decoded `request` (OTLP/JSON, a scrape) through its protobuf encoding, the one
+/// way every metrics request is converted ([`convert_protobuf`]). Fails only if the batch
+/// cannot be built (a bug, not bad input).
 pub fn convert(request: &ExportMetricsServiceRequest, limits: &LimitsConfig) -> Result<Conversion, StorageError> {
     convert_part(request, limits, 0)
 }
 
-/// Converts `request`, a part of a larger one starting at its resource `first_resource`.
+/// [`convert`] for a part of a larger request starting at its resource `first_resource`.
 pub fn convert_part(
     request: &ExportMetricsServiceRequest,
     limits: &LimitsConfig,
     first_resource: usize,
 ) -> Result<Conversion, StorageError> {
+    convert_protobuf(&request.encode_to_vec(), limits, first_resource).map_err(|failure| match failure {
+        // A request nested past prost's recursion limit, built in memory (JSON's own limit is lower).
+        ProtobufFailure::Undecodable(e) => StorageError::InvalidInput(e),
+        ProtobufFailure::Conversion { error, .. } => error,
+    })
+}
+
+/// Converts an `ExportMetricsServiceRequest` in OTLP/protobuf, or a run of whole resources of
+/// one starting at its resource `first_resource`, read in place ([`crate::wire`]) instead of
+/// decoded into messages first. What the reader leaves to prost (a singular message sent twice)
+/// or refuses is decoded by prost: if prost refuses it too, so is the request, with prost's
+/// error; else its canonical encoding is converted. So the rows are always those of the
+/// request as prost decodes it (`tests::in_place_conversion_equals_prosts`).
+pub fn convert_protobuf(
+    bytes: &[u8],
+    limits: &LimitsConfig,
+    first_resource: usize,
+) -> Result<Conversion, ProtobufFailure> {
+    let stop = match in_place(bytes, limits, first_resource) {
+        Ok(conversion) => return Ok(conversion),
+        Err(stop) => stop,
+    };
+    let error = match stop {
+        Stop::Storage { received, error } => return Err(ProtobufFailure::Conversion { received, error }),
+        Stop::Wire(error) => error,
+    };
+    let request =
+        ExportMetricsServiceRequest::decode(bytes).map_err(|e| ProtobufFailure::Undecodable(e.to_string()))?;
+    tracing::debug!(error = %error, "metrics request not read in place; converted from prost's decoding");
+    in_place(&request.encode_to_vec(), limits, first_resource).map_err(|stop| match stop {
+        Stop::Storage { received, error } => ProtobufFailure::Conversion { received, error },
+        Stop::Wire(e) => ProtobufFailure::Conversion {
+            received: Metrics::count(&request),
+            error: StorageError::Internal(format!("prost's encoding of a request is not read in place: {e}")),
+        },
+    })
+}
+
+/// Why an in-place conversion stopped.
+enum Stop {
+    Wire(WireError),
+    /// The batch could not be built, after `received` points.
+    Storage {
+        received: u64,
+        error: StorageError,
+    },
+}
+
+impl From<WireError> for Stop {
+    fn from(e: WireError) -> Self {
+        Stop::Wire(e)
+    }
+}
+
+fn in_place(bytes: &[u8], limits: &LimitsConfig, first_resource: usize) -> Result<Conversion, Stop> {
+    let outline = Outline::read(bytes)?;
     let mut out = Conversion::<()>::default();
     let mut limiter = Limiter::new(limits);
-    let mut builder = PointsBuilder::sized(&capacity(request));
-    for (ri, resource_metrics) in request.resource_metrics.iter().enumerate() {
+    let mut builder = PointsBuilder::sized(&capacity(&outline));
+    let (mut point, mut exemplar_attributes) = (PointFields::default(), Vec::new());
+    for (ri, resource) in outline.resources.iter().enumerate() {
         let ri = first_resource + ri;
-        let resource = resource_metrics.resource.as_ref();
-        let (resource_attributes, _) = attributes_of(&mut limiter, resource);
-        for (si, scope_metrics) in resource_metrics.scope_metrics.iter().enumerate() {
-            let scope = scope_metrics.scope.as_ref();
-            let point_scope = PointScope::new(
-                service_name(resource),
-                &resource_attributes,
-                scope.map(|s| s.name.as_str()),
-                scope.map(|s| s.version.as_str()),
-            );
-            for metric in &scope_metrics.metrics {
-                let info = MetricInfo { name: &metric.name, description: &metric.description, unit: &metric.unit };
-                for (pi, point) in points(metric).enumerate() {
+        let kvs = &outline.resource_attributes[resource.attributes.clone()];
+        let (resource_attributes, _) = wire::attributes(&mut limiter, kvs, 0)?;
+        let service = wire::service_name(kvs)?.unwrap_or(UNKNOWN_SERVICE);
+        for (si, scope) in outline.scopes[resource.scopes.clone()].iter().enumerate() {
+            let point_scope = PointScope::new(service, &resource_attributes, scope.name, scope.version);
+            for metric in &outline.metrics[scope.metrics.clone()] {
+                let Some(kind) = metric.kind else { continue };
+                let info = MetricInfo { name: metric.name, description: metric.description, unit: metric.unit };
+                for (pi, encoded) in outline.points[metric.points.clone()].iter().enumerate() {
+                    point.read(kind, *encoded)?;
                     out.received += 1;
                     let record = if metric.name.is_empty() {
                         Err("the metric has no name".to_string())
                     } else {
-                        point.and_then(|p| p.record(&mut limiter))
+                        record(&point, kind, &mut limiter, &mut exemplar_attributes)?
                     };
                     match record {
                         Ok(record) => {
-                            builder.append(&point_scope, &info, &record)?;
+                            let received = out.received;
+                            builder
+                                .append(&point_scope, &info, &record)
+                                .map_err(|error| Stop::Storage { received, error })?;
                             out.accepted += 1;
                         }
                         Err(problem) => {
+                            messages::check_rest(&point)?;
                             out.rejected_invalid += 1;
                             out.reject(|| {
                                 format!("data point {pi} of {:?} (resource {ri}, scope {si}): {problem}", metric.name)
@@ -162,7 +233,8 @@ pub fn convert_part(
     }
     out.limits = limiter.counts;
     if !builder.is_empty() {
-        out.batch = Some(builder.finish()?);
+        let received = out.received;
+        out.batch = Some(builder.finish().map_err(|error| Stop::Storage { received, error })?);
     }
     Ok(out)
 }
@@ -171,21 +243,27 @@ pub fn convert_part(
 /// (a large request is cut into parts anyway).
 const MAX_PRESIZED_POINTS: usize = 1 << 16;
 
-/// What converting `request` will append, counted before converting it so that the builder's
-/// buffers are allocated once instead of doubled and copied as they fill
-/// ([`PointsBuilder::sized`]). Values that are not strings are guessed at 24 bytes of text.
-fn capacity(request: &ExportMetricsServiceRequest) -> PointsCapacity {
-    let mut c = PointsCapacity::default();
-    for resource_metrics in &request.resource_metrics {
-        let resource = entries(resource_metrics.resource.as_ref().map_or(&[], |r| &r.attributes));
-        for metric in resource_metrics.scope_metrics.iter().flat_map(|s| &s.metrics) {
-            let n = points_in(metric);
-            c.rows += n;
-            c.resource_attributes.add(resource.times(n));
-            c.name_bytes += metric.name.len() * n;
-            c.description_bytes += metric.description.len() * n;
-            for point in points(metric).flatten() {
-                c.attributes.add(entries(point.common().2));
+/// What converting `outline` will append, estimated before converting it so that the builder's
+/// buffers are allocated about once instead of doubled and copied as they fill
+/// ([`PointsBuilder::sized`]): rows, metric names and descriptions exactly; attribute text from
+/// the encoded size of the points and of the resources' attributes, which bounds it (an entry
+/// is guessed at 16 encoded bytes, its text split evenly between key and value).
+fn capacity(outline: &Outline<'_>) -> PointsCapacity {
+    let estimate =
+        |entries: usize, bytes: usize| EntriesCapacity { entries, key_bytes: bytes / 2, value_bytes: bytes / 2 };
+    let mut c = PointsCapacity {
+        rows: outline.points.len(),
+        attributes: estimate(outline.point_bytes / 16, outline.point_bytes),
+        ..Default::default()
+    };
+    for resource in &outline.resources {
+        let resource_attributes = estimate(resource.attributes.len(), resource.encoded_attribute_bytes);
+        for scope in &outline.scopes[resource.scopes.clone()] {
+            for metric in &outline.metrics[scope.metrics.clone()] {
+                let n = metric.points.len();
+                c.resource_attributes.add(resource_attributes.times(n));
+                c.name_bytes += metric.name.len() * n;
+                c.description_bytes += metric.description.len() * n;
             }
         }
     }
@@ -207,196 +285,169 @@ fn capacity(request: &ExportMetricsServiceRequest) -> PointsCapacity {
     c
 }
 
-/// The entries of `attributes` and the bytes of their keys and text values.
-fn entries(attributes: &[KeyValue]) -> EntriesCapacity {
-    let text = |kv: &KeyValue| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => s.len(),
-        _ => 24,
+/// Validates a point and converts it (see the module docs for what is rejected): `Ok(Err(_))`
+/// is a rejected point, `Err` a request that is not what it claims to be.
+fn record<'a: 'p, 'p>(
+    p: &'p PointFields<'a>,
+    kind: Kind,
+    limiter: &mut Limiter<'_>,
+    exemplar_attributes: &mut Vec<wire::Message<'a>>,
+) -> Result<Result<PointRecord<'p>, String>, WireError> {
+    let Some(time) = nanos(p.time).filter(|t| *t > 0) else {
+        return Ok(Err("time_unix_nano is 0 or beyond year 2262".into()));
     };
-    EntriesCapacity {
-        entries: attributes.len(),
-        key_bytes: attributes.iter().map(|kv| kv.key.len()).sum(),
-        value_bytes: attributes.iter().map(text).sum(),
-    }
-}
-
-/// A data point of any type with what its metric says about it.
-enum Point<'a> {
-    Number { point: &'a NumberDataPoint, sum: Option<(bool, i32)> },
-    Histogram { point: &'a HistogramDataPoint, temporality: i32 },
-    Exponential { point: &'a ExponentialHistogramDataPoint, temporality: i32 },
-    Summary(&'a SummaryDataPoint),
-}
-
-/// The points of `metric`, each already checked for what does not depend on conversion.
-fn points(metric: &Metric) -> Box<dyn Iterator<Item = Result<Point<'_>, String>> + '_> {
-    match &metric.data {
-        Some(Data::Gauge(g)) => Box::new(g.data_points.iter().map(|point| Ok(Point::Number { point, sum: None }))),
-        Some(Data::Sum(s)) => Box::new(
-            s.data_points
-                .iter()
-                .map(|point| Ok(Point::Number { point, sum: Some((s.is_monotonic, s.aggregation_temporality)) })),
-        ),
-        Some(Data::Histogram(h)) => Box::new(
-            h.data_points.iter().map(|point| Ok(Point::Histogram { point, temporality: h.aggregation_temporality })),
-        ),
-        Some(Data::ExponentialHistogram(e)) => Box::new(
-            e.data_points.iter().map(|point| Ok(Point::Exponential { point, temporality: e.aggregation_temporality })),
-        ),
-        Some(Data::Summary(s)) => Box::new(s.data_points.iter().map(|point| Ok(Point::Summary(point)))),
-        None => Box::new(std::iter::empty()),
-    }
-}
-
-type Common<'a> = (u64, u64, &'a [osprey_proto::common::KeyValue], u32, &'a [Exemplar]);
-
-impl<'a> Point<'a> {
-    fn common(&self) -> Common<'a> {
-        match self {
-            Point::Number { point: p, .. } => {
-                (p.time_unix_nano, p.start_time_unix_nano, &p.attributes, p.flags, &p.exemplars)
-            }
-            Point::Histogram { point: p, .. } => {
-                (p.time_unix_nano, p.start_time_unix_nano, &p.attributes, p.flags, &p.exemplars)
-            }
-            Point::Exponential { point: p, .. } => {
-                (p.time_unix_nano, p.start_time_unix_nano, &p.attributes, p.flags, &p.exemplars)
-            }
-            Point::Summary(p) => (p.time_unix_nano, p.start_time_unix_nano, &p.attributes, p.flags, &[]),
+    let Some(start) = nanos(p.start) else { return Ok(Err("start_time_unix_nano is beyond year 2262".into())) };
+    let missing = p.flags & FLAG_NO_RECORDED_VALUE != 0;
+    let data = match data(p, kind, missing) {
+        Ok(data) => data,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    let mut exemplars = Vec::with_capacity(p.lists.exemplars.len());
+    for e in &p.lists.exemplars {
+        exemplar_attributes.clear();
+        let fields = messages::exemplar(*e, exemplar_attributes)?;
+        match exemplar_record(fields, exemplar_attributes, limiter)? {
+            Ok(record) => exemplars.push(record),
+            Err(problem) => return Ok(Err(problem)),
         }
     }
-
-    /// Validates the point and converts it (see the module docs for what is rejected).
-    fn record(&self, limiter: &mut Limiter<'_>) -> Result<PointRecord<'a>, String> {
-        let (time, start, attributes, flags, exemplars) = self.common();
-        let time = nanos(time).filter(|t| *t > 0).ok_or("time_unix_nano is 0 or beyond year 2262")?;
-        let start = nanos(start).ok_or("start_time_unix_nano is beyond year 2262")?;
-        let missing = flags & FLAG_NO_RECORDED_VALUE != 0;
-        let data = self.data(missing)?;
-        let exemplars = exemplars.iter().map(|e| exemplar_record(e, limiter)).collect::<Result<Vec<_>, _>>()?;
-        let (attributes, _) = limiter.attributes(attributes, 0);
-        Ok(PointRecord { time_unix_nano: time, start_time_unix_nano: start, attributes, flags, data, exemplars })
-    }
-
-    fn data(&self, missing: bool) -> Result<PointData<'a>, String> {
-        let present = |v: Option<u64>| if missing { None } else { v };
-        let present_f = |v: Option<f64>| if missing { None } else { v };
-        Ok(match self {
-            Point::Number { point, sum } => {
-                let value = match (missing, point.value) {
-                    (true, _) => Number::None,
-                    (false, Some(number_data_point::Value::AsDouble(d))) => Number::Double(d),
-                    (false, Some(number_data_point::Value::AsInt(i))) => Number::Int(i),
-                    (false, None) => return Err("no value (neither as_double nor as_int)".into()),
-                };
-                match sum {
-                    None => PointData::Gauge(value),
-                    Some((is_monotonic, temporality)) => {
-                        PointData::Sum { value, is_monotonic: *is_monotonic, temporality: *temporality }
-                    }
-                }
-            }
-            Point::Histogram { point: p, temporality } => {
-                if !missing {
-                    check_histogram(p)?;
-                }
-                PointData::Histogram {
-                    temporality: *temporality,
-                    count: present(Some(p.count)),
-                    sum: present_f(p.sum),
-                    min: present_f(p.min),
-                    max: present_f(p.max),
-                    bucket_counts: &p.bucket_counts,
-                    explicit_bounds: &p.explicit_bounds,
-                }
-            }
-            Point::Exponential { point: p, temporality } => {
-                if !missing {
-                    check_exponential(p)?;
-                }
-                let buckets =
-                    |b: &'a Option<Buckets>| b.as_ref().map_or((0, &[][..]), |b| (b.offset, &b.bucket_counts[..]));
-                PointData::ExponentialHistogram {
-                    temporality: *temporality,
-                    count: present(Some(p.count)),
-                    sum: present_f(p.sum),
-                    min: present_f(p.min),
-                    max: present_f(p.max),
-                    scale: p.scale,
-                    zero_count: p.zero_count,
-                    zero_threshold: p.zero_threshold,
-                    positive: buckets(&p.positive),
-                    negative: buckets(&p.negative),
-                }
-            }
-            Point::Summary(p) => {
-                if let Some(q) = p.quantile_values.iter().find(|q| !(0.0..=1.0).contains(&q.quantile)) {
-                    return Err(format!("quantile {} is outside [0, 1]", q.quantile));
-                }
-                PointData::Summary {
-                    count: present(Some(p.count)),
-                    sum: present_f(Some(p.sum)),
-                    quantiles: p.quantile_values.iter().map(|q| (q.quantile, q.value)).collect(),
-                }
-            }
-        })
-    }
+    let (attributes, _) = wire::attributes(limiter, &p.lists.attributes, 0)?;
+    Ok(Ok(PointRecord {
+        time_unix_nano: time,
+        start_time_unix_nano: start,
+        attributes,
+        flags: p.flags,
+        data,
+        exemplars,
+    }))
 }
 
-fn check_histogram(p: &HistogramDataPoint) -> Result<(), String> {
-    let (buckets, bounds) = (p.bucket_counts.len(), p.explicit_bounds.len());
+fn data<'a: 'p, 'p>(p: &'p PointFields<'a>, kind: Kind, missing: bool) -> Result<PointData<'p>, String> {
+    let present = |v: u64| (!missing).then_some(v);
+    let present_f = |v: Option<f64>| if missing { None } else { v };
+    let lists = &p.lists;
+    Ok(match kind {
+        Kind::Gauge | Kind::Sum { .. } => {
+            let value = match (missing, p.number) {
+                (true, _) => Number::None,
+                (false, Some(messages::Number::Double(d))) => Number::Double(d),
+                (false, Some(messages::Number::Int(i))) => Number::Int(i),
+                (false, None) => return Err("no value (neither as_double nor as_int)".into()),
+            };
+            match kind {
+                Kind::Sum { is_monotonic, temporality } => PointData::Sum { value, is_monotonic, temporality },
+                _ => PointData::Gauge(value),
+            }
+        }
+        Kind::Histogram { temporality } => {
+            if !missing {
+                check_histogram(&lists.bucket_counts, &lists.explicit_bounds, p.count)?;
+            }
+            PointData::Histogram {
+                temporality,
+                count: present(p.count),
+                sum: present_f(p.sum),
+                min: present_f(p.min),
+                max: present_f(p.max),
+                bucket_counts: &lists.bucket_counts,
+                explicit_bounds: &lists.explicit_bounds,
+            }
+        }
+        Kind::Exponential { temporality } => {
+            if !missing {
+                check_exponential(p.scale, [&lists.positive, &lists.negative], p.zero_count, p.count)?;
+            }
+            PointData::ExponentialHistogram {
+                temporality,
+                count: present(p.count),
+                sum: present_f(p.sum),
+                min: present_f(p.min),
+                max: present_f(p.max),
+                scale: p.scale,
+                zero_count: p.zero_count,
+                zero_threshold: p.zero_threshold,
+                positive: (p.positive_offset, &lists.positive),
+                negative: (p.negative_offset, &lists.negative),
+            }
+        }
+        Kind::Summary => {
+            if let Some((q, _)) = lists.quantiles.iter().find(|(q, _)| !(0.0..=1.0).contains(q)) {
+                return Err(format!("quantile {q} is outside [0, 1]"));
+            }
+            PointData::Summary {
+                count: present(p.count),
+                sum: present_f(Some(p.sum.unwrap_or(0.0))),
+                quantiles: lists.quantiles.clone(),
+            }
+        }
+    })
+}
+
+fn check_histogram(bucket_counts: &[u64], explicit_bounds: &[f64], count: u64) -> Result<(), String> {
+    let (buckets, bounds) = (bucket_counts.len(), explicit_bounds.len());
     if buckets == 0 && bounds == 0 {
         return Ok(());
     }
     if buckets != bounds + 1 {
         return Err(format!("{buckets} bucket counts for {bounds} explicit bounds (want bounds + 1)"));
     }
-    if p.explicit_bounds.iter().any(|b| !b.is_finite()) || p.explicit_bounds.windows(2).any(|w| w[0] >= w[1]) {
+    if explicit_bounds.iter().any(|b| !b.is_finite()) || explicit_bounds.windows(2).any(|w| w[0] >= w[1]) {
         return Err("explicit bounds are not strictly increasing finite numbers".into());
     }
-    let total = p.bucket_counts.iter().try_fold(0u64, |a, c| a.checked_add(*c));
-    if total != Some(p.count) {
-        return Err(format!("bucket counts add up to {total:?}, not count {}", p.count));
+    let total = bucket_counts.iter().try_fold(0u64, |a, c| a.checked_add(*c));
+    if total != Some(count) {
+        return Err(format!("bucket counts add up to {total:?}, not count {count}"));
     }
     Ok(())
 }
 
-fn check_exponential(p: &ExponentialHistogramDataPoint) -> Result<(), String> {
-    if !(-10..=20).contains(&p.scale) {
-        return Err(format!("scale {} is outside -10..=20", p.scale));
+fn check_exponential(scale: i32, buckets: [&[u64]; 2], zero_count: u64, count: u64) -> Result<(), String> {
+    if !(-10..=20).contains(&scale) {
+        return Err(format!("scale {scale} is outside -10..=20"));
     }
-    let counts = [&p.positive, &p.negative].into_iter().flatten().flat_map(|b| &b.bucket_counts);
-    let total = counts.chain([&p.zero_count]).try_fold(0u64, |a, c| a.checked_add(*c));
-    if total != Some(p.count) {
-        return Err(format!("buckets and zero_count add up to {total:?}, not count {}", p.count));
+    let counts = buckets.into_iter().flatten();
+    let total = counts.chain([&zero_count]).try_fold(0u64, |a, c| a.checked_add(*c));
+    if total != Some(count) {
+        return Err(format!("buckets and zero_count add up to {total:?}, not count {count}"));
     }
     Ok(())
 }
 
-fn exemplar_record<'a>(e: &'a Exemplar, limiter: &mut Limiter<'_>) -> Result<ExemplarRecord<'a>, String> {
+/// An exemplar checked and converted; `attributes` are its filtered attributes, still encoded.
+fn exemplar_record<'a>(
+    e: messages::ExemplarFields<'a>,
+    attributes: &[wire::Message<'a>],
+    limiter: &mut Limiter<'_>,
+) -> Result<Result<ExemplarRecord<'a>, String>, WireError> {
     if !(e.trace_id.is_empty() || e.trace_id.len() == 16) {
-        return Err(format!("exemplar trace_id must be empty or 16 bytes, got {}", e.trace_id.len()));
+        return Ok(Err(format!("exemplar trace_id must be empty or 16 bytes, got {}", e.trace_id.len())));
     }
     if !(e.span_id.is_empty() || e.span_id.len() == 8) {
-        return Err(format!("exemplar span_id must be empty or 8 bytes, got {}", e.span_id.len()));
+        return Ok(Err(format!("exemplar span_id must be empty or 8 bytes, got {}", e.span_id.len())));
     }
     let value = e.value.map(|v| match v {
-        exemplar::Value::AsDouble(d) => Number::Double(d),
-        exemplar::Value::AsInt(i) => Number::Int(i),
+        messages::Number::Double(d) => Number::Double(d),
+        messages::Number::Int(i) => Number::Int(i),
     });
-    let (filtered_attributes, _) = limiter.attributes(&e.filtered_attributes, 0);
-    Ok(ExemplarRecord {
-        time_unix_nano: nanos(e.time_unix_nano).unwrap_or(i64::MAX),
+    let (filtered_attributes, _) = wire::attributes(limiter, attributes, 0)?;
+    Ok(Ok(ExemplarRecord {
+        time_unix_nano: nanos(e.time).unwrap_or(i64::MAX),
         value,
-        trace_id: &e.trace_id,
-        span_id: &e.span_id,
+        trace_id: e.trace_id,
+        span_id: e.span_id,
         filtered_attributes,
-    })
+    }))
 }
 
 fn nanos(t: u64) -> Option<i64> {
     i64::try_from(t).ok()
 }
 
+mod messages;
+
+#[cfg(test)]
+mod equivalence;
+#[cfg(test)]
+mod oracle;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -16,11 +16,10 @@
 //! `LimitsConfig` fails to compile here until the header carries it).
 
 use arrow::array::RecordBatch;
-use osprey_proto::ExportMetricsServiceRequest;
 use osprey_storage::{SourceDecoder, StorageError, Table};
-use prost::Message as _;
 
 use crate::config::LimitsConfig;
+use crate::signal::ProtobufFailure;
 
 /// Codec of a metrics request in OTLP/protobuf, after its [`LimitsHeader`].
 pub const METRICS_PROTOBUF: u8 = 1;
@@ -101,9 +100,10 @@ impl SourceDecoder for Replay {
             return Err(StorageError::Corrupt(format!("no source codec {codec} for {}", table.name())));
         }
         let (limits, request) = LimitsHeader::read(source)?;
-        let request = ExportMetricsServiceRequest::decode(request)
-            .map_err(|e| StorageError::Corrupt(format!("metrics source frame: protobuf: {e}")))?;
-        let conversion = crate::metric_points::convert(&request, &limits)?;
+        let conversion = crate::metric_points::convert_protobuf(request, &limits, 0).map_err(|f| match f {
+            ProtobufFailure::Undecodable(e) => StorageError::Corrupt(format!("metrics source frame: protobuf: {e}")),
+            ProtobufFailure::Conversion { error, .. } => error,
+        })?;
         let batch =
             conversion.batch.ok_or_else(|| StorageError::Corrupt("metrics source frame converts to no rows".into()))?;
         table.to_physical(&batch)

@@ -12,6 +12,7 @@ use osprey_proto::json::JsonError;
 use osprey_proto::trace::ResourceSpans;
 use osprey_proto::{ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse};
 use osprey_storage::{StorageError, Table};
+use prost::Message as _;
 
 use crate::config::LimitsConfig;
 use crate::conversion::Conversion;
@@ -84,8 +85,32 @@ pub trait Signal: Send + Sync + 'static {
         first_resource: usize,
     ) -> Result<Conversion<Self::Pending>, StorageError>;
 
+    /// Converts a protobuf request, or a run of whole resources of one ([`crate::parts`]), from
+    /// its bytes. By default it is decoded into messages, which are converted
+    /// ([`Self::convert`]); a signal may read the bytes in place instead (metrics:
+    /// [`crate::wire`]).
+    fn convert_protobuf(
+        &self,
+        bytes: &[u8],
+        limits: &LimitsConfig,
+        first_resource: usize,
+    ) -> Result<Conversion<Self::Pending>, ProtobufFailure> {
+        let request = Self::Request::decode(bytes).map_err(|e| ProtobufFailure::Undecodable(e.to_string()))?;
+        self.convert(&request, limits, first_resource)
+            .map_err(|error| ProtobufFailure::Conversion { received: Self::count(&request), error })
+    }
+
     /// Called once the converted batch is durable.
     fn commit(&self, pending: Self::Pending);
+}
+
+/// Why a protobuf request was not converted ([`Signal::convert_protobuf`]).
+#[derive(Debug)]
+pub enum ProtobufFailure {
+    /// Not a valid protobuf encoding of the request: nothing was received.
+    Undecodable(String),
+    /// Decoded, `received` items, but the batch could not be built (a bug, not bad input).
+    Conversion { received: u64, error: StorageError },
 }
 
 /// Traces: `ExportTraceServiceRequest` → the `spans` table, with the spans-per-trace limit.

@@ -25,10 +25,8 @@ use clap::Parser;
 use osprey_benches::corpus::read_records;
 use osprey_benches::process::cpu_seconds;
 use osprey_collector::config::LimitsConfig;
-use osprey_collector::metric_points::convert;
-use osprey_proto::ExportMetricsServiceRequest;
+use osprey_collector::metric_points::convert_protobuf;
 use osprey_storage::{Storage, StorageConfig, Table};
-use prost::Message;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -55,16 +53,13 @@ struct Args {
 async fn main() -> Result<(), Error> {
     let args = Args::parse();
     for file in &args.files {
-        let requests: Vec<ExportMetricsServiceRequest> = read_records(file)?
-            .iter()
-            .map(|r| ExportMetricsServiceRequest::decode(r.as_slice()))
-            .collect::<Result<_, _>>()?;
+        let requests = read_records(file)?;
         let limits = LimitsConfig::default();
         let started = Instant::now();
         let mut batches = Vec::new();
         let (mut received, mut rejected) = (0, 0);
         for request in &requests {
-            let c = convert(request, &limits)?;
+            let c = convert_protobuf(request, &limits, 0).map_err(|f| format!("{f:?}"))?;
             received += c.received;
             rejected += c.rejected();
             batches.extend(c.batch);
@@ -73,7 +68,7 @@ async fn main() -> Result<(), Error> {
         let points: usize = batches.iter().map(RecordBatch::num_rows).sum();
         println!("== {}: {} requests, {received} points ({rejected} rejected)", file.display(), requests.len());
         println!(
-            "   conversion: {:.0} points/s on one core ({:.2} µs/point)",
+            "   conversion from protobuf: {:.0} points/s on one core ({:.2} µs/point)",
             points as f64 / convert_time.as_secs_f64(),
             convert_time.as_secs_f64() * 1e6 / points.max(1) as f64
         );

@@ -1,5 +1,7 @@
 use osprey_proto::metrics::metric::Data;
 use osprey_proto::metrics::{number_data_point, Gauge, NumberDataPoint};
+use osprey_proto::ExportMetricsServiceRequest;
+use prost::Message as _;
 
 use super::*;
 use crate::fixtures::str_kv;
