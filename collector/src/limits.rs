@@ -25,6 +25,19 @@ pub struct LimitCounts {
     pub truncated_log_bodies: u64,
 }
 
+impl LimitCounts {
+    /// What was counted since the counts were `before`.
+    pub fn since(self, before: LimitCounts) -> LimitCounts {
+        LimitCounts {
+            truncated_values: self.truncated_values.saturating_sub(before.truncated_values),
+            dropped_attributes: self.dropped_attributes.saturating_sub(before.dropped_attributes),
+            cut_subtrees: self.cut_subtrees.saturating_sub(before.cut_subtrees),
+            spans_over_trace_limit: self.spans_over_trace_limit.saturating_sub(before.spans_over_trace_limit),
+            truncated_log_bodies: self.truncated_log_bodies.saturating_sub(before.truncated_log_bodies),
+        }
+    }
+}
+
 impl std::ops::AddAssign for LimitCounts {
     fn add_assign(&mut self, other: Self) {
         self.truncated_values += other.truncated_values;

@@ -37,6 +37,7 @@ use crate::limits::Limiter;
 use crate::signal::{ProtobufFailure, Signal};
 use crate::wire::{self, WireError};
 use messages::{Kind, Outline, PointFields};
+use series_rows::SeriesRows;
 
 /// Metrics: `ExportMetricsServiceRequest` → the `metrics` table.
 #[derive(Debug, Default)]
@@ -188,6 +189,16 @@ impl From<WireError> for Stop {
 }
 
 fn in_place(bytes: &[u8], limits: &LimitsConfig, first_resource: usize) -> Result<Conversion, Stop> {
+    in_place_with(bytes, limits, first_resource, &mut SeriesRows::take(limits))
+}
+
+/// [`in_place`] with the series rows kept in `rows` (made under `limits`).
+fn in_place_with(
+    bytes: &[u8],
+    limits: &LimitsConfig,
+    first_resource: usize,
+    rows: &mut SeriesRows,
+) -> Result<Conversion, Stop> {
     let outline = Outline::read(bytes)?;
     let mut out = Conversion::<()>::default();
     let mut limiter = Limiter::new(limits);
@@ -212,11 +223,26 @@ fn in_place(bytes: &[u8], limits: &LimitsConfig, first_resource: usize) -> Resul
                         record(&point, kind, &mut limiter, &mut exemplar_attributes)?
                     };
                     match record {
-                        Ok(record) => {
+                        Ok(mut record) => {
+                            let row = rows.row(
+                                point_scope.series_prefix(),
+                                point.attributes_encoded,
+                                &mut limiter,
+                                |limiter| {
+                                    let (attributes, _) = wire::attributes(limiter, &point.lists.attributes, 0)?;
+                                    Ok(point_scope.series_row(&attributes))
+                                },
+                            )?;
+                            let appended = match row {
+                                Some(row) => builder.append_series(&point_scope, &info, &record, row),
+                                None => {
+                                    (record.attributes, _) =
+                                        wire::attributes(&mut limiter, &point.lists.attributes, 0)?;
+                                    builder.append(&point_scope, &info, &record)
+                                }
+                            };
                             let received = out.received;
-                            builder
-                                .append(&point_scope, &info, &record)
-                                .map_err(|error| Stop::Storage { received, error })?;
+                            appended.map_err(|error| Stop::Storage { received, error })?;
                             out.accepted += 1;
                         }
                         Err(problem) => {
@@ -311,11 +337,11 @@ fn record<'a: 'p, 'p>(
             Err(problem) => return Ok(Err(problem)),
         }
     }
-    let (attributes, _) = wire::attributes(limiter, &p.lists.attributes, 0)?;
+    // The point's attributes come last, as its series row or after it (see `in_place`).
     Ok(Ok(PointRecord {
         time_unix_nano: time,
         start_time_unix_nano: start,
-        attributes,
+        attributes: Vec::new(),
         flags: p.flags,
         data,
         exemplars,
@@ -444,6 +470,7 @@ fn nanos(t: u64) -> Option<i64> {
 }
 
 mod messages;
+mod series_rows;
 
 #[cfg(test)]
 mod equivalence;

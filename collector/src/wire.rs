@@ -158,6 +158,11 @@ impl<'a> Message<'a> {
         Fields { buf: self.bytes, budget: self.budget }
     }
 
+    /// Its encoded fields.
+    pub fn bytes(self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// The message a field of this one holds.
     pub fn nested(self, value: Value<'a>) -> Result<Message<'a>> {
         let bytes = value.bytes()?;
@@ -195,6 +200,11 @@ impl<'a> Iterator for Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
+    /// Bytes of the message not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
     #[inline]
     fn field(&mut self) -> Result<(u32, Value<'a>)> {
         let (tag, wire_type) = decode_key(&mut self.buf).or_else(|_| malformed("a field key"))?;
@@ -285,32 +295,52 @@ pub fn key_value(kv: Message<'_>) -> Result<(&str, Option<Message<'_>>)> {
     Ok((key, value))
 }
 
+/// What an `AnyValue` holds, checked: a string is UTF-8, a composite still encoded.
+#[derive(Debug, Clone, Copy)]
+enum Variant<'a> {
+    Str(&'a str),
+    Bool(bool),
+    Int(i64),
+    Double(f64),
+    Bytes(&'a [u8]),
+    /// An `ArrayValue` (tag 5) or a `KeyValueList` (tag 6).
+    Composite(u32, Value<'a>),
+    /// `string_value_strindex` (profiles only).
+    Strindex,
+}
+
 /// The variant an `AnyValue` holds: the last of its oneof's fields, each checked as prost
 /// decodes it (a composite replaced by a later field is still read whole).
-fn variant<'a>(any: Message<'a>) -> Result<Option<(u32, Value<'a>)>> {
-    let mut last: Option<(u32, Value<'a>)> = None;
+fn variant<'a>(any: Message<'a>) -> Result<Option<Variant<'a>>> {
+    let mut last: Option<Variant<'a>> = None;
     for field in any.fields() {
         let (tag, value) = field?;
-        match tag {
-            1 => drop(value.str()?),
-            2 | 3 | 8 => drop(value.varint()?),
-            4 => drop(value.fixed64()?),
-            7 => drop(value.bytes()?),
+        let now = match tag {
+            1 => Variant::Str(value.str()?),
+            2 => Variant::Bool(value.bool()?),
+            3 => Variant::Int(value.varint()? as i64),
+            4 => Variant::Double(value.double()?),
+            7 => Variant::Bytes(value.bytes()?),
+            8 => {
+                value.int32()?;
+                Variant::Strindex
+            }
             5 | 6 => {
-                if matches!(last, Some((t, _)) if t == tag) {
+                if matches!(last, Some(Variant::Composite(t, _)) if t == tag) {
                     return Err(WireError::Merge);
                 }
                 any.nested(value)?;
+                Variant::Composite(tag, value)
             }
             _ => {
                 any.unknown()?;
                 continue;
             }
-        }
-        if let Some((replaced @ (5 | 6), old)) = last {
+        };
+        if let Some(Variant::Composite(replaced, old)) = last {
             check_composite(any, replaced, old)?;
         }
-        last = Some((tag, value));
+        last = Some(now);
     }
     Ok(last)
 }
@@ -329,7 +359,7 @@ fn check_composite(any: Message<'_>, tag: u32, value: Value<'_>) -> Result<()> {
 }
 
 fn check_any(any: Message<'_>) -> Result<()> {
-    if let Some((tag @ (5 | 6), value)) = variant(any)? {
+    if let Some(Variant::Composite(tag, value)) = variant(any)? {
         check_composite(any, tag, value)?;
     }
     Ok(())
@@ -351,7 +381,7 @@ pub fn service_name<'a>(attributes: &[Message<'a>]) -> Result<Option<&'a str>> {
         if key == "service.name" {
             let Some(value) = value else { return Ok(None) };
             return Ok(match variant(value)? {
-                Some((1, v)) => Some(v.str()?).filter(|s| !s.is_empty()),
+                Some(Variant::Str(s)) if !s.is_empty() => Some(s),
                 _ => None,
             });
         }
@@ -383,19 +413,19 @@ pub fn attributes<'a>(
 /// An `AnyValue` at nesting `depth` with the limits applied (as [`Limiter::value`]).
 fn attr<'a>(limiter: &mut Limiter<'_>, any: Option<Message<'a>>, depth: usize) -> Result<AttrRef<'a>> {
     let Some(any) = any else { return Ok(AttrRef::Empty) };
-    let Some((tag, value)) = variant(any)? else { return Ok(AttrRef::Empty) };
-    Ok(match tag {
-        1 => AttrRef::Str(limiter.truncate_str(value.str()?)),
-        2 => AttrRef::Bool(value.bool()?),
-        3 => AttrRef::Int(value.varint()? as i64),
-        4 => AttrRef::Double(value.double()?),
-        7 => AttrRef::Bytes(limiter.truncate_bytes(value.bytes()?)),
-        5 | 6 if depth >= limiter.max_value_depth() => {
+    let Some(variant) = variant(any)? else { return Ok(AttrRef::Empty) };
+    Ok(match variant {
+        Variant::Str(s) => AttrRef::Str(limiter.truncate_str(s)),
+        Variant::Bool(b) => AttrRef::Bool(b),
+        Variant::Int(i) => AttrRef::Int(i),
+        Variant::Double(d) => AttrRef::Double(d),
+        Variant::Bytes(b) => AttrRef::Bytes(limiter.truncate_bytes(b)),
+        Variant::Composite(tag, value) if depth >= limiter.max_value_depth() => {
             check_composite(any, tag, value)?;
             limiter.counts.cut_subtrees += 1;
             AttrRef::Empty
         }
-        5 => {
+        Variant::Composite(5, value) => {
             let array = any.nested(value)?;
             let mut items = Vec::new();
             for field in array.fields() {
@@ -406,7 +436,7 @@ fn attr<'a>(limiter: &mut Limiter<'_>, any: Option<Message<'a>>, depth: usize) -
             }
             AttrRef::Array(items)
         }
-        6 => {
+        Variant::Composite(_, value) => {
             let list = any.nested(value)?;
             let mut entries = Vec::new();
             for field in list.fields() {
@@ -420,7 +450,7 @@ fn attr<'a>(limiter: &mut Limiter<'_>, any: Option<Message<'a>>, depth: usize) -
             }
             AttrRef::KvList(entries)
         }
-        // string_value_strindex (profiles only), as prost's conversion reads it.
-        _ => AttrRef::Empty,
+        // As prost's conversion reads it.
+        Variant::Strindex => AttrRef::Empty,
     })
 }

@@ -187,9 +187,14 @@ impl AttributesBuilder {
 
     /// Appends one row rendered before (see [`RenderedRow`]).
     pub fn append_rendered(&mut self, row: &RenderedRow) -> Result<(), StorageError> {
-        for (key, value) in &row.entries {
-            self.map.keys().append_value(key);
-            self.map.values().append_option(value.as_deref());
+        let mut start = 0;
+        for &(key_end, value_end, present) in &row.entries {
+            self.map.keys().append_value(&row.text[start..key_end]);
+            match present {
+                true => self.map.values().append_value(&row.text[key_end..value_end]),
+                false => self.map.values().append_null(),
+            }
+            start = value_end;
         }
         self.map.append(true)?;
         self.types.append_value(&row.sig);
@@ -203,10 +208,15 @@ impl AttributesBuilder {
 }
 
 /// One row of attributes in its stored text form, rendered once to be appended to many rows
-/// (a resource's attributes repeat on every data point of it).
+/// (a resource's attributes repeat on every data point of it, a series' on every point of it).
+/// Its text is one string, so that rendering a row allocates three buffers, not two per entry.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RenderedRow {
-    entries: Vec<(String, Option<String>)>,
+    /// Each entry's key, then its value's text, one after the other.
+    text: String,
+    /// Per entry: where its key ends in `text`, where its value ends, and whether it has one
+    /// (`Empty` is NULL).
+    entries: Vec<(usize, usize, bool)>,
     sig: String,
 }
 
@@ -214,11 +224,17 @@ impl RenderedRow {
     pub fn new<'a>(entries: impl IntoIterator<Item = (&'a str, AttrRef<'a>)>) -> Self {
         let mut row = Self::default();
         for (key, value) in entries {
-            let mut text = String::new();
-            let present = write_value(&value, &mut text, &mut row.sig);
-            row.entries.push((key.to_string(), present.then_some(text)));
+            row.text.push_str(key);
+            let key_end = row.text.len();
+            let present = write_value(&value, &mut row.text, &mut row.sig);
+            row.entries.push((key_end, row.text.len(), present));
         }
         row
+    }
+
+    /// Bytes it holds (for bounding a cache of rows).
+    pub fn bytes(&self) -> usize {
+        self.text.len() + self.sig.len() + self.entries.len() * std::mem::size_of::<(usize, usize, bool)>()
     }
 }
 

@@ -193,6 +193,20 @@ impl<'a> PointScope<'a> {
             series_prefix: h.finish(),
         }
     }
+
+    /// The series row of this scope's points whose attributes are `attributes`.
+    pub fn series_row(&self, attributes: &[(&str, AttrRef<'_>)]) -> SeriesRow {
+        SeriesRow {
+            series: series_key(self.series_prefix, attributes),
+            attributes: RenderedRow::new(attributes.iter().cloned()),
+        }
+    }
+
+    /// The series key's state after the service and resource attributes: two scopes with the
+    /// same prefix give points with the same attributes the same series row.
+    pub fn series_prefix(&self) -> u64 {
+        self.series_prefix
+    }
 }
 
 /// The metric a point belongs to.
@@ -313,15 +327,30 @@ impl Hasher for Fnv {
 
 /// The `series` key: a hash of what identifies a time series besides the metric name. Bytes
 /// are fed explicitly (not through `Hash` impls, whose byte streams std may change).
-fn series_key(scope: &PointScope<'_>, point: &PointRecord<'_>) -> u64 {
+fn series_key(prefix: u64, attributes: &[(&str, AttrRef<'_>)]) -> u64 {
     // FNV is a running state: continuing the scope's prefix hashes the same bytes in the same
     // order as hashing service, resource and point attributes from the start.
-    let mut h = Fnv(scope.series_prefix);
-    for (k, v) in &point.attributes {
+    let mut h = Fnv(prefix);
+    for (k, v) in attributes {
         text(&mut h, k);
         hash_value(v, &mut h);
     }
     h.finish()
+}
+
+/// What the points of one series share under one scope: their attributes in stored form and
+/// their `series` key, rendered and hashed once for all of them ([`PointsBuilder::append_series`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesRow {
+    series: u64,
+    attributes: RenderedRow,
+}
+
+impl SeriesRow {
+    /// Bytes it holds (for bounding a cache of rows).
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.attributes.bytes()
+    }
 }
 
 fn text(h: &mut Fnv, s: &str) {
@@ -489,6 +518,32 @@ impl PointsBuilder {
         metric: &MetricInfo<'_>,
         point: &PointRecord<'_>,
     ) -> Result<(), StorageError> {
+        self.series.append_value(series_key(scope.series_prefix, &point.attributes));
+        self.attributes.append_row(point.attributes.iter().cloned())?;
+        self.append_rest(scope, metric, point)
+    }
+
+    /// Appends one point whose series is `row` (its own `attributes` are not read): the same row
+    /// as [`Self::append`] with the attributes in `row` (`tests::a_series_row_appends_what_its_attributes_do`).
+    pub fn append_series(
+        &mut self,
+        scope: &PointScope<'_>,
+        metric: &MetricInfo<'_>,
+        point: &PointRecord<'_>,
+        row: &SeriesRow,
+    ) -> Result<(), StorageError> {
+        self.series.append_value(row.series);
+        self.attributes.append_rendered(&row.attributes)?;
+        self.append_rest(scope, metric, point)
+    }
+
+    /// Every column of a point but its series and attributes.
+    fn append_rest(
+        &mut self,
+        scope: &PointScope<'_>,
+        metric: &MetricInfo<'_>,
+        point: &PointRecord<'_>,
+    ) -> Result<(), StorageError> {
         self.time.append_value(point.time_unix_nano);
         self.start_time.append_option((point.start_time_unix_nano != 0).then_some(point.start_time_unix_nano));
         self.metric_name.append_value(metric.name);
@@ -496,8 +551,6 @@ impl PointsBuilder {
         self.unit.append_option(non_empty(Some(metric.unit)));
         self.description.append_option(non_empty(Some(metric.description)));
         self.service_name.append_value(scope.service_name);
-        self.series.append_value(series_key(scope, point));
-        self.attributes.append_row(point.attributes.iter().cloned())?;
         self.resource_attributes.append_rendered(&scope.resource_attributes)?;
         self.append_data(&point.data);
         for exemplar in &point.exemplars {

@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use crate::wire::{check_key_value, last_str, once, Message, Result, WireError};
+use crate::wire::{check_key_value, last_str, once, Message, Result, Value, WireError};
 
 /// What a metric says about its points.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -212,6 +212,12 @@ pub(super) struct PointFields<'a> {
     pub zero_threshold: f64,
     pub positive_offset: i32,
     pub negative_offset: i32,
+    positive_seen: bool,
+    negative_seen: bool,
+    /// The point's attribute fields as encoded, when they lie together (as every encoder writes
+    /// them; `None` if other fields come between them): the key of its series row
+    /// ([`super::series_rows`]).
+    pub attributes_encoded: Option<&'a [u8]>,
     pub lists: PointLists<'a>,
 }
 
@@ -247,96 +253,120 @@ impl<'a> PointFields<'a> {
         lists.quantiles.clear();
         *self = PointFields { lists, ..Default::default() };
         match kind {
-            Kind::Gauge | Kind::Sum { .. } => self.number(point),
-            Kind::Histogram { .. } => self.histogram(point),
-            Kind::Exponential { .. } => self.exponential(point),
-            Kind::Summary => self.summary(point),
+            Kind::Gauge | Kind::Sum { .. } => self.read_fields(point, 7, Self::number),
+            Kind::Histogram { .. } => self.read_fields(point, 9, Self::histogram),
+            Kind::Exponential { .. } => self.read_fields(point, 1, Self::exponential),
+            Kind::Summary => self.read_fields(point, 7, Self::summary),
         }
     }
 
-    fn number(&mut self, p: Message<'a>) -> Result<()> {
-        for field in p.fields() {
-            match field? {
-                (7, v) => self.lists.attributes.push(p.nested(v)?),
-                (2, v) => self.start = v.fixed64()?,
-                (3, v) => self.time = v.fixed64()?,
-                (4, v) => self.number = Some(Number::Double(v.double()?)),
-                (6, v) => self.number = Some(Number::Int(v.fixed64()? as i64)),
-                (5, v) => self.lists.exemplars.push(p.nested(v)?),
-                (8, v) => self.flags = v.uint32()?,
-                _ => p.unknown()?,
+    /// Reads the fields of `p`: its attributes (field `attributes_tag`) here, where their
+    /// encoded run is noted, every other field by `field`.
+    fn read_fields(
+        &mut self,
+        p: Message<'a>,
+        attributes_tag: u32,
+        field: fn(&mut Self, Message<'a>, u32, Value<'a>) -> Result<()>,
+    ) -> Result<()> {
+        let (len, mut fields) = (p.bytes().len(), p.fields());
+        let (mut run, mut together) = (None::<(usize, usize)>, true);
+        loop {
+            let start = len - fields.remaining();
+            let Some(next) = fields.next() else { break };
+            let (tag, value) = next?;
+            if tag != attributes_tag {
+                field(self, p, tag, value)?;
+                continue;
             }
-        }
-        Ok(())
-    }
-
-    fn histogram(&mut self, p: Message<'a>) -> Result<()> {
-        for field in p.fields() {
-            match field? {
-                (9, v) => self.lists.attributes.push(p.nested(v)?),
-                (2, v) => self.start = v.fixed64()?,
-                (3, v) => self.time = v.fixed64()?,
-                (4, v) => self.count = v.fixed64()?,
-                (5, v) => self.sum = Some(v.double()?),
-                (6, v) => v.fixed64s(&mut self.lists.bucket_counts)?,
-                (7, v) => v.doubles(&mut self.lists.explicit_bounds)?,
-                (8, v) => self.lists.exemplars.push(p.nested(v)?),
-                (10, v) => self.flags = v.uint32()?,
-                (11, v) => self.min = Some(v.double()?),
-                (12, v) => self.max = Some(v.double()?),
-                _ => p.unknown()?,
-            }
-        }
-        Ok(())
-    }
-
-    fn exponential(&mut self, p: Message<'a>) -> Result<()> {
-        let (mut positive, mut negative) = (false, false);
-        for field in p.fields() {
-            match field? {
-                (1, v) => self.lists.attributes.push(p.nested(v)?),
-                (2, v) => self.start = v.fixed64()?,
-                (3, v) => self.time = v.fixed64()?,
-                (4, v) => self.count = v.fixed64()?,
-                (5, v) => self.sum = Some(v.double()?),
-                (6, v) => self.scale = v.sint32()?,
-                (7, v) => self.zero_count = v.fixed64()?,
-                (8, v) => self.positive_offset = buckets(&mut positive, p, v, &mut self.lists.positive)?,
-                (9, v) => self.negative_offset = buckets(&mut negative, p, v, &mut self.lists.negative)?,
-                (10, v) => self.flags = v.uint32()?,
-                (11, v) => self.lists.exemplars.push(p.nested(v)?),
-                (12, v) => self.min = Some(v.double()?),
-                (13, v) => self.max = Some(v.double()?),
-                (14, v) => self.zero_threshold = v.double()?,
-                _ => p.unknown()?,
-            }
-        }
-        Ok(())
-    }
-
-    fn summary(&mut self, p: Message<'a>) -> Result<()> {
-        for field in p.fields() {
-            match field? {
-                (7, v) => self.lists.attributes.push(p.nested(v)?),
-                (2, v) => self.start = v.fixed64()?,
-                (3, v) => self.time = v.fixed64()?,
-                (4, v) => self.count = v.fixed64()?,
-                (5, v) => self.sum = Some(v.double()?),
-                (6, v) => {
-                    let q = p.nested(v)?;
-                    let (mut quantile, mut value) = (0.0, 0.0);
-                    for field in q.fields() {
-                        match field? {
-                            (1, v) => quantile = v.double()?,
-                            (2, v) => value = v.double()?,
-                            _ => q.unknown()?,
-                        }
-                    }
-                    self.lists.quantiles.push((quantile, value));
+            self.lists.attributes.push(p.nested(value)?);
+            let end = len - fields.remaining();
+            run = match run {
+                None => Some((start, end)),
+                Some((first, last)) if last == start => Some((first, end)),
+                Some(apart) => {
+                    together = false;
+                    Some(apart)
                 }
-                (8, v) => self.flags = v.uint32()?,
-                _ => p.unknown()?,
+            };
+        }
+        self.attributes_encoded = match (together, run) {
+            (false, _) => None,
+            (true, None) => Some(&[]),
+            (true, Some((first, end))) => Some(&p.bytes()[first..end]),
+        };
+        Ok(())
+    }
+
+    fn number(&mut self, p: Message<'a>, tag: u32, v: Value<'a>) -> Result<()> {
+        match tag {
+            2 => self.start = v.fixed64()?,
+            3 => self.time = v.fixed64()?,
+            4 => self.number = Some(Number::Double(v.double()?)),
+            6 => self.number = Some(Number::Int(v.fixed64()? as i64)),
+            5 => self.lists.exemplars.push(p.nested(v)?),
+            8 => self.flags = v.uint32()?,
+            _ => p.unknown()?,
+        }
+        Ok(())
+    }
+
+    fn histogram(&mut self, p: Message<'a>, tag: u32, v: Value<'a>) -> Result<()> {
+        match tag {
+            2 => self.start = v.fixed64()?,
+            3 => self.time = v.fixed64()?,
+            4 => self.count = v.fixed64()?,
+            5 => self.sum = Some(v.double()?),
+            6 => v.fixed64s(&mut self.lists.bucket_counts)?,
+            7 => v.doubles(&mut self.lists.explicit_bounds)?,
+            8 => self.lists.exemplars.push(p.nested(v)?),
+            10 => self.flags = v.uint32()?,
+            11 => self.min = Some(v.double()?),
+            12 => self.max = Some(v.double()?),
+            _ => p.unknown()?,
+        }
+        Ok(())
+    }
+
+    fn exponential(&mut self, p: Message<'a>, tag: u32, v: Value<'a>) -> Result<()> {
+        match tag {
+            2 => self.start = v.fixed64()?,
+            3 => self.time = v.fixed64()?,
+            4 => self.count = v.fixed64()?,
+            5 => self.sum = Some(v.double()?),
+            6 => self.scale = v.sint32()?,
+            7 => self.zero_count = v.fixed64()?,
+            8 => self.positive_offset = buckets(&mut self.positive_seen, p, v, &mut self.lists.positive)?,
+            9 => self.negative_offset = buckets(&mut self.negative_seen, p, v, &mut self.lists.negative)?,
+            10 => self.flags = v.uint32()?,
+            11 => self.lists.exemplars.push(p.nested(v)?),
+            12 => self.min = Some(v.double()?),
+            13 => self.max = Some(v.double()?),
+            14 => self.zero_threshold = v.double()?,
+            _ => p.unknown()?,
+        }
+        Ok(())
+    }
+
+    fn summary(&mut self, p: Message<'a>, tag: u32, v: Value<'a>) -> Result<()> {
+        match tag {
+            2 => self.start = v.fixed64()?,
+            3 => self.time = v.fixed64()?,
+            4 => self.count = v.fixed64()?,
+            5 => self.sum = Some(v.double()?),
+            6 => {
+                let q = p.nested(v)?;
+                let (mut quantile, mut value) = (0.0, 0.0);
+                for field in q.fields() {
+                    match field? {
+                        (1, v) => quantile = v.double()?,
+                        (2, v) => value = v.double()?,
+                        _ => q.unknown()?,
+                    }
+                }
+                self.lists.quantiles.push((quantile, value));
             }
+            8 => self.flags = v.uint32()?,
+            _ => p.unknown()?,
         }
         Ok(())
     }
@@ -344,7 +374,7 @@ impl<'a> PointFields<'a> {
 
 /// An exponential histogram's `Buckets` (singular: `seen` refuses a second one): its offset,
 /// its counts into `counts`.
-fn buckets(seen: &mut bool, point: Message<'_>, value: crate::wire::Value<'_>, counts: &mut Vec<u64>) -> Result<i32> {
+fn buckets(seen: &mut bool, point: Message<'_>, value: Value<'_>, counts: &mut Vec<u64>) -> Result<i32> {
     if std::mem::replace(seen, true) {
         return Err(WireError::Merge);
     }

@@ -187,8 +187,40 @@ fn the_series_key_is_stable_and_tells_series_apart() {
     let a = point(T0, PointData::Gauge(Number::Double(1.0)));
     let mut b = a.clone();
     b.attributes = vec![("http.route", AttrRef::Str("/pay"))];
-    assert_eq!(series_key(&s, &a), series_key(&s, &point(T0 + 5, PointData::Gauge(Number::Int(2)))));
-    assert_ne!(series_key(&s, &a), series_key(&s, &b));
+    let key = |p: &PointRecord<'_>| series_key(s.series_prefix, &p.attributes);
+    assert_eq!(key(&a), key(&point(T0 + 5, PointData::Gauge(Number::Int(2)))));
+    assert_ne!(key(&a), key(&b));
     // Stored on disk: a change of this value splits every series in two.
-    assert_eq!(series_key(&s, &a), 0xc7eb_b7a5_7fd3_e66c, "FNV-1a of service, then key/tag/value bytes");
+    assert_eq!(key(&a), 0xc7eb_b7a5_7fd3_e66c, "FNV-1a of service, then key/tag/value bytes");
+    assert_eq!(s.series_row(&a.attributes).series, key(&a));
+}
+
+/// A point appended with its series row is the row `append` makes of the point with those
+/// attributes: same series key, same attribute map and signature, for values of every type.
+#[test]
+fn a_series_row_appends_what_its_attributes_do() {
+    let s = scope();
+    let info = MetricInfo { name: "g", description: "d", unit: "ms" };
+    let attributes = vec![
+        ("http.route", AttrRef::Str("/cart")),
+        ("ok", AttrRef::Bool(true)),
+        ("n", AttrRef::Int(-3)),
+        ("ratio", AttrRef::Double(0.5)),
+        ("raw", AttrRef::Bytes(&[1, 2, 3])),
+        ("none", AttrRef::Empty),
+        ("list", AttrRef::Array(vec![AttrRef::Int(1), AttrRef::KvList(vec![("k", AttrRef::Str("v"))])])),
+        ("", AttrRef::Str("")),
+    ];
+    let row = s.series_row(&attributes);
+    let (mut direct, mut by_row) = (PointsBuilder::new(), PointsBuilder::new());
+    for time in [T0, T0 + 1] {
+        let with = PointRecord { attributes: attributes.clone(), ..point(time, PointData::Gauge(Number::Int(1))) };
+        direct.append(&s, &info, &with).expect("append");
+        let without = PointRecord { attributes: vec![], ..point(time, PointData::Gauge(Number::Int(1))) };
+        by_row.append_series(&s, &info, &without, &row).expect("append_series");
+    }
+    assert_eq!(direct.finish().expect("direct"), by_row.finish().expect("by row"));
+    let other = PointScope::new("other", &[], None, None);
+    assert_ne!(other.series_row(&attributes), row, "the scope's prefix is part of the series");
+    assert_ne!(other.series_prefix(), s.series_prefix());
 }
