@@ -100,26 +100,25 @@ impl<'a> Value<'a> {
         self.varint().map(|v| v != 0)
     }
 
-    /// A repeated `fixed64`/`double`, packed or not: each value's bits, appended to `out`.
+    /// A repeated `fixed64`, packed or not, appended to `out`.
     pub fn fixed64s(self, out: &mut Vec<u64>) -> Result<()> {
-        match self {
-            Value::Fixed64(v) => out.push(v),
-            Value::Bytes(b) if b.len() % 8 == 0 => out.extend(
-                b.chunks_exact(8).map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
-            ),
-            Value::Bytes(_) => return malformed("a packed 64-bit field's length is not a multiple of 8"),
-            _ => return malformed("wire type is neither 64-bit nor packed"),
-        }
-        Ok(())
+        self.each_fixed64(|bits| out.push(bits))
     }
 
     /// A repeated `double`, packed or not, appended to `out`.
     pub fn doubles(self, out: &mut Vec<f64>) -> Result<()> {
+        self.each_fixed64(|bits| out.push(f64::from_bits(bits)))
+    }
+
+    /// Each value of a repeated 64-bit field, packed or not, as its bits.
+    fn each_fixed64(self, mut each: impl FnMut(u64)) -> Result<()> {
         match self {
-            Value::Fixed64(v) => out.push(f64::from_bits(v)),
-            Value::Bytes(b) if b.len() % 8 == 0 => out.extend(
-                b.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
-            ),
+            Value::Fixed64(v) => each(v),
+            Value::Bytes(b) if b.len() % 8 == 0 => {
+                for c in b.chunks_exact(8) {
+                    each(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+                }
+            }
             Value::Bytes(_) => return malformed("a packed 64-bit field's length is not a multiple of 8"),
             _ => return malformed("wire type is neither 64-bit nor packed"),
         }

@@ -2,21 +2,18 @@
 //! replaced in session 16, kept as the tests' reference: converting prost's decoding of a
 //! request must give what converting its bytes in place gives.
 
-use osprey_proto::common::{any_value, KeyValue};
 use osprey_proto::metrics::exponential_histogram_data_point::Buckets;
 use osprey_proto::metrics::{
     exemplar, metric::Data, number_data_point, Exemplar, ExponentialHistogramDataPoint, HistogramDataPoint, Metric,
     NumberDataPoint, SummaryDataPoint,
 };
 use osprey_proto::ExportMetricsServiceRequest;
-use osprey_storage::attributes::EntriesCapacity;
 use osprey_storage::metric_points::{
-    ExemplarRecord, MetricInfo, Number, PointData, PointRecord, PointScope, PointsBuilder, PointsCapacity,
-    FLAG_NO_RECORDED_VALUE,
+    ExemplarRecord, MetricInfo, Number, PointData, PointRecord, PointScope, PointsBuilder, FLAG_NO_RECORDED_VALUE,
 };
 use osprey_storage::StorageError;
 
-use super::{check_exponential, check_histogram, nanos, points_in, MAX_PRESIZED_POINTS};
+use super::{check_exponential, check_histogram, nanos};
 use crate::config::LimitsConfig;
 use crate::conversion::Conversion;
 use crate::convert::{attributes_of, service_name};
@@ -30,7 +27,7 @@ pub(crate) fn convert_part(
 ) -> Result<Conversion, StorageError> {
     let mut out = Conversion::<()>::default();
     let mut limiter = Limiter::new(limits);
-    let mut builder = PointsBuilder::sized(&capacity(request));
+    let mut builder = PointsBuilder::new();
     for (ri, resource_metrics) in request.resource_metrics.iter().enumerate() {
         let ri = first_resource + ri;
         let resource = resource_metrics.resource.as_ref();
@@ -73,55 +70,6 @@ pub(crate) fn convert_part(
         out.batch = Some(builder.finish()?);
     }
     Ok(out)
-}
-
-/// What converting `request` will append, counted before converting it so that the builder's
-/// buffers are allocated once instead of doubled and copied as they fill
-/// ([`PointsBuilder::sized`]). Values that are not strings are guessed at 24 bytes of text.
-fn capacity(request: &ExportMetricsServiceRequest) -> PointsCapacity {
-    let mut c = PointsCapacity::default();
-    for resource_metrics in &request.resource_metrics {
-        let resource = entries(resource_metrics.resource.as_ref().map_or(&[], |r| &r.attributes));
-        for metric in resource_metrics.scope_metrics.iter().flat_map(|s| &s.metrics) {
-            let n = points_in(metric);
-            c.rows += n;
-            c.resource_attributes.add(resource.times(n));
-            c.name_bytes += metric.name.len() * n;
-            c.description_bytes += metric.description.len() * n;
-            for point in points(metric).flatten() {
-                c.attributes.add(entries(point.common().2));
-            }
-        }
-    }
-    if c.rows > MAX_PRESIZED_POINTS {
-        let scale = |n: usize| n.saturating_mul(MAX_PRESIZED_POINTS) / c.rows;
-        let scale_entries = |e: EntriesCapacity| EntriesCapacity {
-            entries: scale(e.entries),
-            key_bytes: scale(e.key_bytes),
-            value_bytes: scale(e.value_bytes),
-        };
-        c = PointsCapacity {
-            rows: MAX_PRESIZED_POINTS,
-            attributes: scale_entries(c.attributes),
-            resource_attributes: scale_entries(c.resource_attributes),
-            name_bytes: scale(c.name_bytes),
-            description_bytes: scale(c.description_bytes),
-        };
-    }
-    c
-}
-
-/// The entries of `attributes` and the bytes of their keys and text values.
-fn entries(attributes: &[KeyValue]) -> EntriesCapacity {
-    let text = |kv: &KeyValue| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => s.len(),
-        _ => 24,
-    };
-    EntriesCapacity {
-        entries: attributes.len(),
-        key_bytes: attributes.iter().map(|kv| kv.key.len()).sum(),
-        value_bytes: attributes.iter().map(text).sum(),
-    }
 }
 
 /// A data point of any type with what its metric says about it.
