@@ -223,26 +223,11 @@ fn in_place_with(
                         record(&point, kind, &mut limiter, &mut exemplar_attributes)?
                     };
                     match record {
-                        Ok(mut record) => {
-                            let row = rows.row(
-                                point_scope.series_prefix(),
-                                point.attributes_encoded,
-                                &mut limiter,
-                                |limiter| {
-                                    let (attributes, _) = wire::attributes(limiter, &point.lists.attributes, 0)?;
-                                    Ok(point_scope.series_row(&attributes))
-                                },
-                            )?;
-                            let appended = match row {
-                                Some(row) => builder.append_series(&point_scope, &info, &record, row),
-                                None => {
-                                    (record.attributes, _) =
-                                        wire::attributes(&mut limiter, &point.lists.attributes, 0)?;
-                                    builder.append(&point_scope, &info, &record)
-                                }
-                            };
+                        Ok(record) => {
+                            let appended =
+                                append(&mut builder, rows, &mut limiter, (&point_scope, &info), &point, record);
                             let received = out.received;
-                            appended.map_err(|error| Stop::Storage { received, error })?;
+                            appended?.map_err(|error| Stop::Storage { received, error })?;
                             out.accepted += 1;
                         }
                         Err(problem) => {
@@ -263,6 +248,27 @@ fn in_place_with(
         out.batch = Some(builder.finish().map_err(|error| Stop::Storage { received, error })?);
     }
     Ok(out)
+}
+
+/// Appends an accepted point with its attributes: as its series row, kept or made
+/// ([`SeriesRows::row`]), or read and appended directly.
+fn append<'a: 'p, 'p>(
+    builder: &mut PointsBuilder,
+    rows: &mut SeriesRows,
+    limiter: &mut Limiter<'_>,
+    (scope, info): (&PointScope<'_>, &MetricInfo<'_>),
+    point: &'p PointFields<'a>,
+    mut record: PointRecord<'p>,
+) -> Result<Result<(), StorageError>, WireError> {
+    let make = |limiter: &mut Limiter<'_>| {
+        let (attributes, _) = wire::attributes(limiter, &point.lists.attributes, 0)?;
+        Ok(scope.series_row(&attributes))
+    };
+    if let Some(row) = rows.row(scope.series_prefix(), point.attributes_encoded, limiter, make)? {
+        return Ok(builder.append_series(scope, info, &record, row));
+    }
+    (record.attributes, _) = wire::attributes(limiter, &point.lists.attributes, 0)?;
+    Ok(builder.append(scope, info, &record))
 }
 
 /// At most this many points are allocated for up front; past it the builders grow as usual

@@ -189,9 +189,10 @@ impl AttributesBuilder {
     pub fn append_rendered(&mut self, row: &RenderedRow) -> Result<(), StorageError> {
         let mut start = 0;
         for &(key_end, value_end, present) in &row.entries {
-            self.map.keys().append_value(&row.text[start..key_end]);
+            // In bounds and on character boundaries by construction (`RenderedRow::new`).
+            self.map.keys().append_value(row.text.get(start..key_end).unwrap_or_default());
             match present {
-                true => self.map.values().append_value(&row.text[key_end..value_end]),
+                true => self.map.values().append_value(row.text.get(key_end..value_end).unwrap_or_default()),
                 false => self.map.values().append_null(),
             }
             start = value_end;
