@@ -4,6 +4,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use prost::Message as _;
 use tokio::sync::watch;
 
 use super::exposition::{self, Exposition};
@@ -130,10 +131,13 @@ async fn scrape_and_store(
             up,
             samples_scraped,
         };
-        match exposition {
+        // Handed over encoded, as an OTLP/protobuf request is: it is read in place like one, and
+        // its WAL frame holds these bytes instead of the Arrow batch.
+        let (request, failure) = match exposition {
             Ok(e) => (request::build(&labels, Some(&e), report(true, e.sample_lines)), None),
             Err(failure) => (request::build(&labels, None, report(false, 0)), Some(failure)),
-        }
+        };
+        (bytes::Bytes::from(request.encode_to_vec()), failure)
     })
     .await;
     let (request, failure) = match built {
@@ -149,7 +153,7 @@ async fn scrape_and_store(
         tracing::warn!(job = %job, target = %target.labels.instance, reason = failure.reason(), error = %failure, "scrape failed");
     }
     let stored = match ingest.admit(body_len.max(4096)) {
-        Ok(_permit) => ingest.export(Incoming::Decoded(request), Transport::Scrape).await.map(|_| ()),
+        Ok(_permit) => ingest.export(Incoming::Protobuf(request), Transport::Scrape).await.map(|_| ()),
         Err(e) => {
             ingest.failed_before_decoding(Transport::Scrape, &e);
             Err(e)

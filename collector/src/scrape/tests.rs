@@ -104,6 +104,9 @@ async fn good_down_malformed_and_hanging_targets() {
     assert!(good_rows.iter().any(|r| r.0 == "free_bytes" && r.3.is_some_and(f64::is_nan)));
     assert!(good_rows.iter().any(|r| r.0 == "scrape_samples_scraped" && r.3 == Some(2.0)));
     assert!(!stored.iter().any(|r| r.2 == malformed && r.0 == "requests_total"), "a malformed scrape stores nothing");
+    // Scrapes are handed over encoded: their WAL frames hold the request (which the sink converts
+    // again and compares), not the batch.
+    assert!(sink.source_frames() >= 4, "source frames: {}", sink.source_frames());
     let m = scraper.metrics();
     wait_for("errors counted", || {
         m.errors("bad", "connect") > 0 && m.errors("bad", "parse") > 0 && m.errors("bad", "timeout") > 0
