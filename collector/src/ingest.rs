@@ -340,9 +340,10 @@ impl<S: Signal> Ingest<S> {
 
 /// A request as a receiver hands it over.
 pub enum Incoming<R> {
-    /// An OTLP/protobuf body, decoded on the blocking pool (in parts when large).
+    /// An OTLP/protobuf body, decoded on the blocking pool (in parts when large); a scrape is
+    /// encoded where it is built and handed over as one.
     Protobuf(Bytes),
-    /// A request decoded already (OTLP/JSON, a scrape).
+    /// A request decoded already (OTLP/JSON).
     Decoded(R),
 }
 

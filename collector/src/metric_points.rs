@@ -16,8 +16,9 @@
 //! a gap (e.g. a Prometheus staleness marker) that queries must see.
 //!
 //! A request is converted from its protobuf bytes, read in place ([`convert_protobuf`],
-//! [`crate::wire`]): no prost messages are built for it. A decoded request (OTLP/JSON, a
-//! scrape) is encoded first ([`convert`]), so every request takes the same conversion.
+//! [`crate::wire`]): no prost messages are built for it. A decoded request (OTLP/JSON) is
+//! encoded first ([`convert`]), and a scrape where it is built, so every request takes the
+//! same conversion.
 
 use osprey_proto::json::JsonError;
 use osprey_proto::metrics::{metric::Data, Metric, ResourceMetrics};
@@ -121,7 +122,7 @@ fn points_in(metric: &Metric) -> usize {
     }
 }
 
-/// Converts a decoded `request` (OTLP/JSON, a scrape) through its protobuf encoding, the one
+/// Converts a decoded `request` (OTLP/JSON) through its protobuf encoding, the one
 /// way every metrics request is converted ([`convert_protobuf`]). Fails only if the batch
 /// cannot be built (a bug, not bad input).
 pub fn convert(request: &ExportMetricsServiceRequest, limits: &LimitsConfig) -> Result<Conversion, StorageError> {

@@ -259,9 +259,9 @@ fn skip_group(buf: &mut &[u8], tag: u32, budget: u32) -> Result<()> {
                 0
             }
         };
-        let skip = usize::try_from(skip).ok().filter(|n| *n <= buf.len());
-        let Some(skip) = skip else { return malformed("a field in a group runs past the end") };
-        *buf = &buf[skip..];
+        let rest = usize::try_from(skip).ok().and_then(|n| buf.get(n..));
+        let Some(rest) = rest else { return malformed("a field in a group runs past the end") };
+        *buf = rest;
     }
 }
 
