@@ -27,6 +27,10 @@ pub struct StorageConfig {
     /// and read from disk again when needed. Outside the memory budget, like the query's metadata cache.
     /// Default 64 MiB (~40M spans).
     pub bloom_cache_bytes: usize,
+    /// Memory for the series tables of `metrics` files (each series' attributes, which a file stores once
+    /// per series), read when a query first needs a file's attributes. Past it, the tables least recently
+    /// used are dropped and read again when needed. Outside the memory budget. Default 64 MiB.
+    pub series_cache_bytes: usize,
     /// The write-ahead log.
     pub wal: WalConfig,
     /// When and how memtables become Parquet files.
@@ -113,6 +117,7 @@ impl Default for StorageConfig {
             memory_budget_bytes: 1 << 30,
             disk_reserve_bytes: 512 << 20,
             bloom_cache_bytes: 64 << 20,
+            series_cache_bytes: 64 << 20,
             wal: WalConfig::default(),
             flush: FlushConfig::default(),
             rollup: RollupConfig::default(),

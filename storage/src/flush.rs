@@ -33,8 +33,8 @@ mod gather;
 mod row_order;
 mod series;
 
-pub(crate) use gather::{gather, interleave};
-use series::SeriesRows;
+pub(crate) use gather::{gather, interleave, SeriesSources};
+use series::{Holders, SeriesRows};
 
 use row_order::NANOS_PER_HOUR;
 pub use row_order::{row_order, HourRows};
@@ -64,7 +64,7 @@ pub fn zstd_level(table: Table, configured: i32) -> i32 {
 
 pub fn writer_properties_with(table: Table, row_group_rows: usize, zstd_level: i32) -> Result<WriterProperties> {
     let zstd = ZstdLevel::try_new(zstd_level)?;
-    let schema = table.physical_schema();
+    let schema = table.file_schema();
     let sorting = table
         .sort_columns()
         .iter()
@@ -122,7 +122,7 @@ fn unpruned_strings(table: Table) -> Result<Vec<ColumnPath>> {
         }
         Table::Spans | Table::ServiceRed | Table::ServiceEdges => &[],
     };
-    let schema = parquet::arrow::ArrowSchemaConverter::new().convert(&table.physical_schema())?;
+    let schema = parquet::arrow::ArrowSchemaConverter::new().convert(&table.file_schema())?;
     Ok(schema
         .columns()
         .iter()
@@ -193,6 +193,8 @@ fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
                 (m::START_TIME, Encoding::DELTA_BINARY_PACKED),
                 (m::VALUE, Encoding::BYTE_STREAM_SPLIT),
                 (m::SUM, Encoding::BYTE_STREAM_SPLIT),
+                // Runs of one value (a series' rows name one holder): deltas of 0.
+                (m::SERIES_ROW, Encoding::DELTA_BINARY_PACKED),
             ]
         }
         Table::ServiceRed => &[],
@@ -350,9 +352,17 @@ fn write_file(
     };
     let result = (|| -> Result<u64> {
         let file = File::create(&temp).map_err(|e| StorageError::io(&temp, e))?;
-        let mut writer = ArrowWriter::try_new(file, table.physical_schema(), Some(props))?;
+        let mut writer = ArrowWriter::try_new(file, table.file_schema(), Some(props))?;
+        // Metrics: each series' attribute columns on its first row in the file only.
+        let mut series = match rows.series {
+            Some(series) => Some((series, SeriesSources::split(&sources)?, Holders::default())),
+            None => None,
+        };
         for slice in hour_rows.rows.chunks(WRITE_SLICE_ROWS) {
-            let batch = gather(&sources, slice, rows.series)?;
+            let batch = match series.as_mut() {
+                Some((series, sources, holders)) => sources.gather(slice, &holders.place(series, slice)?)?,
+                None => gather(&sources, slice)?,
+            };
             if let Some((lo, hi)) = crate::memtable::time_range(table, &batch) {
                 time_range = Some(time_range.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
             }

@@ -118,6 +118,15 @@ impl Table {
         }
     }
 
+    /// The schema of the table's Parquet files: the physical one, except for `metrics`, whose
+    /// files store each series' attributes once ([`metric_points::file_schema`]).
+    pub fn file_schema(self) -> arrow::datatypes::SchemaRef {
+        match self {
+            Table::Metrics => metric_points::file_schema(),
+            _ => self.physical_schema(),
+        }
+    }
+
     /// A batch in the physical schema, from one in the logical or the physical schema.
     pub fn to_physical(self, batch: &RecordBatch) -> Result<RecordBatch> {
         match self {
@@ -232,6 +241,8 @@ pub struct Storage {
     pub(crate) derived_memo: rollup::memo::DerivedMemo,
     /// Id-column bloom filters of live files, for pruning id lookups (see [`bloom_cache`]).
     pub(crate) blooms: bloom_cache::BloomCache,
+    /// Series tables of `metrics` files, for putting their attribute columns back on every row.
+    pub(crate) series_tables: Arc<table::series_columns::SeriesTables>,
     /// The opened tantivy indexes of the `logs` files (see [`log_index`]).
     pub(crate) log_indexes: Arc<log_index::LogIndexes>,
     /// This process's claim on the data directory (see [`dir_lock`]).
@@ -279,6 +290,10 @@ impl Storage {
         };
         let wal = WalWriter::start(&data_dir.join(wal::DIR), next_segment, config.wal.clone(), shared)?;
         let blooms = bloom_cache::BloomCache::new(config.bloom_cache_bytes, metrics.bloom_cache_bytes.clone());
+        let series_tables = Arc::new(table::series_columns::SeriesTables::new(
+            config.series_cache_bytes,
+            metrics.series_cache_bytes.clone(),
+        ));
         let storage = Arc::new(Storage {
             disk: DiskSpace::new(data_dir.clone(), config.disk_reserve_bytes),
             config,
@@ -293,6 +308,7 @@ impl Storage {
             closing: AtomicBool::new(false),
             derived_memo: rollup::memo::DerivedMemo::default(),
             blooms,
+            series_tables,
             log_indexes: Arc::new(log_index::LogIndexes::default()),
             _lock: lock,
         });

@@ -62,7 +62,14 @@ pub mod col {
     pub const FLAGS: &str = "flags";
     pub const SCOPE_NAME: &str = "scope_name";
     pub const SCOPE_VERSION: &str = "scope_version";
+    /// Files only: the row of this file holding the point's series columns ([`super::file_schema`]).
+    pub const SERIES_ROW: &str = "series_row";
 }
+
+/// The columns every point of a series has in common (besides its metric name and service,
+/// which are sort columns and cheap to store): a file stores them once per series.
+pub const SERIES_COLUMNS: [&str; 4] =
+    [col::ATTRIBUTES, col::ATTRIBUTE_TYPES, col::RESOURCE_ATTRIBUTES, col::RESOURCE_ATTRIBUTE_TYPES];
 
 /// `temporality` column values, indexed by the OTLP `AggregationTemporality` number.
 pub const TEMPORALITIES: [&str; 3] = ["unspecified", "delta", "cumulative"];
@@ -139,6 +146,29 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 pub fn schema() -> SchemaRef {
     SCHEMA.clone()
 }
+
+/// The schema of a `metrics` Parquet file: the table's columns, the [`SERIES_COLUMNS`]
+/// nullable, and `series_row`. A file stores the series columns once per series, on the first
+/// row of the series in the file, and leaves them NULL on its other rows; every row's
+/// `series_row` is the row number (from 0, in the file) of the row holding them. A hipstershop
+/// point carries ~20 attribute entries (~1 KB of text), the same for every point of its series:
+/// written per point, the Parquet writer hashed ~40 strings a point for its dictionaries, and
+/// the flush copied them all (BENCHMARKS.md, issue 5, session 17). Readers attach the columns
+/// back ([`crate::table`]); files written before `series_row` existed hold them on every row,
+/// and read as NULL `series_row`.
+pub fn file_schema() -> SchemaRef {
+    FILE_SCHEMA.clone()
+}
+
+static FILE_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let mut fields: Vec<Field> = SCHEMA
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(f.is_nullable() || SERIES_COLUMNS.contains(&f.name().as_str())))
+        .collect();
+    fields.push(Field::new(col::SERIES_ROW, DataType::UInt32, true));
+    Arc::new(Schema::new(fields))
+});
 
 /// A batch in the stored schema: `metrics` batches are stored as they are built.
 pub fn to_physical(batch: &RecordBatch) -> Result<RecordBatch, StorageError> {

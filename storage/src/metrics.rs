@@ -41,6 +41,8 @@ pub struct StorageMetrics {
     pub late_join_evicted: Counter,
     /// Bytes of id bloom filters held by `bloom_cache` (bounded by `storage.bloom_cache_bytes`).
     pub bloom_cache_bytes: Gauge,
+    /// Bytes of metrics files' series tables held (bounded by `storage.series_cache_bytes`).
+    pub series_cache_bytes: Gauge,
 }
 
 impl Default for StorageMetrics {
@@ -65,6 +67,7 @@ impl Default for StorageMetrics {
             late_join_entries: Gauge::default(),
             late_join_evicted: Counter::default(),
             bloom_cache_bytes: Gauge::default(),
+            series_cache_bytes: Gauge::default(),
         }
     }
 }
@@ -131,6 +134,11 @@ impl StorageMetrics {
             "osprey_bloom_cache_bytes",
             "Bytes of Parquet id bloom filters held in memory (bounded by storage.bloom_cache_bytes)",
             self.bloom_cache_bytes.clone(),
+        );
+        registry.register(
+            "osprey_series_cache_bytes",
+            "Bytes of metrics files' series tables held in memory (bounded by storage.series_cache_bytes)",
+            self.series_cache_bytes.clone(),
         );
         registry.register(
             "osprey_late_join_entries",

@@ -38,6 +38,7 @@ use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::physical_plan::parquet::ParquetRowSelection;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchema;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -51,6 +52,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use crate::log_index::predicate;
 use crate::manifest::FileEntry;
 use crate::metadata_cache::PageIndexedReaderFactory;
+use crate::metric_points::SERIES_COLUMNS;
 use crate::{Storage, Table};
 
 /// The `TableProvider` of one table.
@@ -199,7 +201,23 @@ impl StorageTable {
         options.global.enable_page_index = true;
         options.global.pushdown_filters =
             projection.is_none_or(|p| late_materialization_pays(&self.physical, p, filters));
-        let source = ParquetSource::new(self.physical.clone())
+        // Metrics files store each series' attributes once: a scan reading them reads each row's
+        // `series_row` and its file's number along, and `SeriesColumnsExec` puts them back.
+        let metrics = self.table == Table::Metrics;
+        let file_schema = self.table.file_schema();
+        let table_schema = match metrics {
+            true => TableSchema::builder(file_schema.clone())
+                .with_table_partition_cols(vec![Arc::new(series_columns::file_field())])
+                .build(),
+            false => TableSchema::from(file_schema.clone()),
+        };
+        let reads_series = metrics
+            && projection.is_none_or(|p| {
+                p.iter().any(|&i| {
+                    self.physical.fields().get(i).is_some_and(|f| SERIES_COLUMNS.contains(&f.name().as_str()))
+                })
+            });
+        let source = ParquetSource::new(table_schema)
             .with_table_parquet_options(options)
             .with_parquet_file_reader_factory(Arc::new(PageIndexedReaderFactory::new(store, metadata_cache)));
 
@@ -212,20 +230,35 @@ impl StorageTable {
         files.sort_by_key(|f| std::cmp::Reverse((f.max_time_ns, f.min_time_ns)));
         for (i, file) in files.iter().enumerate() {
             let mut part = partitioned_file(self.storage.data_dir(), file);
+            if metrics {
+                let number = u32::try_from(i).map_err(|_| DataFusionError::Plan("too many metrics files".into()))?;
+                part = part.with_partition_values(vec![ScalarValue::UInt32(Some(number))]);
+            }
             if let Some(plan) = access_plans.as_mut().and_then(|plans| plans.remove(&file.path)) {
                 part = part.with_extension(plan);
             }
             groups[i % n].push(part);
         }
+        let read: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.physical.fields().len()).collect());
+        let mut scanned = read.clone();
+        if reads_series {
+            // `series_row` is the files' last column, the file's number the partition column after it.
+            scanned.extend([file_schema.fields().len() - 1, file_schema.fields().len()]);
+        }
         let mut config = FileScanConfigBuilder::new(url, Arc::new(source))
             .with_file_groups(groups.into_iter().map(FileGroup::new).collect())
-            .with_projection_indices(projection.cloned())?
+            .with_projection_indices(Some(scanned))?
             .with_limit(limit);
         if self.table == Table::Spans {
             config = config.with_expr_adapter(Some(Arc::new(legacy_columns::LegacyColumnsFactory)));
         }
-        let config = config.build();
-        Ok(DataSourceExec::from_data_source(config))
+        let scan = DataSourceExec::from_data_source(config.build());
+        if !reads_series {
+            return Ok(scan);
+        }
+        let paths = files.iter().map(|f| self.storage.data_dir().join(&f.path)).collect();
+        let schema = Arc::new(self.physical.project(&read)?);
+        Ok(Arc::new(series_columns::SeriesColumnsExec::new(scan, schema, paths, self.storage.series_tables.clone())?))
     }
 }
 
@@ -388,6 +421,7 @@ fn timestamp_ns(expr: &Expr) -> Option<i64> {
 }
 
 mod legacy_columns;
+pub(crate) mod series_columns;
 
 #[cfg(test)]
 mod tests;

@@ -8,9 +8,9 @@
 //! key bytes, one of its value bytes, and its offsets shifted. Every other column goes through
 //! arrow's `interleave`. Spans ingest went 1.06–1.09× faster; a hipstershop metrics flush, whose
 //! gather waits on memory (each row comes from another batch) more than on calls, did not
-//! measurably change (BENCHMARKS.md, issue 5, session 13). What did: a metrics flush copies
-//! the attribute columns from the first row of each row's series (module `series`), rows the
-//! cache holds. A column whose every source holds only nulls or only empty lists (a gauge
+//! measurably change (BENCHMARKS.md, issue 5, session 13). What did: a metrics file stores the
+//! attribute columns once per series ([`SeriesSources`]), so they are copied from the first row
+//! of each series only (module `series`), and are NULL elsewhere. A column whose every source holds only nulls or only empty lists (a gauge
 //! leaves the 14 columns of the other point types null and has no exemplars) is built at once:
 //! hipstershop metrics 1.045× the points per CPU-second, spans 1.025× (session 15).
 
@@ -18,14 +18,15 @@ use std::sync::Arc;
 
 use arrow::array::{
     new_empty_array, new_null_array, Array, ArrayRef, AsArray, BooleanBufferBuilder, ListArray, MapArray, RecordBatch,
-    StringArray, StructArray,
+    StringArray, StructArray, UInt32Array,
 };
 use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
-use arrow::compute::concat_batches;
+use arrow::compute::{concat_batches, take};
 use arrow::datatypes::{DataType, FieldRef, Fields};
 
-use super::series::{SeriesRows, SERIES_COLUMNS};
+use super::series::Placement;
 use crate::error::{Result, StorageError};
+use crate::metric_points::{col, SERIES_COLUMNS};
 
 /// Runs at least this long on average are copied as slices ([`gather`]).
 const MIN_MEAN_RUN_ROWS: usize = 8;
@@ -33,13 +34,8 @@ const MIN_MEAN_RUN_ROWS: usize = 8;
 /// Rows gathered from `sources` by `(batch, row)` address. Where the rows come in runs of
 /// consecutive rows of one batch (the memtable coalesces small batches in sorted order, so a
 /// series' rows of one coalesced batch are side by side), the runs are copied as slices;
-/// otherwise row by row ([`interleave`]), given `series` the columns a series shares copied
-/// from the first row of each row's series ([`SeriesRows`]).
-pub(crate) fn gather(
-    sources: &[&RecordBatch],
-    rows: &[(usize, usize)],
-    series: Option<&SeriesRows>,
-) -> Result<RecordBatch> {
+/// otherwise row by row ([`interleave`]).
+pub(crate) fn gather(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Result<RecordBatch> {
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
     for &(batch, row) in rows {
         if sources.get(batch).is_none_or(|b| row >= b.num_rows()) {
@@ -52,13 +48,7 @@ pub(crate) fn gather(
     }
     let (Some(first), true) = (sources.first(), rows.len() >= MIN_MEAN_RUN_ROWS * runs.len()) else {
         // Every address was checked above.
-        return match series {
-            Some(series) => {
-                let firsts = rows.iter().map(|&address| series.first_of(address)).collect::<Result<Vec<_>>>()?;
-                interleave_columns(sources, rows, Some(&firsts))
-            }
-            None => interleave_checked(sources, rows),
-        };
+        return interleave_checked(sources, rows);
     };
     let mut slices = Vec::with_capacity(runs.len());
     for (batch, start, len) in runs {
@@ -67,6 +57,61 @@ pub(crate) fn gather(
         }
     }
     Ok(concat_batches(first.schema_ref(), &slices)?)
+}
+
+/// A metrics flush's batches, split into the columns a file stores on every row and the
+/// [`SERIES_COLUMNS`], which it stores once per series.
+pub(crate) struct SeriesSources {
+    own: Vec<RecordBatch>,
+    shared: Vec<RecordBatch>,
+}
+
+impl SeriesSources {
+    /// `sources` in the physical schema of `metrics`.
+    pub(crate) fn split(sources: &[&RecordBatch]) -> Result<Self> {
+        let schema = crate::metric_points::schema();
+        let (shared, own): (Vec<usize>, Vec<usize>) =
+            (0..schema.fields().len()).partition(|&i| SERIES_COLUMNS.contains(&schema.field(i).name().as_str()));
+        let project = |indices: &[usize]| -> Result<Vec<RecordBatch>> {
+            Ok(sources.iter().map(|b| b.project(indices)).collect::<std::result::Result<_, _>>()?)
+        };
+        Ok(Self { own: project(&own)?, shared: project(&shared)? })
+    }
+
+    /// The rows at `rows` in the file schema of `metrics`: the series columns only on the rows
+    /// `placement` makes holders (copied from the address it gives), NULL on the others.
+    pub(crate) fn gather(&self, rows: &[(usize, usize)], placement: &Placement) -> Result<RecordBatch> {
+        if placement.holders.len() != rows.len() || placement.series_row.len() != rows.len() {
+            return Err(StorageError::Internal("a placement of another slice".into()));
+        }
+        let own = gather(&self.own.iter().collect::<Vec<_>>(), rows)?;
+        let holders: Vec<(usize, usize)> = placement.holders.iter().flatten().copied().collect();
+        let held = interleave(&self.shared.iter().collect::<Vec<_>>(), &holders)?;
+        let mut next = 0u32;
+        let picks: UInt32Array = placement
+            .holders
+            .iter()
+            .map(|holder| {
+                holder.map(|_| {
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect();
+        let schema = crate::metric_points::file_schema();
+        let mut columns = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let name = field.name().as_str();
+            let column = match (held.column_by_name(name), own.column_by_name(name)) {
+                _ if name == col::SERIES_ROW => Arc::new(placement.series_row.clone()) as ArrayRef,
+                (Some(held), _) => take(held, &picks, None)?,
+                (None, Some(own)) => Arc::clone(own),
+                (None, None) => return Err(StorageError::Internal(format!("gather: no column {name}"))),
+            };
+            columns.push(column);
+        }
+        Ok(RecordBatch::try_new(schema, columns)?)
+    }
 }
 
 /// Rows gathered from `sources` (all of one schema) row by row, in the order of `rows`: what
@@ -80,16 +125,6 @@ pub(crate) fn interleave(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> R
 
 /// [`interleave`] of addresses already checked to be in range.
 fn interleave_checked(sources: &[&RecordBatch], rows: &[(usize, usize)]) -> Result<RecordBatch> {
-    interleave_columns(sources, rows, None)
-}
-
-/// [`interleave`] of addresses already checked to be in range; given `series_rows`, the
-/// [`SERIES_COLUMNS`] are taken from those addresses instead.
-fn interleave_columns(
-    sources: &[&RecordBatch],
-    rows: &[(usize, usize)],
-    series_rows: Option<&[(usize, usize)]>,
-) -> Result<RecordBatch> {
     let Some(first) = sources.first() else {
         return Err(StorageError::Internal("gather from no batches".into()));
     };
@@ -100,10 +135,6 @@ fn interleave_columns(
             sources.iter().map(|b| b.columns().get(i).map(|c| c.as_ref())).collect::<Option<Vec<&dyn Array>>>();
         let Some(arrays) = arrays else {
             return Err(StorageError::Internal(format!("gather: a batch has no column {}", field.name())));
-        };
-        let rows = match series_rows {
-            Some(series_rows) if SERIES_COLUMNS.contains(&field.name().as_str()) => series_rows,
-            _ => rows,
         };
         let column = if let Some(column) = uniform(field.data_type(), &arrays, rows.len()) {
             column

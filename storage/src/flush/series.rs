@@ -1,26 +1,23 @@
-//! A metrics flush copies each point's attributes from the first row of its series.
+//! The series of a metrics flush, and where each file stores their columns.
 //!
 //! A hipstershop point carries ~1 KB of attribute text (its own attributes and its resource's),
-//! and a flush writes rows sorted by series and time, so consecutive rows come from different
-//! batches: the gather copied each row's text from memory no cache held (BENCHMARKS.md, issue
-//! 5). Every point of a series has the same attribute columns, so the flush first finds, batch by
-//! batch in memory order, the first row of each series (the `series` hash, confirmed by comparing
-//! the attribute columns themselves, so a hash collision cannot mix two series), and the gather
-//! then copies those columns from that row: the same few rows over and over, from the cache.
-//! Finding the first rows reads every row's attributes once, in memory order, and compares them
-//! with rows the cache holds. Hipstershop through the server: 1.055× the points per CPU-second.
+//! the same for every point of its series. A file stores it once per series
+//! ([`crate::metric_points::file_schema`]): on the series' first row in the file, its *holder*
+//! ([`Holders`]). The flush first finds, batch by batch in memory order, the first row of each
+//! series (the `series` hash, confirmed by comparing the attribute columns themselves, so a
+//! hash collision cannot mix two series: [`SeriesRows`]); a holder's columns are copied from
+//! that row. Before, every row's text was copied (session 14 made that copy come from the
+//! series' first row, which the cache holds: 1.055×), and the Parquet writer hashed ~40 strings
+//! a point for its dictionaries; storing it once made hipstershop ~1.3× (BENCHMARKS.md, issue 5,
+//! session 17).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
-use arrow::array::{Array, AsArray, MapArray, RecordBatch, StringArray, UInt64Array};
+use arrow::array::{Array, AsArray, MapArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
 
 use crate::error::{Result, StorageError};
 use crate::metric_points::col;
-
-/// The columns every point of a series has in common (besides its metric name and service,
-/// which are sort columns and cheap to copy).
-pub(crate) const SERIES_COLUMNS: [&str; 4] =
-    [col::ATTRIBUTES, col::ATTRIBUTE_TYPES, col::RESOURCE_ATTRIBUTES, col::RESOURCE_ATTRIBUTE_TYPES];
 
 /// For each row of each batch, the `(batch, row)` address of the first row of its series.
 pub(crate) struct SeriesRows {
@@ -57,6 +54,53 @@ impl SeriesRows {
             .and_then(|rows| rows.get(row))
             .copied()
             .ok_or_else(|| StorageError::Internal(format!("series address ({batch}, {row}) out of range")))
+    }
+}
+
+/// Where a file being written puts the series columns: on the first row of each series in the
+/// file (its *holder*), NULL on the series' other rows, every row naming its holder in
+/// `series_row` ([`crate::metric_points::file_schema`]).
+#[derive(Debug, Default)]
+pub(crate) struct Holders {
+    /// The file row holding each series, by the address of the series' first row in memory.
+    rows: HashMap<(usize, usize), u32>,
+    /// Rows of the file placed so far.
+    placed: u32,
+}
+
+/// The next slice of a file's rows, placed.
+#[derive(Debug)]
+pub(crate) struct Placement {
+    /// For each row, the address to copy the series columns from if the row holds them.
+    pub(crate) holders: Vec<Option<(usize, usize)>>,
+    /// For each row, the file row holding its series columns.
+    pub(crate) series_row: UInt32Array,
+}
+
+impl Holders {
+    /// Places the next `slice` of the file's rows (addresses in memory), given their series.
+    pub(crate) fn place(&mut self, series: &SeriesRows, slice: &[(usize, usize)]) -> Result<Placement> {
+        let mut holders = Vec::with_capacity(slice.len());
+        let mut rows = Vec::with_capacity(slice.len());
+        for &address in slice {
+            let first = series.first_of(address)?;
+            let row = self.placed;
+            self.placed = row
+                .checked_add(1)
+                .ok_or_else(|| StorageError::Internal("a metrics file of more than 2^32 rows".into()))?;
+            match self.rows.entry(first) {
+                Entry::Occupied(holder) => {
+                    rows.push(*holder.get());
+                    holders.push(None);
+                }
+                Entry::Vacant(vacant) => {
+                    vacant.insert(row);
+                    rows.push(row);
+                    holders.push(Some(first));
+                }
+            }
+        }
+        Ok(Placement { holders, series_row: UInt32Array::from(rows) })
     }
 }
 

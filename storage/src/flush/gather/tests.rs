@@ -20,12 +20,12 @@ fn gather_by_slices_equals_interleave() {
     let mixed: Vec<(usize, usize)> = runs.iter().chain(alternating.iter().take(40)).copied().collect();
     for rows in [&runs, &alternating, &mixed] {
         let expected = interleave_record_batch(&sources, rows).expect("interleave");
-        assert_eq!(gather(&sources, rows, None).expect("gather"), expected);
+        assert_eq!(gather(&sources, rows).expect("gather"), expected);
         assert_eq!(interleave(&sources, rows).expect("interleave by rows"), expected);
     }
     let past_the_end: Vec<(usize, usize)> = (90..101).map(|r| (1, r)).collect();
-    assert!(gather(&sources, &past_the_end, None).is_err());
-    assert!(gather(&sources, &[(3, 0); 10], None).is_err());
+    assert!(gather(&sources, &past_the_end).is_err());
+    assert!(gather(&sources, &[(3, 0); 10]).is_err());
     assert!(interleave(&sources, &past_the_end).is_err());
     assert!(interleave(&sources, &[(3, 0); 10]).is_err());
     assert!(interleave(&[], &[]).is_err());

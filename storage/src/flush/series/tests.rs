@@ -1,12 +1,13 @@
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, UInt64Array};
-use arrow::compute::interleave_record_batch;
+use arrow::compute::{concat_batches, interleave_record_batch};
+use arrow::datatypes::UInt32Type;
 
 use super::*;
 use crate::attributes::AttrRef;
-use crate::flush::gather::gather;
+use crate::flush::gather::SeriesSources;
+use crate::metric_points::{col, SERIES_COLUMNS};
 use crate::metric_points::{MetricInfo, Number, PointData, PointRecord, PointScope, PointsBuilder};
 use crate::testdata::T0;
 use crate::Table;
@@ -61,22 +62,40 @@ fn across(batches: &[RecordBatch]) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// Copying the series columns from the first row of each series gives exactly the rows a
-/// plain gather gives, and the series found are the distinct attribute sets (10 per batch:
-/// 2 services × 5, the metric name not counted), even when every hash collides.
+/// A file's rows, gathered a slice at a time, hold each series' columns once (10 series per
+/// batch: 2 services × 5 attribute sets, the metric name not counted), even when every hash
+/// collides; every row names a holder whose columns are the row's own, and every other column is
+/// what a plain gather gives.
 #[test]
-fn rows_gathered_by_series_equal_a_plain_gather() {
+fn a_file_holds_each_series_once_and_every_row_names_its_holder() {
     let batches: Vec<RecordBatch> = (0..4).map(batch).collect();
     for batches in [batches.clone(), batches.iter().map(colliding).collect()] {
         let series = SeriesRows::find(&batches).expect("series");
-        let firsts: HashSet<(usize, usize)> =
-            across(&batches).into_iter().map(|a| series.first_of(a).expect("first")).collect();
-        assert_eq!(firsts.len(), 10, "one first row per attribute set");
-        assert!(firsts.iter().all(|&(b, _)| b == 0), "every series starts in the first batch");
         let sources: Vec<&RecordBatch> = batches.iter().collect();
+        let split = SeriesSources::split(&sources).expect("split");
         let rows = across(&batches);
+        let mut holders = Holders::default();
+        let slices: Vec<RecordBatch> = rows
+            .chunks(7)
+            .map(|slice| split.gather(slice, &holders.place(&series, slice).expect("place")).expect("gather"))
+            .collect();
+        let file = concat_batches(&crate::metric_points::file_schema(), &slices).expect("concat");
         let expected = interleave_record_batch(&sources, &rows).expect("interleave");
-        assert_eq!(gather(&sources, &rows, Some(&series)).expect("gather by series"), expected);
+        let series_row = file.column_by_name(col::SERIES_ROW).expect("series_row").as_primitive::<UInt32Type>();
+        let held = file.column_by_name(col::ATTRIBUTES).expect("attributes");
+        assert_eq!(held.len() - held.null_count(), 10, "one holder per attribute set");
+        for (i, field) in expected.schema().fields().iter().enumerate() {
+            let (want, got) = (expected.column(i), file.column_by_name(field.name()).expect("column"));
+            if !SERIES_COLUMNS.contains(&field.name().as_str()) {
+                assert_eq!(got.as_ref(), want.as_ref(), "{}", field.name());
+                continue;
+            }
+            for row in 0..file.num_rows() {
+                let holder = series_row.value(row) as usize;
+                assert!(got.is_valid(holder) && (holder == row || got.is_null(row)), "{} row {row}", field.name());
+                assert_eq!(got.slice(holder, 1).as_ref(), want.slice(row, 1).as_ref(), "{} row {row}", field.name());
+            }
+        }
     }
 }
 
@@ -88,6 +107,10 @@ fn an_address_past_the_batches_is_an_error() {
     let rows = batches[0].num_rows();
     assert!(series.first_of((0, rows)).is_err());
     assert!(series.first_of((1, 0)).is_err());
+    assert!(Holders::default().place(&series, &[(0, rows)]).is_err());
     let sources: Vec<&RecordBatch> = batches.iter().collect();
-    assert!(gather(&sources, &[(0, rows)], Some(&series)).is_err());
+    let split = SeriesSources::split(&sources).expect("split");
+    let placement = Holders::default().place(&series, &[(0, 0)]).expect("place");
+    assert!(split.gather(&[(0, rows)], &placement).is_err());
+    assert!(split.gather(&[(0, 0), (0, 1)], &placement).is_err(), "a placement of another slice");
 }
