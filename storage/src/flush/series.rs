@@ -12,9 +12,9 @@
 //! session 17).
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 
 use arrow::array::{Array, AsArray, MapArray, RecordBatch, StringArray, UInt32Array, UInt64Array};
+use foldhash::HashMap;
 
 use crate::error::{Result, StorageError};
 use crate::metric_points::col;
@@ -28,7 +28,7 @@ impl SeriesRows {
     /// Finds the first row of each series among `batches` (metrics, physical schema).
     pub(crate) fn find(batches: &[RecordBatch]) -> Result<Self> {
         let views = batches.iter().map(SeriesView::of).collect::<Result<Vec<_>>>()?;
-        let mut known: HashMap<u64, Vec<(usize, usize)>> = HashMap::new();
+        let mut known: HashMap<u64, Vec<(usize, usize)>> = HashMap::default();
         let mut firsts = Vec::with_capacity(views.len());
         for (b, view) in views.iter().enumerate() {
             let mut rows = Vec::with_capacity(view.series.len());
