@@ -75,11 +75,13 @@ impl SeriesTable {
             let attributes = batch
                 .column_by_name(col::ATTRIBUTES)
                 .ok_or_else(|| StorageError::Internal("series table without attributes".into()))?;
-            holders.extend((0..batch.num_rows()).filter(|&i| attributes.is_valid(i)).map(|i| row + i as u32));
+            let next = u32::try_from(batch.num_rows())
+                .ok()
+                .and_then(|n| row.checked_add(n))
+                .ok_or_else(|| StorageError::Internal(format!("{}: more than 2^32 rows", path.display())))?;
+            holders.extend((row..next).filter(|&r| attributes.is_valid((r - row) as usize)));
             batches.push(filter_record_batch(&batch, &is_not_null(attributes)?)?);
-            row = row
-                .checked_add(u32::try_from(batch.num_rows()).map_err(|_| StorageError::Internal("rows".into()))?)
-                .ok_or_else(|| StorageError::Internal("a metrics file of more than 2^32 rows".into()))?;
+            row = next;
         }
         let columns = concat_batches(&schema, &batches)?;
         let bytes = columns.get_array_memory_size() + holders.len() * 4;
@@ -325,8 +327,11 @@ impl Attach {
             }
             return Ok(concat_batches(&self.schema, &parts)?);
         }
-        let Some(path) = (!file.is_empty()).then(|| file.value(0)).and_then(|f| self.files.get(f as usize)) else {
+        if file.is_empty() {
             return Ok(RecordBatch::try_new(self.schema.clone(), columns)?);
+        }
+        let Some(path) = self.files.get(file.value(0) as usize) else {
+            return Err(DataFusionError::Internal(format!("series columns: no file number {}", file.value(0))));
         };
         let table = self.tables.get(path).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
         let positions = table.positions(series_row, path)?;
