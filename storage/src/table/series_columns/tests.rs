@@ -138,17 +138,20 @@ async fn only_filters_without_series_columns_reach_the_parquet_reader() {
         storage.append(Table::Metrics, points_at(t)).await.expect("append");
     }
     storage.flush().await.expect("flush");
-    let plan = |query: &str| format!("EXPLAIN {query}");
-    let rows = sql(&storage, &plan(FILTERED)).await;
-    let physical = rows.iter().find(|r| r[0] == "physical_plan").map(|r| r[1].clone()).expect("physical plan");
+    let physical = physical_plan(&storage, FILTERED).await;
     assert!(physical.contains("SeriesColumnsExec"), "{physical}");
     let scan = physical.lines().find(|l| l.contains("DataSourceExec") && l.contains("parquet")).expect("scan");
     let predicate = scan.split("predicate=").nth(1).expect("a predicate in the scan");
     assert!(predicate.contains("service_name") && predicate.contains("time"), "{scan}");
     assert!(!predicate.contains("attributes"), "{scan}");
-    let plain = sql(&storage, &plan("SELECT sum(value) FROM metrics WHERE time > '2023-11-14T22:13:21Z'")).await;
-    let physical = plain.iter().find(|r| r[0] == "physical_plan").map(|r| r[1].clone()).expect("physical plan");
+    let physical = physical_plan(&storage, "SELECT sum(value) FROM metrics WHERE time > '2023-11-14T22:13:21Z'").await;
     assert!(!physical.contains("SeriesColumnsExec"), "no series column read: {physical}");
+}
+
+/// The physical plan `EXPLAIN` gives for `query`.
+async fn physical_plan(storage: &Arc<Storage>, query: &str) -> String {
+    let rows = sql(storage, &format!("EXPLAIN {query}")).await;
+    rows.iter().find(|r| r[0] == "physical_plan").map(|r| r[1].clone()).expect("physical plan")
 }
 
 /// A batch as [`SeriesColumnsExec`]'s input yields it: `columns`, then `series_row`, then the file.
