@@ -71,15 +71,15 @@ fn main() -> ExitCode {
         }
         Command::Sql(args) => sql_client::main(&args),
         Command::Index(IndexCommand::Rebuild(args)) => {
-            let data_dir = match (args.data_dir, Config::load(args.config.as_deref(), std::env::vars())) {
-                (Some(dir), _) => dir,
-                (None, Ok(config)) => config.storage.data_dir,
-                (None, Err(e)) => {
+            let storage = match Config::load(args.config.as_deref(), std::env::vars()) {
+                Ok(config) => config.storage,
+                Err(e) => {
                     eprintln!("osprey: invalid configuration: {e}");
                     return ExitCode::from(2);
                 }
             };
-            match osprey_storage::log_index::rebuild_all(&data_dir) {
+            let data_dir = args.data_dir.unwrap_or(storage.data_dir);
+            match osprey_storage::log_index::rebuild_all(&data_dir, storage.flush.logs_index_positions) {
                 Ok((files, rows)) => {
                     println!("rebuilt the log index of {files} files ({rows} rows) in {}", data_dir.display());
                     ExitCode::SUCCESS

@@ -14,8 +14,8 @@ import sys
 # (substring of a frame, stage), first match wins.
 INGEST = [
     ("add_indexing_worker", "tantivy indexing thread"),
-    ("IndexBuilder::finish", "index finish/commit"),
-    ("IndexBuilder::add", "index doc building"),
+    ("IndexBuilder::finish", "index finish (segment written)"),
+    ("IndexBuilder::add", "index build (documents, tantivy)"),
     ("log_index::build", "index other"),
     ("ArrowWriter", "parquet write"),
     ("write_table", "flush sort/gather"),

@@ -181,23 +181,37 @@ pub struct LineGen {
     rng: Rng,
     variant: Variant,
     count: u64,
-    /// The trace and span the next lines belong to, and how many more lines they get: a
-    /// request writes several lines, as on real services.
-    context: Option<([u8; 16], [u8; 8])>,
+    /// The request the next lines belong to: its service, its trace and span (if traced), and
+    /// how many more lines it writes. A request writes several lines, as on real services, all
+    /// from the service that handles it (a span belongs to one service).
+    context: Context,
     context_left: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Context {
+    service: &'static str,
+    ids: Option<([u8; 16], [u8; 8])>,
 }
 
 impl LineGen {
     pub fn new(seed: u64, variant: Variant) -> Self {
-        LineGen { rng: Rng::new(seed), variant, count: 0, context: None, context_left: 0 }
+        LineGen {
+            rng: Rng::new(seed),
+            variant,
+            count: 0,
+            context: Context { service: SERVICES[0], ids: None },
+            context_left: 0,
+        }
     }
 
     /// 60 % of requests are traced; each writes 1 to 12 lines.
-    fn context(&mut self) -> Option<([u8; 16], [u8; 8])> {
+    fn context(&mut self) -> Context {
         if self.context_left == 0 {
             let r = &mut self.rng;
             self.context_left = 1 + r.below(12);
-            self.context = r.chance(60).then(|| {
+            self.context.service = r.pick(&SERVICES);
+            self.context.ids = r.chance(60).then(|| {
                 let mut id = [0u8; 16];
                 id[..8].copy_from_slice(&r.next_u64().to_be_bytes());
                 id[8..].copy_from_slice(&r.next_u64().to_be_bytes());
@@ -216,10 +230,9 @@ impl LineGen {
             Variant::Long => true,
             Variant::Mixed => self.count.is_multiple_of(5),
         };
-        let context = self.context();
-        let (trace, span) = (context.map(|c| c.0), context.map(|c| c.1));
+        let Context { service, ids } = self.context();
+        let (trace, span) = (ids.map(|c| c.0), ids.map(|c| c.1));
         let r = &mut self.rng;
-        let service = r.pick(&SERVICES);
         let (kind, body, severity) = match r.below(10) {
             0..=3 => ("access", access(r, long), None),
             4..=6 => kv(r, service, long),

@@ -97,6 +97,14 @@ pub struct FlushConfig {
     /// 13.3 MB/s per CPU-second instead of 11.4–12.5, for 9 % more Parquet bytes (0.25× → 0.27× the raw
     /// lines; the full-text index beside it is 0.53×). BENCHMARKS.md, issue 4. Default 3.
     pub logs_zstd_level: i32,
+    /// Record where each token is in a log body in the full-text index, so phrases (`"connection reset by
+    /// peer"`, and words that split into several tokens: `ORD-00010`, `10.1.2.3`, a UUID) are answered by
+    /// the index alone. Without positions the index of 1M short lines is 0.25× the raw lines instead of 0.40×
+    /// and builds ~20–30 % faster; a phrase is then looked up as its tokens' intersection, and each
+    /// candidate's body is read from Parquet and checked, so phrase searches cost more the more candidates
+    /// they have (BENCHMARKS.md, issue 4, session 18). Applies to indexes built from then on; either kind is
+    /// searched correctly, and `osprey index rebuild` rebuilds all. Default `false`.
+    pub logs_index_positions: bool,
 }
 
 impl FlushConfig {
@@ -139,6 +147,7 @@ impl Default for FlushConfig {
             row_group_rows: 131_072,
             zstd_level: 6,
             logs_zstd_level: 3,
+            logs_index_positions: false,
         }
     }
 }

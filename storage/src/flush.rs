@@ -293,7 +293,7 @@ pub fn write_table(
     let mut written: Vec<FileEntry> = Vec::new();
     for hour_rows in order {
         let rows = Rows { batches: &physical, hour: &hour_rows, series: series.as_ref() };
-        match write_file(data_dir, tenant, table, rows, props.clone()) {
+        match write_file(data_dir, tenant, table, rows, props.clone(), config.logs_index_positions) {
             Ok(entry) => written.push(entry),
             Err(e) => {
                 for entry in &written {
@@ -320,6 +320,7 @@ fn write_file(
     table: Table,
     rows: Rows<'_>,
     props: WriterProperties,
+    index_positions: bool,
 ) -> Result<FileEntry> {
     let hour_rows = rows.hour;
     let hour = hour_rows.hour;
@@ -345,7 +346,7 @@ fn write_file(
     // The log index is derived data: if it cannot be built, the file is still written, and
     // the index is rebuilt from Parquet on the next start or the first search that needs it.
     let mut log_index = match table {
-        Table::Logs => crate::log_index::IndexBuilder::new(data_dir, &format!("{rel_dir}/{name}"))
+        Table::Logs => crate::log_index::IndexBuilder::new(data_dir, &format!("{rel_dir}/{name}"), index_positions)
             .map_err(|e| tracing::warn!(error = %e, "log index not started; it will be rebuilt from parquet"))
             .ok(),
         _ => None,

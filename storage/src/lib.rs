@@ -294,6 +294,7 @@ impl Storage {
             config.series_cache_bytes,
             metrics.series_cache_bytes.clone(),
         ));
+        let log_indexes = Arc::new(log_index::LogIndexes::new(config.flush.logs_index_positions));
         let storage = Arc::new(Storage {
             disk: DiskSpace::new(data_dir.clone(), config.disk_reserve_bytes),
             config,
@@ -309,7 +310,7 @@ impl Storage {
             derived_memo: rollup::memo::DerivedMemo::default(),
             blooms,
             series_tables,
-            log_indexes: Arc::new(log_index::LogIndexes::default()),
+            log_indexes,
             _lock: lock,
         });
         // The log index is derived data: orphans are swept before the flusher can build one,

@@ -11,7 +11,8 @@
 //! time range). Hits are row addresses; the rows themselves are read from Parquet.
 //!
 //! Fields (none with field norms: hits are ordered by time, never scored): `body` (the log
-//! tokenizer, with positions for phrases), and raw lower-cased
+//! tokenizer; token positions only if `storage.flush.logs_index_positions` is set, see
+//! [`phrase`] for how phrases are found without them), and raw lower-cased
 //! `service`, `severity` (the text and the canonical name of the number), `trace_id`,
 //! `span_id`, and `attribute` (`key\0value` for every log and resource attribute).
 //!
@@ -21,6 +22,7 @@
 //! index rebuild` recreates all. Unflushed logs are searched by [`matcher`] on the memtables.
 
 pub mod matcher;
+mod phrase;
 pub mod predicate;
 pub mod query;
 pub mod rows;
@@ -36,8 +38,9 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use parking_lot::Mutex;
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST};
-use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
+use tantivy::directory::MmapDirectory;
+use tantivy::tokenizer::{TextAnalyzer, TokenizerManager};
+use tantivy::{Index, IndexReader, ReloadPolicy, SingleSegmentIndexWriter, TantivyDocument};
 
 use crate::error::{Result, StorageError};
 use crate::manifest::FileEntry;
@@ -48,7 +51,10 @@ pub const DIR: &str = "log_index";
 /// Name of the body tokenizer in every index.
 pub const BODY_TOKENIZER: &str = "osprey_log";
 const TEMP_SUFFIX: &str = ".tmp";
-/// Indexing memory per index build (tantivy's minimum is 15 MB per thread).
+/// What the index writer sizes its term table from (tantivy's minimum is 15 MB). The writer
+/// builds one segment whatever its size (see [`IndexBuilder`]); its memory grows with the file's
+/// rows, ~120 bytes a short line without positions, under what the flush holds in the memory
+/// budget for its working memory (half of what it flushes).
 const WRITER_MEMORY: usize = 32 * 1024 * 1024;
 
 /// The fields of an index.
@@ -64,7 +70,8 @@ pub struct Fields {
     pub row: Field,
 }
 
-fn schema() -> (Schema, Fields) {
+/// The schema of a new index; `positions`: record token positions in `body`.
+fn schema(positions: bool) -> (Schema, Fields) {
     let mut builder = Schema::builder();
     // No field norms: nothing is ranked by relevance (hits are ordered by time), and they
     // would cost a byte per document and field.
@@ -75,7 +82,7 @@ fn schema() -> (Schema, Fields) {
     };
     let raw = || indexed("raw", IndexRecordOption::Basic);
     let fields = Fields {
-        body: builder.add_text_field("body", indexed(BODY_TOKENIZER, IndexRecordOption::WithFreqsAndPositions)),
+        body: builder.add_text_field("body", indexed(BODY_TOKENIZER, body_record(positions))),
         service: builder.add_text_field("service", raw()),
         severity: builder.add_text_field("severity", raw()),
         trace_id: builder.add_text_field("trace_id", raw()),
@@ -85,6 +92,25 @@ fn schema() -> (Schema, Fields) {
         row: builder.add_u64_field("row", FAST),
     };
     (builder.build(), fields)
+}
+
+/// `Basic` (document ids only) without positions: nothing is scored, so frequencies are not needed.
+fn body_record(positions: bool) -> IndexRecordOption {
+    if positions {
+        IndexRecordOption::WithFreqsAndPositions
+    } else {
+        IndexRecordOption::Basic
+    }
+}
+
+/// Whether an index's `body` field has positions (indexes are read whichever way they were built).
+fn has_positions(schema: &Schema, body: Field) -> bool {
+    match schema.get_field_entry(body).field_type() {
+        tantivy::schema::FieldType::Str(options) => {
+            options.get_indexing_options().is_some_and(|o| o.index_option().has_positions())
+        }
+        _ => false,
+    }
 }
 
 fn fields_of(schema: &Schema) -> Result<Fields> {
@@ -109,6 +135,13 @@ fn register_tokenizer(index: &Index) {
     index.tokenizers().register(BODY_TOKENIZER, TextAnalyzer::from(tokenizer::LogTokenizer));
 }
 
+/// tantivy's tokenizers plus the log tokenizer.
+fn tokenizers() -> TokenizerManager {
+    let manager = TokenizerManager::default();
+    manager.register(BODY_TOKENIZER, TextAnalyzer::from(tokenizer::LogTokenizer));
+    manager
+}
+
 /// `log_index/<ulid>` for the Parquet file at `file_path` (relative, as in the manifest).
 pub fn index_dir(data_dir: &Path, file_path: &str) -> PathBuf {
     let stem = Path::new(file_path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
@@ -117,8 +150,9 @@ pub fn index_dir(data_dir: &Path, file_path: &str) -> PathBuf {
 
 /// Builds the index of one Parquet file from `batches` (its rows in file order) and moves it
 /// into place atomically (temp dir, rename, directory fsync). Replaces an existing one.
-pub fn build(data_dir: &Path, file_path: &str, batches: &[RecordBatch]) -> Result<()> {
-    let mut builder = IndexBuilder::new(data_dir, file_path)?;
+/// `positions`: record token positions (`storage.flush.logs_index_positions`).
+pub fn build(data_dir: &Path, file_path: &str, batches: &[RecordBatch], positions: bool) -> Result<()> {
+    let mut builder = IndexBuilder::new(data_dir, file_path, positions)?;
     for batch in batches {
         builder.add(batch)?;
     }
@@ -128,25 +162,34 @@ pub fn build(data_dir: &Path, file_path: &str, batches: &[RecordBatch]) -> Resul
 /// An index being built, batch by batch, in a temp directory beside its final place, so the
 /// flush can index each slice of rows as it writes it to Parquet (no second copy of the file).
 /// Dropped without [`IndexBuilder::finish`], it removes its temp directory.
+///
+/// One segment per file, indexed on the caller's thread: tantivy's `IndexWriter` hands
+/// documents to an indexing thread over a channel (~7 % of a log ingest's CPU went to the
+/// hand-off) and cuts a segment each time its memory budget fills: at 32 MiB, 8–12 segments a
+/// file, each with its own term dictionary, where the lines' numbers and ids repeat (twice the
+/// dictionary bytes). BENCHMARKS.md, issue 4, session 18.
 pub struct IndexBuilder {
     target: PathBuf,
     temp: PathBuf,
     fields: Fields,
-    writer: Option<IndexWriter>,
+    writer: Option<SingleSegmentIndexWriter>,
     row: u64,
 }
 
 impl IndexBuilder {
-    pub fn new(data_dir: &Path, file_path: &str) -> Result<Self> {
+    pub fn new(data_dir: &Path, file_path: &str, positions: bool) -> Result<Self> {
         let target = index_dir(data_dir, file_path);
         let temp = target.with_extension(TEMP_SUFFIX.trim_start_matches('.'));
         let _ = fs::remove_dir_all(&temp);
         fs::create_dir_all(&temp).map_err(|e| StorageError::io(&temp, e))?;
-        let (schema, fields) = schema();
+        let (schema, fields) = schema(positions);
         let mut builder = IndexBuilder { target, temp, fields, writer: None, row: 0 };
-        let index = Index::create_in_dir(&builder.temp, schema).map_err(|e| index_error("create", e))?;
-        register_tokenizer(&index);
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY).map_err(|e| index_error("writer", e))?;
+        let directory = MmapDirectory::open(&builder.temp).map_err(|e| index_error("directory", e))?;
+        let writer = Index::builder()
+            .schema(schema)
+            .tokenizers(tokenizers())
+            .single_segment_index_writer(directory, WRITER_MEMORY)
+            .map_err(|e| index_error("writer", e))?;
         builder.writer = Some(writer);
         Ok(builder)
     }
@@ -164,13 +207,12 @@ impl IndexBuilder {
         Ok(())
     }
 
-    /// Commits the index and moves it into place.
+    /// Writes the segment and its metadata (synced) and moves the index into place.
     pub fn finish(mut self) -> Result<()> {
-        let Some(mut writer) = self.writer.take() else {
+        let Some(writer) = self.writer.take() else {
             return Err(index_error("finish", "builder already finished"));
         };
-        writer.commit().map_err(|e| index_error("commit", e))?;
-        writer.wait_merging_threads().map_err(|e| index_error("merge", e))?;
+        drop(writer.finalize().map_err(|e| index_error("finalize", e))?);
         if self.target.exists() {
             fs::remove_dir_all(&self.target).map_err(|e| StorageError::io(&self.target, e))?;
         }
@@ -218,15 +260,19 @@ fn document(rows: &LogRows<'_>, r: usize, row: u64, f: &Fields) -> TantivyDocume
 pub struct OpenIndex {
     pub reader: IndexReader,
     pub fields: Fields,
+    /// Whether `body` has token positions (phrases answered by the index alone).
+    pub positions: bool,
 }
 
 fn open(dir: &Path) -> Result<OpenIndex> {
     let index = Index::open_in_dir(dir).map_err(|e| index_error("open", e))?;
     register_tokenizer(&index);
-    let fields = fields_of(&index.schema())?;
+    let schema = index.schema();
+    let fields = fields_of(&schema)?;
+    let positions = has_positions(&schema, fields.body);
     let reader =
         index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(|e| index_error("reader", e))?;
-    Ok(OpenIndex { reader, fields })
+    Ok(OpenIndex { reader, fields, positions })
 }
 
 /// The indexes of the live files, opened on first use and cached.
@@ -235,9 +281,16 @@ pub struct LogIndexes {
     open: Mutex<HashMap<String, Arc<OpenIndex>>>,
     /// One build at a time (a search and the start-up repair may want the same index).
     building: Mutex<()>,
+    /// Whether rebuilt indexes record token positions.
+    positions: bool,
 }
 
 impl LogIndexes {
+    /// `positions`: whether indexes rebuilt from Parquet record token positions.
+    pub fn new(positions: bool) -> Self {
+        LogIndexes { positions, ..Default::default() }
+    }
+
     /// The index of `file`, opened, or rebuilt from its Parquet file if missing or unreadable.
     pub fn get(&self, data_dir: &Path, file: &FileEntry) -> Result<Arc<OpenIndex>> {
         if let Some(index) = self.open.lock().get(&file.path) {
@@ -252,7 +305,7 @@ impl LogIndexes {
             Ok(index) => index,
             Err(e) => {
                 tracing::warn!(file = %file.path, error = %e, "log index missing or unreadable; rebuilding from parquet");
-                rebuild(data_dir, &file.path)?;
+                rebuild(data_dir, &file.path, self.positions)?;
                 open(&dir)?
             }
         };
@@ -268,14 +321,14 @@ impl LogIndexes {
 }
 
 /// Rebuilds the index of one Parquet file from the file.
-pub fn rebuild(data_dir: &Path, file_path: &str) -> Result<usize> {
+pub fn rebuild(data_dir: &Path, file_path: &str, positions: bool) -> Result<usize> {
     let path = data_dir.join(file_path);
     let file = fs::File::open(&path).map_err(|e| StorageError::io(&path, e))?;
     let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
     let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), rows::COLUMNS.iter().copied());
     let reader = builder.with_projection(mask).build()?;
     let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
-    build(data_dir, file_path, &batches)?;
+    build(data_dir, file_path, &batches, positions)?;
     Ok(batches.iter().map(RecordBatch::num_rows).sum())
 }
 
@@ -316,7 +369,8 @@ pub fn repair(data_dir: &Path, live: &[FileEntry], indexes: &LogIndexes) {
 
 /// `osprey index rebuild`: recreates the index of every live logs file of the data directory.
 /// Holds the directory's lock, so it refuses to run beside a running Osprey. Returns (files, rows).
-pub fn rebuild_all(data_dir: &Path) -> Result<(usize, usize)> {
+/// `positions`: record token positions (`storage.flush.logs_index_positions`).
+pub fn rebuild_all(data_dir: &Path, positions: bool) -> Result<(usize, usize)> {
     if !data_dir.join(crate::manifest::DIR).is_dir() {
         return Err(StorageError::InvalidInput(format!(
             "{} is not an Osprey data directory (no manifest)",
@@ -333,7 +387,7 @@ pub fn rebuild_all(data_dir: &Path) -> Result<(usize, usize)> {
     }
     let mut rows = 0;
     for file in &live {
-        rows += rebuild(data_dir, &file.path)?;
+        rows += rebuild(data_dir, &file.path, positions)?;
     }
     Ok((live.len(), rows))
 }

@@ -2,10 +2,13 @@
 //! generated lines as `logs_load` (same seeds, same batches), indexed on one thread
 //!
 //! - `raw`: plain tantivy, one `body` text field with tantivy's default tokenizer and
-//!   positions, nothing else: the least work a full-text index of the lines can be;
-//! - `osprey`: Osprey's own log index (`osprey_storage::log_index::build`: the log tokenizer,
-//!   service, severity, ids, attributes, time and row fast fields) over the Arrow batches the
-//!   collector makes of the same requests (conversion not timed).
+//!   positions (tantivy's `TEXT`), nothing else: the least work a full-text index of the lines
+//!   can be;
+//! - `raw_nopos`: the same without positions (document ids only);
+//! - `osprey`: Osprey's own log index as it is built by default (`osprey_storage::log_index::build`:
+//!   the log tokenizer without positions, service, severity, ids, attributes, time and row fast
+//!   fields) over the Arrow batches the collector makes of the same requests (conversion not timed);
+//! - `osprey_pos`: the same with positions (`storage.flush.logs_index_positions: true`).
 //!
 //! Each reports MB of line bodies per CPU-second of this process (lines are generated first
 //! and not counted) and the index's bytes on disk.
@@ -19,7 +22,7 @@ use osprey_benches::data_dir::bytes_under;
 use osprey_benches::log_lines::{request, Line, LineSet};
 use osprey_benches::process;
 use osprey_collector::config::LimitsConfig;
-use tantivy::schema::{Schema, TEXT};
+use tantivy::schema::{IndexRecordOption, Schema, TextFieldIndexing, TEXT};
 use tantivy::{doc, Index};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -29,6 +32,11 @@ struct Args {
     /// The same options as `logs_load` give the same lines.
     #[command(flatten)]
     lines: LineSet,
+}
+
+/// tantivy's default text indexing without frequencies and positions.
+fn basic() -> TextFieldIndexing {
+    TextFieldIndexing::default().set_index_option(IndexRecordOption::Basic)
 }
 
 /// Runs `f`, returns its CPU-seconds (this process) and wall seconds.
@@ -41,7 +49,7 @@ fn timed(f: impl FnOnce() -> Result<(), Error>) -> Result<(f64, f64), Error> {
 
 fn report(name: &str, raw_mb: f64, (cpu, wall): (f64, f64), index_bytes: u64) {
     println!(
-        "{name:<8} cpu_s {cpu:.2}  wall_s {wall:.2}  raw_mb_per_cpu_s {:.2}  index_mb {:.1}  index_ratio {:.3}",
+        "{name:<10} cpu_s {cpu:.2}  wall_s {wall:.2}  raw_mb_per_cpu_s {:.2}  index_mb {:.1}  index_ratio {:.3}",
         raw_mb / cpu.max(0.01),
         index_bytes as f64 / 1e6,
         index_bytes as f64 / (raw_mb * 1e6)
@@ -56,20 +64,22 @@ fn main() -> Result<(), Error> {
     let raw_mb = raw_bytes as f64 / 1e6;
     println!("lines {}  raw_mb {raw_mb:.1}  mean_line_bytes {:.0}", set.lines, raw_bytes as f64 / set.lines as f64);
 
-    let raw_dir = tempfile::tempdir()?;
-    let times = timed(|| {
-        let mut builder = Schema::builder();
-        let body = builder.add_text_field("body", TEXT);
-        let index = Index::create_in_dir(raw_dir.path(), builder.build())?;
-        let mut writer = index.writer_with_num_threads(1, 32 * 1024 * 1024)?;
-        for line in batches.iter().flatten() {
-            writer.add_document(doc!(body => line.body.as_str()))?;
-        }
-        writer.commit()?;
-        writer.wait_merging_threads()?;
-        Ok(())
-    })?;
-    report("raw", raw_mb, times, bytes_under(raw_dir.path(), "")?);
+    for (name, options) in [("raw", TEXT), ("raw_nopos", TEXT.set_indexing_options(basic()))] {
+        let raw_dir = tempfile::tempdir()?;
+        let times = timed(|| {
+            let mut builder = Schema::builder();
+            let body = builder.add_text_field("body", options);
+            let index = Index::create_in_dir(raw_dir.path(), builder.build())?;
+            let mut writer = index.writer_with_num_threads(1, 32 * 1024 * 1024)?;
+            for line in batches.iter().flatten() {
+                writer.add_document(doc!(body => line.body.as_str()))?;
+            }
+            writer.commit()?;
+            writer.wait_merging_threads()?;
+            Ok(())
+        })?;
+        report(name, raw_mb, times, bytes_under(raw_dir.path(), "")?);
+    }
 
     let limits = LimitsConfig::default();
     let mut arrow = Vec::new();
@@ -78,8 +88,11 @@ fn main() -> Result<(), Error> {
         let conversion = osprey_collector::logs::convert(&req, &limits, 0)?;
         arrow.extend(conversion.batch);
     }
-    let osprey_dir = tempfile::tempdir()?;
-    let times = timed(|| Ok(osprey_storage::log_index::build(osprey_dir.path(), "logs/bench.parquet", &arrow)?))?;
-    report("osprey", raw_mb, times, bytes_under(osprey_dir.path(), "")?);
+    for (name, positions) in [("osprey", false), ("osprey_pos", true)] {
+        let dir = tempfile::tempdir()?;
+        let times =
+            timed(|| Ok(osprey_storage::log_index::build(dir.path(), "logs/bench.parquet", &arrow, positions)?))?;
+        report(name, raw_mb, times, bytes_under(dir.path(), "")?);
+    }
     Ok(())
 }

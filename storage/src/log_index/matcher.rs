@@ -47,13 +47,18 @@ impl Row<'_, '_> {
         let rows = self.rows;
         let row = self.row;
         let toks = self.body.get_or_insert_with(|| rows.body(row).map(|b| tokens(b, Mode::Index)).unwrap_or_default());
-        let Some(first) = words.first() else { return false };
-        toks.iter().filter(|t| t.text == *first).any(|start| {
-            words
-                .iter()
-                .enumerate()
-                .skip(1)
-                .all(|(i, w)| toks.iter().any(|t| t.position == start.position + i && t.text == *w))
-        })
+        contains_phrase(toks, words)
     }
+}
+
+/// Whether the tokens of a body (in [`Mode::Index`]) hold `words` at consecutive positions.
+pub(crate) fn contains_phrase(toks: &[Tok], words: &[String]) -> bool {
+    let Some(first) = words.first() else { return false };
+    toks.iter().filter(|t| t.text == *first).any(|start| {
+        words
+            .iter()
+            .enumerate()
+            .skip(1)
+            .all(|(i, w)| toks.iter().any(|t| t.position == start.position + i && t.text == *w))
+    })
 }

@@ -126,7 +126,15 @@ pub fn file_selections(
     for file in files {
         let index = storage.log_indexes.get(storage.data_dir(), file)?;
         let mut hits = Vec::new();
-        super::search::search_file(&index, file, query, (i64::MIN, i64::MAX), usize::MAX, &mut hits)?;
+        super::search::search_file(
+            storage.data_dir(),
+            &index,
+            file,
+            query,
+            (i64::MIN, i64::MAX),
+            usize::MAX,
+            &mut hits,
+        )?;
         if !hits.is_empty() {
             let mut rows: Vec<usize> = hits.iter().map(|h| h.row).collect();
             rows.sort_unstable();

@@ -24,6 +24,7 @@ use tantivy::schema::Field;
 use tantivy::{DocAddress, Order, Searcher, Term};
 
 use super::matcher::matching_rows;
+use super::phrase;
 use super::query::LogQuery;
 use super::rows::LogRows;
 use super::translate::to_tantivy;
@@ -93,7 +94,7 @@ impl Storage {
                 Some(last) if hits.len() >= keep && last.time_ns > file.max_time_ns => 0,
                 _ => keep,
             };
-            total += search_file(&index, file, query, (start_ns, end_ns), wanted, &mut hits)?;
+            total += search_file(&self.data_dir, &index, file, query, (start_ns, end_ns), wanted, &mut hits)?;
             keep_newest(&mut hits, keep);
         }
         Ok(LogSearch { total, hits, batches: snapshot.batches })
@@ -185,7 +186,9 @@ impl Storage {
 
 /// Counts the matches of `query` in one file's index within `start..=end` and appends its
 /// newest `wanted` (with every match tied with the last of them) to `hits`. Returns the count.
+/// `data_dir`: where the file is, for the bodies of phrase candidates (index without positions).
 pub(crate) fn search_file(
+    data_dir: &std::path::Path,
     index: &OpenIndex,
     file: &FileEntry,
     query: &LogQuery,
@@ -194,9 +197,10 @@ pub(crate) fn search_file(
     hits: &mut Vec<LogHit>,
 ) -> Result<usize> {
     let searcher = index.reader.searcher();
-    let query = to_tantivy(query, &index.fields);
     let in_range = file.min_time_ns >= start && file.max_time_ns <= end;
-    let query = if in_range { query } else { within(query, index.fields.time, start, end) };
+    let restrict = |query: Box<dyn Query>| if in_range { query } else { within(query, index.fields.time, start, end) };
+    let phrases = phrase::find(&searcher, index, &data_dir.join(&file.path), query, restrict)?;
+    let query = restrict(to_tantivy(query, &index.fields, &phrases));
     let source = Source::File(Arc::from(file.path.as_str()));
     if wanted == usize::MAX {
         // Every hit is kept: collecting them counts them (no separate counting pass).
@@ -267,7 +271,7 @@ fn read_rows(path: &std::path::Path, rows: &[usize]) -> Result<RecordBatch> {
 }
 
 /// The selected rows of a logs Parquet file, all columns or only `column`.
-fn read_rows_of(path: &std::path::Path, rows: &[usize], column: Option<&str>) -> Result<RecordBatch> {
+pub(super) fn read_rows_of(path: &std::path::Path, rows: &[usize], column: Option<&str>) -> Result<RecordBatch> {
     let file = std::fs::File::open(path).map_err(|e| StorageError::io(path, e))?;
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
     if let Some(column) = column {
@@ -282,6 +286,12 @@ fn read_rows_of(path: &std::path::Path, rows: &[usize], column: Option<&str>) ->
 }
 
 #[cfg(test)]
-pub(crate) fn search_file_for_tests(index: &OpenIndex, file: &FileEntry, query: &LogQuery, hits: &mut Vec<LogHit>) {
-    search_file(index, file, query, (i64::MIN, i64::MAX), usize::MAX, hits).expect("search");
+pub(crate) fn search_file_for_tests(
+    data_dir: &std::path::Path,
+    index: &OpenIndex,
+    file: &FileEntry,
+    query: &LogQuery,
+    hits: &mut Vec<LogHit>,
+) {
+    search_file(data_dir, index, file, query, (i64::MIN, i64::MAX), usize::MAX, hits).expect("search");
 }

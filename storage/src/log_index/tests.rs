@@ -3,7 +3,7 @@ use super::*;
 use crate::attributes::AttrRef;
 use crate::logs::{LogRecord, LogScope, LogsBuilder};
 
-const T0: i64 = 1_700_000_000_000_000_000;
+pub(crate) const T0: i64 = 1_700_000_000_000_000_000;
 
 /// Realistic lines, each with a service, severity, ids and attributes.
 pub(crate) fn sample_logs() -> RecordBatch {
@@ -37,31 +37,36 @@ pub(crate) fn sample_logs() -> RecordBatch {
     builder.finish().expect("finish")
 }
 
-/// The rows both paths find for `q`, checked to be the same.
+/// The rows (by time: row `i` of [`sample_logs`] is at `T0 + i`) that the memtable matcher and
+/// the index of the flushed file, built with and without positions, find for `q`, checked to be
+/// the same.
 fn both(q: &str) -> Vec<usize> {
     let batch = sample_logs();
-    let dir = tempfile::tempdir().expect("dir");
-    build(dir.path(), "logs/x/01TEST.parquet", std::slice::from_ref(&batch)).expect("build");
-    let index = open(&index_dir(dir.path(), "logs/x/01TEST.parquet")).expect("open");
     let query = parse(q).expect("parse");
-    let entry = FileEntry {
-        path: "logs/x/01TEST.parquet".into(),
-        table: "logs".into(),
-        tenant: "default".into(),
-        partition_hour_unix: 0,
-        min_time_ns: 0,
-        max_time_ns: i64::MAX,
-        rows: 8,
-        bytes: 0,
-    };
-    let mut hits = Vec::new();
-    search::search_file_for_tests(&index, &entry, &query, &mut hits);
-    let mut from_index: Vec<usize> = hits.iter().map(|h| h.row).collect();
-    from_index.sort_unstable();
-    let rows = LogRows::new(&batch).expect("rows");
-    let from_memory = matcher::matching_rows(&rows, &query, (i64::MIN, i64::MAX));
-    assert_eq!(from_index, from_memory, "index and memtable disagree on {q:?}");
+    let from_memory = matcher::matching_rows(&LogRows::new(&batch).expect("rows"), &query, (i64::MIN, i64::MAX));
+    for positions in [false, true] {
+        assert_eq!(index_finds(&batch, &query, positions), from_memory, "positions: {positions}, query {q:?}");
+    }
     from_memory
+}
+
+/// What the index of `batch`, written as the flush writes it, finds for `query`, by time - T0.
+pub(crate) fn index_finds(batch: &RecordBatch, query: &super::query::LogQuery, positions: bool) -> Vec<usize> {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = crate::config::FlushConfig { logs_index_positions: positions, ..Default::default() };
+    let files =
+        crate::flush::write_table(dir.path(), "default", crate::Table::Logs, std::slice::from_ref(batch), &config)
+            .expect("write");
+    let mut found = Vec::new();
+    for file in &files {
+        let index = open(&index_dir(dir.path(), &file.path)).expect("open");
+        assert_eq!(index.positions, positions);
+        let mut hits = Vec::new();
+        search::search_file_for_tests(dir.path(), &index, file, query, &mut hits);
+        found.extend(hits.iter().map(|h| usize::try_from(h.time_ns - T0).expect("time")));
+    }
+    found.sort_unstable();
+    found
 }
 
 #[test]
@@ -113,7 +118,7 @@ fn a_corrupt_index_is_rebuilt_from_parquet() {
     let index_path = index_dir(dir.path(), &file.path);
     assert!(index_path.join("meta.json").exists(), "built at flush");
     fs::write(index_path.join("meta.json"), b"garbage").expect("corrupt");
-    let indexes = LogIndexes::default();
+    let indexes = LogIndexes::new(false);
     sweep(dir.path(), std::slice::from_ref(file));
     repair(dir.path(), std::slice::from_ref(file), &indexes);
     let index = indexes.get(dir.path(), file).expect("rebuilt");
