@@ -5,6 +5,9 @@
 //!   positions (tantivy's `TEXT`), nothing else: the least work a full-text index of the lines
 //!   can be;
 //! - `raw_nopos`: the same without positions (document ids only);
+//! - `raw_single`, `raw_single_nopos`: the same two built as Osprey builds its index, one segment
+//!   on the calling thread (`SingleSegmentIndexWriter`; the two above use tantivy's `IndexWriter`
+//!   with one indexing thread, a 32 MB budget and its merges), the stricter ceiling;
 //! - `osprey`: Osprey's own log index as it is built by default (`osprey_storage::log_index::build`:
 //!   the log tokenizer without positions, service, severity, ids, attributes, time and row fast
 //!   fields) over the Arrow batches the collector makes of the same requests (conversion not timed);
@@ -49,7 +52,7 @@ fn timed(f: impl FnOnce() -> Result<(), Error>) -> Result<(f64, f64), Error> {
 
 fn report(name: &str, raw_mb: f64, (cpu, wall): (f64, f64), index_bytes: u64) {
     println!(
-        "{name:<10} cpu_s {cpu:.2}  wall_s {wall:.2}  raw_mb_per_cpu_s {:.2}  index_mb {:.1}  index_ratio {:.3}",
+        "{name:<16} cpu_s {cpu:.2}  wall_s {wall:.2}  raw_mb_per_cpu_s {:.2}  index_mb {:.1}  index_ratio {:.3}",
         raw_mb / cpu.max(0.01),
         index_bytes as f64 / 1e6,
         index_bytes as f64 / (raw_mb * 1e6)
@@ -64,14 +67,31 @@ fn main() -> Result<(), Error> {
     let raw_mb = raw_bytes as f64 / 1e6;
     println!("lines {}  raw_mb {raw_mb:.1}  mean_line_bytes {:.0}", set.lines, raw_bytes as f64 / set.lines as f64);
 
-    for (name, options) in [("raw", TEXT), ("raw_nopos", TEXT.set_indexing_options(basic()))] {
+    let nopos = || TEXT.set_indexing_options(basic());
+    for (name, options, single) in [
+        ("raw", TEXT, false),
+        ("raw_nopos", nopos(), false),
+        ("raw_single", TEXT, true),
+        ("raw_single_nopos", nopos(), true),
+    ] {
         let raw_dir = tempfile::tempdir()?;
         let times = timed(|| {
             let mut builder = Schema::builder();
             let body = builder.add_text_field("body", options);
+            let lines = batches.iter().flatten();
+            if single {
+                let directory = tantivy::directory::MmapDirectory::open(raw_dir.path())?;
+                let mut writer =
+                    Index::builder().schema(builder.build()).single_segment_index_writer(directory, 32 << 20)?;
+                for line in lines {
+                    writer.add_document(doc!(body => line.body.as_str()))?;
+                }
+                writer.finalize()?;
+                return Ok(());
+            }
             let index = Index::create_in_dir(raw_dir.path(), builder.build())?;
             let mut writer = index.writer_with_num_threads(1, 32 * 1024 * 1024)?;
-            for line in batches.iter().flatten() {
+            for line in lines {
                 writer.add_document(doc!(body => line.body.as_str()))?;
             }
             writer.commit()?;
