@@ -27,6 +27,8 @@ QUERIES = [
     ("rarer term", "exhausted"),
     ("rare term", "PSQLException"),
     ("phrase", '"connection reset by peer"'),
+    ("identifier (several tokens)", "ORD-00042"),
+    ("IP address (several tokens)", "10.20.30.40"),
     ("field + term", "service:payment AND card_expired"),
     ("severity + NOT", "severity:error AND NOT timeout"),
 ]

@@ -98,12 +98,13 @@ pub struct FlushConfig {
     /// lines; the full-text index beside it is 0.53×). BENCHMARKS.md, issue 4. Default 3.
     pub logs_zstd_level: i32,
     /// Record where each token is in a log body in the full-text index, so phrases (`"connection reset by
-    /// peer"`, and words that split into several tokens: `ORD-00010`, `10.1.2.3`, a UUID) are answered by
-    /// the index alone. Without positions the index of 1M short lines is 0.25× the raw lines instead of 0.40×
-    /// and builds ~20–30 % faster; a phrase is then looked up as its tokens' intersection, and each
-    /// candidate's body is read from Parquet and checked, so phrase searches cost more the more candidates
-    /// they have (BENCHMARKS.md, issue 4, session 18). Applies to indexes built from then on; either kind is
-    /// searched correctly, and `osprey index rebuild` rebuilds all. Default `false`.
+    /// peer"`, and words that split into several tokens: `ORD-00010`, `10.1.2.3`, `card_expired`,
+    /// `PSQLException`) are answered by the index alone. Without positions the index of 1M short lines is 0.25×
+    /// the raw lines instead of 0.40× and builds ~20 % faster, but a phrase is looked up as its tokens'
+    /// intersection and each candidate's body is read from Parquet and checked: at 10M lines a search for
+    /// `PSQLException` (200k hits) took 3.2 s instead of 68 ms. So positions are kept unless phrases are rare
+    /// and storage matters more (BENCHMARKS.md, issue 4, session 18). Applies to indexes built from then on;
+    /// either kind is searched correctly, and `osprey index rebuild` rebuilds all. Default `true`.
     pub logs_index_positions: bool,
 }
 
@@ -147,7 +148,7 @@ impl Default for FlushConfig {
             row_group_rows: 131_072,
             zstd_level: 6,
             logs_zstd_level: 3,
-            logs_index_positions: false,
+            logs_index_positions: true,
         }
     }
 }

@@ -11,7 +11,7 @@
 //! time range). Hits are row addresses; the rows themselves are read from Parquet.
 //!
 //! Fields (none with field norms: hits are ordered by time, never scored): `body` (the log
-//! tokenizer; token positions only if `storage.flush.logs_index_positions` is set, see
+//! tokenizer; token positions unless `storage.flush.logs_index_positions` is off, see
 //! [`phrase`] for how phrases are found without them), and raw lower-cased
 //! `service`, `severity` (the text and the canonical name of the number), `trace_id`,
 //! `span_id`, and `attribute` (`key\0value` for every log and resource attribute).
@@ -248,9 +248,7 @@ fn document(rows: &LogRows<'_>, r: usize, row: u64, f: &Fields) -> TantivyDocume
     if let Some(id) = rows.span_id(r) {
         doc.add_text(f.span_id, id);
     }
-    for term in rows.attribute_terms(r) {
-        doc.add_text(f.attribute, term);
-    }
+    rows.each_attribute_term(r, |term| doc.add_text(f.attribute, term));
     doc.add_i64(f.time, rows.time(r));
     doc.add_u64(f.row, row);
     doc

@@ -9,9 +9,9 @@
 //!   on the calling thread (`SingleSegmentIndexWriter`; the two above use tantivy's `IndexWriter`
 //!   with one indexing thread, a 32 MB budget and its merges), the stricter ceiling;
 //! - `osprey`: Osprey's own log index as it is built by default (`osprey_storage::log_index::build`:
-//!   the log tokenizer without positions, service, severity, ids, attributes, time and row fast
+//!   the log tokenizer with positions, service, severity, ids, attributes, time and row fast
 //!   fields) over the Arrow batches the collector makes of the same requests (conversion not timed);
-//! - `osprey_pos`: the same with positions (`storage.flush.logs_index_positions: true`).
+//! - `osprey_nopos`: the same without positions (`storage.flush.logs_index_positions: false`).
 //!
 //! Each reports MB of line bodies per CPU-second of this process (lines are generated first
 //! and not counted) and the index's bytes on disk.
@@ -108,7 +108,7 @@ fn main() -> Result<(), Error> {
         let conversion = osprey_collector::logs::convert(&req, &limits, 0)?;
         arrow.extend(conversion.batch);
     }
-    for (name, positions) in [("osprey", false), ("osprey_pos", true)] {
+    for (name, positions) in [("osprey", true), ("osprey_nopos", false)] {
         let dir = tempfile::tempdir()?;
         let times =
             timed(|| Ok(osprey_storage::log_index::build(dir.path(), "logs/bench.parquet", &arrow, positions)?))?;

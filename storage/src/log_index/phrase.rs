@@ -1,6 +1,6 @@
 //! The documents of a query's phrases, found before the query runs.
 //!
-//! On an index without token positions (the default: `storage.flush.logs_index_positions`), a phrase (a quoted `"connection reset by peer"`, or a word that splits into several tokens:
+//! On an index without token positions (`storage.flush.logs_index_positions: false`), a phrase (a quoted `"connection reset by peer"`, or a word that splits into several tokens:
 //! `ORD-00010`, `10.1.2.3`, a UUID) is first looked up as the intersection of its tokens, which
 //! holds every log containing the phrase. The bodies of those candidates are read from the
 //! Parquet file (the `body` column of those rows only), tokenized again, and the candidates

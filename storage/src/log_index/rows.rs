@@ -108,6 +108,14 @@ impl<'a> LogRows<'a> {
     /// `key\0value`, lower-cased, of every log and resource attribute with a text value.
     pub fn attribute_terms(&self, row: usize) -> Vec<String> {
         let mut out = Vec::new();
+        self.each_attribute_term(row, |term| out.push(term.to_string()));
+        out
+    }
+
+    /// Calls `f` with each of [`LogRows::attribute_terms`], built in one reused buffer (the index
+    /// builder copies them into its document: no string per term).
+    pub fn each_attribute_term(&self, row: usize, mut f: impl FnMut(&str)) {
+        let mut term = String::new();
         for map in self.attributes {
             if map.is_null(row) {
                 continue;
@@ -120,17 +128,38 @@ impl<'a> LogRows<'a> {
             };
             for i in *start as usize..*end as usize {
                 if !values.is_null(i) {
-                    out.push(attribute_term(keys.value(i), values.value(i)));
+                    term.clear();
+                    push_attribute_term(&mut term, keys.value(i), values.value(i));
+                    f(&term);
                 }
             }
         }
-        out
     }
 }
 
 /// The indexed form of an attribute `key:value` (lower-cased, NUL-separated).
 pub fn attribute_term(key: &str, value: &str) -> String {
-    format!("{}\0{}", key.to_lowercase(), value.to_lowercase())
+    let mut term = String::with_capacity(key.len() + value.len() + 1);
+    push_attribute_term(&mut term, key, value);
+    term
+}
+
+fn push_attribute_term(out: &mut String, key: &str, value: &str) {
+    push_lowercase(out, key);
+    out.push('\0');
+    push_lowercase(out, value);
+}
+
+fn push_lowercase(out: &mut String, text: &str) {
+    if text.is_ascii() {
+        let start = out.len();
+        out.push_str(text);
+        if let Some(added) = out.get_mut(start..) {
+            added.make_ascii_lowercase();
+        }
+    } else {
+        out.push_str(&text.to_lowercase());
+    }
 }
 
 fn opt(array: &StringArray, row: usize) -> Option<&str> {
