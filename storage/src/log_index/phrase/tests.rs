@@ -87,10 +87,10 @@ async fn files_indexed_either_way_search_together_and_ranges_narrow_the_candidat
 }
 
 #[test]
-fn a_missing_parquet_file_is_an_error_not_a_panic() {
+fn without_positions_a_missing_parquet_file_is_an_error_not_a_panic() {
     let batch = tricky_lines();
     let dir = tempfile::tempdir().expect("dir");
-    let config = crate::config::FlushConfig::default();
+    let config = crate::config::FlushConfig { logs_index_positions: false, ..Default::default() };
     let files = crate::flush::write_table(dir.path(), "default", crate::Table::Logs, &[batch], &config).expect("write");
     let file = &files[0];
     std::fs::remove_file(dir.path().join(&file.path)).expect("remove parquet");
