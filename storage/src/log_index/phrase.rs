@@ -37,7 +37,7 @@ use super::tokenizer::{tokens, Mode};
 use super::{index_error, OpenIndex};
 use crate::error::{Result, StorageError};
 
-/// The documents of each phrase of a query, checked against their bodies.
+/// The documents of the phrases of a query that are found before it runs (see the module docs).
 #[derive(Default)]
 pub(crate) struct PhraseDocs(HashMap<Vec<String>, DocsQuery>);
 
@@ -48,8 +48,9 @@ impl PhraseDocs {
     }
 }
 
-/// Finds the documents of every phrase of `query` in one file's index: candidates from the
-/// index (narrowed by `restrict`, the search's time range), bodies from `parquet`.
+/// Finds the documents of the phrases of `query` that need it in one file's index (every phrase
+/// without positions, those under a `NOT` with them): candidates from the index (narrowed by
+/// `restrict`, the search's time range), bodies from `parquet`.
 pub(crate) fn find(
     searcher: &Searcher,
     index: &OpenIndex,
