@@ -5,6 +5,8 @@
 # counting the flush and index build after the last request; Parquet + index bytes vs raw).
 #   benches/scripts/logs_ingest.sh            # short (~150 B) and long (~900 B) lines
 #   LINES=2000000 VARIANTS=short benches/scripts/logs_ingest.sh
+#   CEILING=0 ...   skips log_index_ceiling (server runs only, e.g. to alternate builds)
+#   KEEP=1 ...      keeps the data dir of the last variant (benches/scripts/logs_parquet_columns.py reads it)
 set -u
 R=${R:-target/release}
 D=${D:-/tmp/osprey-bench-logs-ingest}
@@ -15,11 +17,11 @@ export OSPREY_STORAGE__FLUSH__MAX_AGE=${MAX_AGE:-5s}
 for variant in ${VARIANTS:-short long}; do
   n=$LINES; [ $variant = long ] && n=$((LINES / 6))
   echo "== $variant lines: $n"
-  $R/log_index_ceiling --lines $n --variant $variant
+  [ "${CEILING:-1}" = 0 ] || $R/log_index_ceiling --lines $n --variant $variant
   rm -rf $D; $R/osprey serve --data-dir $D > /dev/null 2>&1 & PID=$!
   until curl -sf localhost:23200/readyz >/dev/null; do sleep 0.1; done
   $R/logs_load --lines $n --variant $variant --grpc http://127.0.0.1:24317 --server-pid $PID \
     --metrics http://127.0.0.1:23200/metrics --data-dir $D
   kill $PID; wait $PID 2>/dev/null
 done
-rm -rf $D
+[ "${KEEP:-0}" = 1 ] || rm -rf $D
