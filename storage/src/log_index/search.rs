@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::interleave_record_batch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::file::metadata::PageIndexPolicy;
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery};
 use tantivy::schema::Field;
@@ -270,10 +271,14 @@ fn read_rows(path: &std::path::Path, rows: &[usize]) -> Result<RecordBatch> {
     read_rows_of(path, rows, None)
 }
 
-/// The selected rows of a logs Parquet file, all columns or only `column`.
+/// The selected rows of a logs Parquet file, all columns or only `column`. The page index is
+/// read so the reader can tell where pages start: a page of a rare word's hits spread over 38
+/// files at 10M lines took 440 ms without it and 363 ms with it (BENCHMARKS.md, issue 4, session
+/// 18); most of the rest is still pages decompressed only to be skipped.
 pub(super) fn read_rows_of(path: &std::path::Path, rows: &[usize], column: Option<&str>) -> Result<RecordBatch> {
     let file = std::fs::File::open(path).map_err(|e| StorageError::io(path, e))?;
-    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)?;
     if let Some(column) = column {
         let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), [column]);
         builder = builder.with_projection(mask);
