@@ -204,7 +204,17 @@ fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
             &[(edge_col::START_TIME, Encoding::DELTA_BINARY_PACKED), (edge_col::SPAN_KEY, Encoding::PLAIN)]
         }
         // Log ids repeat (many lines per span), so they keep their dictionary; times as for spans.
-        Table::Logs => &[(crate::logs::col::TIME, Encoding::BYTE_STREAM_SPLIT)],
+        // Bodies are nearly all distinct: a dictionary page (1 MiB, then the fallback to plain)
+        // only costs the flush its hashing and every read of a few rows its decompression (a rare
+        // word's hits over 38 files at 10M lines: BENCHMARKS.md, issue 4, session 18).
+        Table::Logs => {
+            use crate::logs::col;
+            &[
+                (col::TIME, Encoding::BYTE_STREAM_SPLIT),
+                (col::OBSERVED_TIME, Encoding::BYTE_STREAM_SPLIT),
+                (col::BODY, Encoding::PLAIN),
+            ]
+        }
     }
 }
 
