@@ -274,7 +274,6 @@ fn open(dir: &Path) -> Result<OpenIndex> {
 }
 
 /// The indexes of the live files, opened on first use and cached.
-#[derive(Default)]
 pub struct LogIndexes {
     open: Mutex<HashMap<String, Arc<OpenIndex>>>,
     /// One build at a time (a search and the start-up repair may want the same index).
@@ -286,7 +285,7 @@ pub struct LogIndexes {
 impl LogIndexes {
     /// `positions`: whether indexes rebuilt from Parquet record token positions.
     pub fn new(positions: bool) -> Self {
-        LogIndexes { positions, ..Default::default() }
+        LogIndexes { open: Mutex::default(), building: Mutex::default(), positions }
     }
 
     /// The index of `file`, opened, or rebuilt from its Parquet file if missing or unreadable.
