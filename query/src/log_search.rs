@@ -118,9 +118,22 @@ pub fn search(
     let found = storage.search_logs(query, window.start_ns, window.end_ns.saturating_sub(1), keep)?;
     let total = found.total;
     let page = found.hits.get(offset.min(found.hits.len())..).unwrap_or(&[]);
-    let rows = storage.read_log_rows(&found, page)?;
+    let rows = storage.read_log_rows(&found, page, Some(HIT_COLUMNS))?;
     Ok(LogsResponse { total, hits: hits_json(&rows)? })
 }
+
+/// The columns a hit shows.
+const HIT_COLUMNS: &[&str] = &[
+    col::TIME,
+    col::SEVERITY_TEXT,
+    col::SEVERITY_NUMBER,
+    col::SERVICE_NAME,
+    col::BODY,
+    col::TRACE_ID,
+    col::SPAN_ID,
+    col::ATTRIBUTES,
+    col::ATTRIBUTE_TYPES,
+];
 
 fn hits_json(batch: &RecordBatch) -> Result<Vec<LogHitJson>> {
     let text = |name: &str| -> Result<arrow::array::StringArray> {

@@ -50,8 +50,6 @@ pub fn writer_properties(table: Table, row_group_rows: usize) -> Result<WriterPr
     writer_properties_with(table, row_group_rows, FlushConfig::default().zstd_level_of(table))
 }
 
-/// Parquet writer settings of Osprey's tables (see "Parquet files" in `ARCHITECTURE.md`
-/// for the measurements behind them).
 /// The zstd level a flush writes `table` at: the configured one, except for the derived
 /// tables (`rollup`), written at level 1. They are ~15 % of the span bytes, and encoding
 /// them at level 6 cost a tenth of all the CPU ingest spends on them (BENCHMARKS.md).
@@ -62,6 +60,8 @@ pub fn zstd_level(table: Table, configured: i32) -> i32 {
     }
 }
 
+/// Parquet writer settings of Osprey's tables (see "Parquet files" in `ARCHITECTURE.md`
+/// for the measurements behind them).
 pub fn writer_properties_with(table: Table, row_group_rows: usize, zstd_level: i32) -> Result<WriterProperties> {
     let zstd = ZstdLevel::try_new(zstd_level)?;
     let schema = table.file_schema();
@@ -94,6 +94,9 @@ pub fn writer_properties_with(table: Table, row_group_rows: usize, zstd_level: i
         builder = builder
             .set_column_dictionary_enabled(column_path(column), false)
             .set_column_encoding(column_path(column), *encoding);
+    }
+    if let Some(rows) = page_rows(table) {
+        builder = builder.set_data_page_row_count_limit(rows);
     }
     Ok(builder.build())
 }
@@ -158,6 +161,19 @@ fn bloom_fpp(column: &str) -> f64 {
 /// Together: 40 % less CPU for a trace lookup through SQL (BENCHMARKS.md, issue 6).
 const SMALL_PAGE_BYTES: usize = 16 << 10;
 
+/// Rows per data page of every column of `table`, when not Parquet's default (20,000; a page
+/// also ends at 1 MiB). A log search reads the rows of its page of hits from every file they
+/// are in, a few rows per file for a rare word: each costs a page per column decompressed and
+/// decoded up to the row. 4096-row pages took a rare word's newest 100 at 10M lines from 89 to
+/// 36 ms, and are no larger: zstd finds the same repeats in a 600 KB page of bodies as in a 1 MiB
+/// one (1024-row pages cost 11 % more bytes). BENCHMARKS.md, issue 4, session 19.
+fn page_rows(table: Table) -> Option<usize> {
+    match table {
+        Table::Logs => Some(4096),
+        _ => None,
+    }
+}
+
 fn small_page_columns(table: Table) -> &'static [&'static str] {
     use crate::spans::col;
     match table {
@@ -203,16 +219,20 @@ fn column_encodings(table: Table) -> &'static [(&'static str, Encoding)] {
             use crate::rollup::edges::edge_col;
             &[(edge_col::START_TIME, Encoding::DELTA_BINARY_PACKED), (edge_col::SPAN_KEY, Encoding::PLAIN)]
         }
-        // Log ids repeat (many lines per span), so they keep their dictionary; times as for spans.
-        // Bodies are nearly all distinct: a dictionary page (1 MiB, then the fallback to plain)
-        // only costs the flush its hashing and every read of a few rows its decompression (a rare
-        // word's hits over 38 files at 10M lines: BENCHMARKS.md, issue 4, session 18).
+        // A page of log hits reads a few rows from each of many files, and every column with a
+        // dictionary has its whole dictionary page decompressed for them. Bodies are nearly all
+        // distinct (a 1 MiB dictionary page, then the fallback to plain); the ids repeat only
+        // for the lines of one span (a ~500 KB dictionary page per row group): without a
+        // dictionary, in 4096-row pages, they are smaller too (0.025× → 0.019× the raw bytes).
+        // BENCHMARKS.md, issue 4, sessions 18 and 19. Times as for spans.
         Table::Logs => {
             use crate::logs::col;
             &[
                 (col::TIME, Encoding::BYTE_STREAM_SPLIT),
                 (col::OBSERVED_TIME, Encoding::BYTE_STREAM_SPLIT),
                 (col::BODY, Encoding::PLAIN),
+                (col::TRACE_ID, Encoding::DELTA_LENGTH_BYTE_ARRAY),
+                (col::SPAN_ID, Encoding::DELTA_LENGTH_BYTE_ARRAY),
             ]
         }
     }

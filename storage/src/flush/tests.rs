@@ -129,6 +129,45 @@ fn id_columns_are_written_in_small_pages() {
     assert_eq!(pages(col::NAME), 1, "other columns keep the default page size");
 }
 
+#[test]
+fn log_columns_are_written_in_pages_of_a_few_thousand_rows_and_ids_without_dictionary() {
+    use crate::logs::col as log;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut builder = crate::logs::LogsBuilder::new();
+    let scope = crate::logs::LogScope { service_name: "payment", ..Default::default() };
+    for i in 0..20_000u32 {
+        let (trace, span) = ([(i / 8) as u8; 16], [(i / 4) as u8; 8]);
+        let body = format!("request {i} done");
+        let record = crate::logs::LogRecord {
+            time_unix_nano: T0 + i as i64,
+            trace_id: &trace,
+            span_id: &span,
+            body: crate::attributes::AttrRef::Str(&body),
+            ..Default::default()
+        };
+        builder.append(&scope, &record).expect("append");
+    }
+    let batches = vec![builder.finish().expect("finish")];
+    let files = write_table(dir.path(), "default", Table::Logs, &batches, &rows_per_group(65_536)).expect("write");
+    assert_eq!(files.len(), 1);
+    let options = ReadOptionsBuilder::new().with_page_index().build();
+    let path = dir.path().join(&files[0].path);
+    let reader = SerializedFileReader::new_with_options(File::open(&path).expect("open"), options).expect("reader");
+    let offsets = &reader.metadata().offset_index().expect("offset index")[0];
+    let schema = Table::Logs.physical_schema();
+    let index = |name: &str| schema.index_of(name).expect("column");
+    // 20,000 rows: Parquet's default would write each of these columns as one page.
+    for name in [log::TIME, log::BODY, log::TRACE_ID, log::SPAN_ID, log::SEVERITY_NUMBER] {
+        let pages = offsets[index(name)].page_locations();
+        assert_eq!(pages.len(), 5, "{name}: 4096-row pages");
+        assert_eq!(pages.get(1).map(|p| p.first_row_index), Some(4096), "{name}");
+    }
+    for name in [log::TRACE_ID, log::SPAN_ID, log::BODY] {
+        let chunk = reader.metadata().row_group(0).column(index(name));
+        assert!(chunk.dictionary_page_offset().is_none(), "{name}: no dictionary page to decompress per read");
+    }
+}
+
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in fs::read_dir(dir).expect("read_dir") {

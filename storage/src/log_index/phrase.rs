@@ -88,7 +88,7 @@ pub(crate) fn find(
     let mut wanted: Vec<usize> = rows.values().copied().collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let batch = super::search::read_rows_of(parquet, &wanted, Some(crate::logs::col::BODY))?;
+    let batch = super::search::read_rows_of(parquet, &wanted, &[crate::logs::col::BODY])?;
     let bodies = batch
         .columns()
         .first()

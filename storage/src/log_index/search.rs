@@ -101,26 +101,46 @@ impl Storage {
         Ok(LogSearch { total, hits, batches: snapshot.batches })
     }
 
-    /// The rows of `hits` (from one [`LogSearch`]), in the order given, in the `logs` schema.
-    pub fn read_log_rows(&self, search: &LogSearch, hits: &[LogHit]) -> Result<RecordBatch> {
-        let mut sources: Vec<RecordBatch> = Vec::new();
-        let mut slot: BTreeMap<Source, usize> = BTreeMap::new();
+    /// The rows of `hits` (from one [`LogSearch`]), in the order given, in the `logs` schema, or
+    /// only its `columns` (in the schema's order; `None`: all). A page of hits reads one page of
+    /// each column from every file it has a hit in: reading only the columns the caller shows
+    /// halves that, and the files are read on [`READ_THREADS`] threads.
+    pub fn read_log_rows(&self, search: &LogSearch, hits: &[LogHit], columns: Option<&[&str]>) -> Result<RecordBatch> {
+        let schema = crate::logs::schema();
+        let projection: Vec<usize> = match columns {
+            None => (0..schema.fields().len()).collect(),
+            Some(names) => {
+                for name in names {
+                    schema.index_of(name).map_err(|_| StorageError::InvalidInput(format!("no log column {name:?}")))?;
+                }
+                (0..schema.fields().len()).filter(|&i| names.contains(&schema.field(i).name().as_str())).collect()
+            }
+        };
+        let names: Vec<&str> = projection.iter().map(|&i| schema.field(i).name().as_str()).collect();
         let mut file_rows: BTreeMap<Arc<str>, Vec<usize>> = BTreeMap::new();
         for hit in hits {
             if let Source::File(path) = &hit.source {
                 file_rows.entry(path.clone()).or_default().push(hit.row);
             }
         }
+        let mut sources: Vec<RecordBatch> = Vec::new();
+        let mut slot: BTreeMap<Source, usize> = BTreeMap::new();
         for (i, batch) in search.batches.iter().enumerate() {
             slot.insert(Source::Memtable(i), sources.len());
-            sources.push(batch.clone());
+            sources.push(batch.project(&projection)?);
         }
+        let file_rows: Vec<(Arc<str>, Vec<usize>)> = file_rows
+            .into_iter()
+            .map(|(path, mut rows)| {
+                rows.sort_unstable();
+                rows.dedup();
+                (path, rows)
+            })
+            .collect();
+        let batches = self.read_files(&file_rows, &names)?;
         // A file's rows come back in file order: remember where each landed.
         let mut file_pos: BTreeMap<(Arc<str>, usize), usize> = BTreeMap::new();
-        for (path, mut rows) in file_rows {
-            rows.sort_unstable();
-            rows.dedup();
-            let batch = read_rows(&self.data_dir.join(&*path), &rows)?;
+        for ((path, rows), batch) in file_rows.into_iter().zip(batches) {
             for (k, row) in rows.iter().enumerate() {
                 file_pos.insert((path.clone(), *row), k);
             }
@@ -140,10 +160,46 @@ impl Storage {
             indices.push((batch, row));
         }
         if sources.is_empty() {
-            return Ok(RecordBatch::new_empty(crate::logs::schema()));
+            return Ok(RecordBatch::new_empty(Arc::new(schema.project(&projection)?)));
         }
         let refs: Vec<&RecordBatch> = sources.iter().collect();
         Ok(interleave_record_batch(&refs, &indices)?)
+    }
+
+    /// The `rows` of each file (paths relative to the data directory), only `columns`, in order:
+    /// files are taken in turn by up to [`READ_THREADS`] threads.
+    fn read_files(&self, files: &[(Arc<str>, Vec<usize>)], columns: &[&str]) -> Result<Vec<RecordBatch>> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = READ_THREADS.min(cores).min(files.len());
+        if threads <= 1 {
+            return files
+                .iter()
+                .map(|(path, rows)| read_rows_of(&self.data_dir.join(&**path), rows, columns))
+                .collect();
+        }
+        // Each file is taken by one thread (the counter), which keeps its index to put it back in order.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some((path, rows)) = files.get(i) else { break mine };
+                            mine.push((i, read_rows_of(&self.data_dir.join(&**path), rows, columns)));
+                        }
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join()).collect::<Vec<_>>()
+        });
+        let mut read = Vec::with_capacity(files.len());
+        for worker in workers {
+            read.extend(worker.map_err(|_| StorageError::Internal("a log row reader panicked".into()))?);
+        }
+        read.sort_unstable_by_key(|(i, _)| *i);
+        read.into_iter().map(|(_, batch)| batch).collect()
     }
 
     /// How many logs each span of a trace emitted (`span_id` hex → count; logs without a span
@@ -172,7 +228,7 @@ impl Storage {
         for (path, mut rows) in file_rows {
             rows.sort_unstable();
             rows.dedup();
-            let batch = read_rows_of(&self.data_dir.join(&*path), &rows, Some(crate::logs::col::SPAN_ID))?;
+            let batch = read_rows_of(&self.data_dir.join(&*path), &rows, &[crate::logs::col::SPAN_ID])?;
             let column = batch.columns().first().ok_or_else(|| StorageError::Internal("span_id not read".into()))?;
             let spans = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
             let spans =
@@ -266,21 +322,22 @@ fn push_hits(
     Ok(())
 }
 
-/// The rows `rows` (sorted, distinct) of a Parquet file, in order.
-fn read_rows(path: &std::path::Path, rows: &[usize]) -> Result<RecordBatch> {
-    read_rows_of(path, rows, None)
-}
+/// At most this many threads read the rows of a page of hits (no more than the machine's
+/// cores): a rare word's hits are spread over many files (58 hits in 38 files at 10M lines),
+/// each a few pages to decompress.
+const READ_THREADS: usize = 4;
 
-/// The selected rows of a logs Parquet file, all columns or only `column`. The page index is
-/// read so the reader can tell where pages start: a page of a rare word's hits spread over 38
-/// files at 10M lines took 440 ms without it and 363 ms with it (BENCHMARKS.md, issue 4, session
-/// 18); most of the rest is still pages decompressed only to be skipped.
-pub(super) fn read_rows_of(path: &std::path::Path, rows: &[usize], column: Option<&str>) -> Result<RecordBatch> {
+/// The selected rows (sorted, distinct) of a logs Parquet file, only `columns` (empty: all), in
+/// order. Only the offset index is read (where pages start: the reader skips to the pages of
+/// the rows); the column index (pages' minimum and maximum) is of no use here.
+pub(super) fn read_rows_of(path: &std::path::Path, rows: &[usize], columns: &[&str]) -> Result<RecordBatch> {
     let file = std::fs::File::open(path).map_err(|e| StorageError::io(path, e))?;
-    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    let options = ArrowReaderOptions::new()
+        .with_offset_index_policy(PageIndexPolicy::Optional)
+        .with_column_index_policy(PageIndexPolicy::Skip);
     let mut builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)?;
-    if let Some(column) = column {
-        let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), [column]);
+    if !columns.is_empty() {
+        let mask = parquet::arrow::ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
         builder = builder.with_projection(mask);
     }
     let reader = builder.with_row_selection(super::predicate::selection(rows, 0)).build()?;

@@ -144,14 +144,14 @@ async fn storage_searches_memtable_then_parquet_with_the_same_answers() {
     let before = storage.search_logs(&query, i64::MIN, i64::MAX, usize::MAX).expect("search memtable");
     let times: Vec<i64> = before.hits.iter().map(|h| h.time_ns - T0).collect();
     assert_eq!(times, [6, 3, 1, 0], "newest first");
-    let page = storage.read_log_rows(&before, &before.hits[1..3]).expect("rows");
+    let page = storage.read_log_rows(&before, &before.hits[1..3], None).expect("rows");
     assert_eq!(bodies(&page), ["getUserById took 12ms", "charged order_id=42 amount=12.50 EUR"]);
 
     storage.flush().await.expect("flush");
     assert_eq!(storage.memtable_rows(crate::Table::Logs), 0);
     let after = storage.search_logs(&query, i64::MIN, i64::MAX, usize::MAX).expect("search parquet");
     assert!(after.hits.iter().all(|h| matches!(h.source, search::Source::File(_))));
-    let all = storage.read_log_rows(&after, &after.hits).expect("rows");
+    let all = storage.read_log_rows(&after, &after.hits, None).expect("rows");
     assert_eq!(
         bodies(&all),
         [
@@ -229,4 +229,43 @@ async fn keeping_the_newest_equals_the_full_search_cut_across_files_ranges_and_t
     }
     let all = storage.search_logs(&parse("disk").expect("parse"), i64::MIN, i64::MAX, usize::MAX).expect("all");
     assert_eq!(all.total, 650 - (100 + 67 + 34 + 17), "every third line lacks the word");
+}
+
+#[tokio::test]
+async fn a_page_of_hits_reads_only_the_columns_asked_for_from_memtable_and_many_files() {
+    use arrow::array::AsArray;
+    let dir = tempfile::tempdir().expect("dir");
+    let storage = crate::Storage::open(crate::testdata::config(dir.path())).await.expect("open");
+    // Five files (more than the reading threads) and a memtable, hits in each.
+    for f in 0..5 {
+        storage.append(crate::Table::Logs, logs_at(40, |i| f * 100 + i as i64, "disk")).await.expect("append");
+        storage.flush().await.expect("flush");
+    }
+    storage.append(crate::Table::Logs, logs_at(40, |i| 1000 + i as i64, "disk")).await.expect("memtable");
+    let found = storage.search_logs(&parse("disk").expect("parse"), i64::MIN, i64::MAX, usize::MAX).expect("search");
+    assert_eq!(found.total, 6 * 26);
+    let every = storage.read_log_rows(&found, &found.hits, None).expect("all columns");
+    assert_eq!(every.schema(), crate::logs::schema());
+    // Asked in another order: the schema's order comes back.
+    let columns = [crate::logs::col::BODY, crate::logs::col::TIME, crate::logs::col::ATTRIBUTES];
+    let some = storage.read_log_rows(&found, &found.hits, Some(&columns)).expect("some columns");
+    let names: Vec<String> = some.schema().fields().iter().map(|f| f.name().to_string()).collect();
+    assert_eq!(names, [crate::logs::col::TIME, crate::logs::col::BODY, crate::logs::col::ATTRIBUTES]);
+    assert_eq!(bodies(&some), bodies(&every));
+    let times = |b: &RecordBatch| {
+        let time = b.column_by_name(crate::logs::col::TIME).expect("time");
+        let time = arrow::compute::cast(time, &arrow::datatypes::DataType::Int64).expect("cast");
+        time.as_primitive::<arrow::datatypes::Int64Type>().values().to_vec()
+    };
+    assert_eq!(times(&some), times(&every));
+    assert_eq!(times(&some), found.hits.iter().map(|h| h.time_ns).collect::<Vec<_>>(), "in the hits' order");
+    assert_eq!(
+        some.column_by_name(crate::logs::col::ATTRIBUTES).map(|a| a.to_data()),
+        every.column_by_name(crate::logs::col::ATTRIBUTES).map(|a| a.to_data())
+    );
+    // No hits: an empty batch of the columns asked for.
+    let none = storage.read_log_rows(&found, &[], Some(&columns)).expect("none");
+    assert_eq!((none.num_rows(), none.num_columns()), (0, 3));
+    let err = storage.read_log_rows(&found, &found.hits, Some(&["bodyy"])).expect_err("unknown column");
+    assert!(err.to_string().contains("bodyy"), "{err}");
 }
