@@ -8,13 +8,24 @@
 //! - `raw_single`, `raw_single_nopos`: the same two built as Osprey builds its index, one segment
 //!   on the calling thread (`SingleSegmentIndexWriter`; the two above use tantivy's `IndexWriter`
 //!   with one indexing thread, a 32 MB budget and its merges), the stricter ceiling;
+//! - `raw_single_fields`: plain tantivy, one segment, with the fields Osprey's index has besides
+//!   the body (`body` as in `raw_single`; `service`, `severity`, `trace_id`, `span_id` and the
+//!   lines' three attributes as raw terms; `time` and `row` fast fields), its documents' text
+//!   prepared before the clock starts: what indexing the documents the issue asks for costs
+//!   tantivy itself;
 //! - `osprey`: Osprey's own log index as it is built by default (`osprey_storage::log_index::build`:
 //!   the log tokenizer with positions, service, severity, ids, attributes, time and row fast
 //!   fields) over the Arrow batches the collector makes of the same requests (conversion not timed);
-//! - `osprey_nopos`: the same without positions (`storage.flush.logs_index_positions: false`).
+//! - `osprey_nopos`: the same without positions (`storage.flush.logs_index_positions: false`);
+//! - `parquet`: the same Arrow batches sorted and written as the flush writes a `logs` file (its
+//!   writer settings, zstd 3), without an index: what a server storing the lines pays besides
+//!   its index. `raw_single` + `parquet` is a floor under any such server's CPU, so
+//!   `ratio_bound` = `raw_single` / (`raw_single` + `parquet`) bounds how close its ingest rate
+//!   can come to the `raw_single` ceiling even if decoding, the WAL and every field but the
+//!   body cost nothing.
 //!
 //! Each reports MB of line bodies per CPU-second of this process (lines are generated first
-//! and not counted) and the index's bytes on disk.
+//! and not counted) and the index's (or file's) bytes on disk.
 //!
 //! cargo run --release -p osprey-benches --bin log_index_ceiling -- --lines 1000000 --variant short
 
@@ -25,8 +36,8 @@ use osprey_benches::data_dir::bytes_under;
 use osprey_benches::log_lines::{request, Line, LineSet};
 use osprey_benches::process;
 use osprey_collector::config::LimitsConfig;
-use tantivy::schema::{IndexRecordOption, Schema, TextFieldIndexing, TEXT};
-use tantivy::{doc, Index};
+use tantivy::schema::{IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, TEXT};
+use tantivy::{doc, Index, TantivyDocument};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -68,6 +79,7 @@ fn main() -> Result<(), Error> {
     println!("lines {}  raw_mb {raw_mb:.1}  mean_line_bytes {:.0}", set.lines, raw_bytes as f64 / set.lines as f64);
 
     let nopos = || TEXT.set_indexing_options(basic());
+    let mut single_cpu = None;
     for (name, options, single) in [
         ("raw", TEXT, false),
         ("raw_nopos", nopos(), false),
@@ -99,7 +111,15 @@ fn main() -> Result<(), Error> {
             Ok(())
         })?;
         report(name, raw_mb, times, bytes_under(raw_dir.path(), "")?);
+        if name == "raw_single" {
+            single_cpu = Some(times.0);
+        }
     }
+
+    let docs: Vec<FieldDoc> = batches.iter().flatten().map(FieldDoc::of).collect();
+    let dir = tempfile::tempdir()?;
+    let times = timed(|| index_with_fields(&docs, dir.path()))?;
+    report("raw_single_fields", raw_mb, times, bytes_under(dir.path(), "")?);
 
     let limits = LimitsConfig::default();
     let mut arrow = Vec::new();
@@ -114,5 +134,86 @@ fn main() -> Result<(), Error> {
             timed(|| Ok(osprey_storage::log_index::build(dir.path(), "logs/bench.parquet", &arrow, positions)?))?;
         report(name, raw_mb, times, bytes_under(dir.path(), "")?);
     }
+
+    let dir = tempfile::tempdir()?;
+    let parquet = timed(|| {
+        let table = osprey_storage::Table::Logs;
+        let sorted = osprey_storage::flush::sort_batches(table, &arrow)?;
+        let row_group_rows = osprey_storage::config::FlushConfig::default().row_group_rows;
+        let props = osprey_storage::flush::writer_properties(table, row_group_rows)?;
+        let file = std::fs::File::create(dir.path().join("logs.parquet"))?;
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, table.file_schema(), Some(props))?;
+        writer.write(&sorted)?;
+        writer.close()?;
+        Ok(())
+    })?;
+    report("parquet", raw_mb, parquet, bytes_under(dir.path(), "")?);
+    if let Some(single) = single_cpu {
+        println!("ratio_bound      {:.2}  (raw_single / (raw_single + parquet))", single / (single + parquet.0));
+    }
+    Ok(())
+}
+
+/// A line's text as Osprey's index terms it (ids as hex, attributes as `key\0value`).
+struct FieldDoc<'a> {
+    body: &'a str,
+    service: &'a str,
+    severity: String,
+    ids: Option<(String, String)>,
+    attributes: [String; 3],
+}
+
+impl<'a> FieldDoc<'a> {
+    fn of(line: &'a Line) -> Self {
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        FieldDoc {
+            body: &line.body,
+            service: line.service,
+            severity: line.severity_text.to_lowercase(),
+            ids: line.trace.zip(line.span).map(|(t, s)| (hex(&t), hex(&s))),
+            // The attributes `logs_load` sends: `log.kind`, and the resource's two.
+            attributes: [
+                format!("log.kind\0{}", line.kind),
+                format!("service.name\0{}", line.service),
+                "host.name\0bench-1".to_string(),
+            ],
+        }
+    }
+}
+
+/// `raw_single_fields`: plain tantivy, one segment, `docs` with Osprey's fields.
+fn index_with_fields(docs: &[FieldDoc<'_>], dir: &std::path::Path) -> Result<(), Error> {
+    let raw = || {
+        let indexing = TextFieldIndexing::default().set_tokenizer("raw").set_index_option(IndexRecordOption::Basic);
+        TextOptions::default().set_indexing_options(indexing.set_fieldnorms(false))
+    };
+    let mut builder = Schema::builder();
+    let body = builder.add_text_field("body", TEXT);
+    let service = builder.add_text_field("service", raw());
+    let severity = builder.add_text_field("severity", raw());
+    let trace_id = builder.add_text_field("trace_id", raw());
+    let span_id = builder.add_text_field("span_id", raw());
+    let attribute = builder.add_text_field("attribute", raw());
+    let time = builder.add_i64_field("time", FAST);
+    let row = builder.add_u64_field("row", FAST);
+    let directory = tantivy::directory::MmapDirectory::open(dir)?;
+    let mut writer = Index::builder().schema(builder.build()).single_segment_index_writer(directory, 32 << 20)?;
+    for (i, d) in docs.iter().enumerate() {
+        let mut doc = TantivyDocument::new();
+        doc.add_text(body, d.body);
+        doc.add_text(service, d.service);
+        doc.add_text(severity, &d.severity);
+        if let Some((trace, span)) = &d.ids {
+            doc.add_text(trace_id, trace);
+            doc.add_text(span_id, span);
+        }
+        for a in &d.attributes {
+            doc.add_text(attribute, a);
+        }
+        doc.add_i64(time, i as i64);
+        doc.add_u64(row, i as u64);
+        writer.add_document(doc)?;
+    }
+    writer.finalize()?;
     Ok(())
 }
