@@ -109,11 +109,7 @@ fn files_land_in_hourly_partitions_sorted_with_bloom_filters_and_zstd() {
 fn id_columns_are_written_in_small_pages() {
     let dir = tempfile::tempdir().expect("tempdir");
     let batches = vec![testdata::many(20_000, 20_000, T0)];
-    let files = write_table(dir.path(), "default", Table::Spans, &batches, &rows_per_group(65_536)).expect("write");
-    assert_eq!(files.len(), 1);
-    let options = ReadOptionsBuilder::new().with_page_index().build();
-    let path = dir.path().join(&files[0].path);
-    let reader = SerializedFileReader::new_with_options(File::open(&path).expect("open"), options).expect("reader");
+    let reader = written_with_page_index(dir.path(), Table::Spans, &batches);
     let offsets = &reader.metadata().offset_index().expect("offset index")[0];
     let schema = Table::Spans.physical_schema();
     let pages = |name: &str| offsets[schema.index_of(name).expect("column")].page_locations().len();
@@ -148,11 +144,7 @@ fn log_columns_are_written_in_pages_of_a_few_thousand_rows_and_ids_without_dicti
         builder.append(&scope, &record).expect("append");
     }
     let batches = vec![builder.finish().expect("finish")];
-    let files = write_table(dir.path(), "default", Table::Logs, &batches, &rows_per_group(65_536)).expect("write");
-    assert_eq!(files.len(), 1);
-    let options = ReadOptionsBuilder::new().with_page_index().build();
-    let path = dir.path().join(&files[0].path);
-    let reader = SerializedFileReader::new_with_options(File::open(&path).expect("open"), options).expect("reader");
+    let reader = written_with_page_index(dir.path(), Table::Logs, &batches);
     let offsets = &reader.metadata().offset_index().expect("offset index")[0];
     let schema = Table::Logs.physical_schema();
     let index = |name: &str| schema.index_of(name).expect("column");
@@ -166,6 +158,15 @@ fn log_columns_are_written_in_pages_of_a_few_thousand_rows_and_ids_without_dicti
         let chunk = reader.metadata().row_group(0).column(index(name));
         assert!(chunk.dictionary_page_offset().is_none(), "{name}: no dictionary page to decompress per read");
     }
+}
+
+/// `batches` flushed as one file of `table` (row groups of 65,536), opened with its page index.
+fn written_with_page_index(dir: &Path, table: Table, batches: &[RecordBatch]) -> SerializedFileReader<File> {
+    let files = write_table(dir, "default", table, batches, &rows_per_group(65_536)).expect("write");
+    assert_eq!(files.len(), 1);
+    let options = ReadOptionsBuilder::new().with_page_index().build();
+    let path = dir.join(&files[0].path);
+    SerializedFileReader::new_with_options(File::open(&path).expect("open"), options).expect("reader")
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
