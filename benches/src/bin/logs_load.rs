@@ -130,6 +130,11 @@ async fn main() -> Result<(), Error> {
                             retries.fetch_add(1, Ordering::Relaxed);
                             tokio::time::sleep(Duration::from_millis(20 * attempt.min(25))).await;
                         }
+                        // Refused for ~45 s (e.g. the disk reserve reached): the run's figures
+                        // would mean nothing, so it stops here rather than after every request.
+                        Err(status) if is_retryable(&status) => {
+                            return Err(format!("request {b} refused {attempt} times, giving up: {status}").into());
+                        }
                         answer => break answer,
                     }
                 };
