@@ -103,8 +103,8 @@ impl Storage {
 
     /// The rows of `hits` (from one [`LogSearch`]), in the order given, in the `logs` schema, or
     /// only its `columns` (in the schema's order; `None`: all). A page of hits reads one page of
-    /// each column from every file it has a hit in: reading only the columns the caller shows
-    /// halves that, and the files are read on [`READ_THREADS`] threads.
+    /// each column read from every file it has a hit in (the API shows 10 of 27 Parquet
+    /// columns), and the files are read on up to [`READ_THREADS`] threads.
     pub fn read_log_rows(&self, search: &LogSearch, hits: &[LogHit], columns: Option<&[&str]>) -> Result<RecordBatch> {
         let schema = crate::logs::schema();
         let projection: Vec<usize> = match columns {
@@ -117,26 +117,13 @@ impl Storage {
             }
         };
         let names: Vec<&str> = projection.iter().map(|&i| schema.field(i).name().as_str()).collect();
-        let mut file_rows: BTreeMap<Arc<str>, Vec<usize>> = BTreeMap::new();
-        for hit in hits {
-            if let Source::File(path) = &hit.source {
-                file_rows.entry(path.clone()).or_default().push(hit.row);
-            }
-        }
         let mut sources: Vec<RecordBatch> = Vec::new();
         let mut slot: BTreeMap<Source, usize> = BTreeMap::new();
         for (i, batch) in search.batches.iter().enumerate() {
             slot.insert(Source::Memtable(i), sources.len());
             sources.push(batch.project(&projection)?);
         }
-        let file_rows: Vec<(Arc<str>, Vec<usize>)> = file_rows
-            .into_iter()
-            .map(|(path, mut rows)| {
-                rows.sort_unstable();
-                rows.dedup();
-                (path, rows)
-            })
-            .collect();
+        let file_rows = rows_by_file(hits);
         let batches = self.read_files(&file_rows, &names)?;
         // A file's rows come back in file order: remember where each landed.
         let mut file_pos: BTreeMap<(Arc<str>, usize), usize> = BTreeMap::new();
@@ -215,20 +202,13 @@ impl Storage {
                 *counts.entry(span.to_string()).or_insert(0u64) += 1;
             }
         };
-        let mut file_rows: BTreeMap<Arc<str>, Vec<usize>> = BTreeMap::new();
         for hit in &found.hits {
-            match &hit.source {
-                Source::Memtable(i) => {
-                    let batch = found.batches.get(*i).ok_or_else(|| StorageError::Internal("hit batch".into()))?;
-                    count(LogRows::new(batch)?.span_id(hit.row));
-                }
-                Source::File(path) => file_rows.entry(path.clone()).or_default().push(hit.row),
+            if let Source::Memtable(i) = &hit.source {
+                let batch = found.batches.get(*i).ok_or_else(|| StorageError::Internal("hit batch".into()))?;
+                count(LogRows::new(batch)?.span_id(hit.row));
             }
         }
-        for (path, mut rows) in file_rows {
-            rows.sort_unstable();
-            rows.dedup();
-            let batch = read_rows_of(&self.data_dir.join(&*path), &rows, &[crate::logs::col::SPAN_ID])?;
+        for batch in self.read_files(&rows_by_file(&found.hits), &[crate::logs::col::SPAN_ID])? {
             let column = batch.columns().first().ok_or_else(|| StorageError::Internal("span_id not read".into()))?;
             let spans = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
             let spans =
@@ -239,6 +219,21 @@ impl Storage {
         }
         Ok(counts)
     }
+}
+
+/// The rows of `hits` in each file (sorted, distinct), by file path.
+fn rows_by_file(hits: &[LogHit]) -> Vec<(Arc<str>, Vec<usize>)> {
+    let mut files: BTreeMap<Arc<str>, Vec<usize>> = BTreeMap::new();
+    for hit in hits {
+        if let Source::File(path) = &hit.source {
+            files.entry(path.clone()).or_default().push(hit.row);
+        }
+    }
+    for rows in files.values_mut() {
+        rows.sort_unstable();
+        rows.dedup();
+    }
+    files.into_iter().collect()
 }
 
 /// Counts the matches of `query` in one file's index within `start..=end` and appends its
