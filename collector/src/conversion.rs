@@ -24,6 +24,9 @@ pub struct Conversion<P = ()> {
     pub limits: LimitCounts,
     /// Committed by the signal after the batch is stored.
     pub pending: P,
+    /// The receive time given to items without a time of their own (logs), which the WAL's
+    /// source frame records so that replay converts to the same rows ([`crate::replay`]).
+    pub now: Option<i64>,
     problems: Vec<String>,
 }
 

@@ -12,7 +12,7 @@ use crate::conversion::Conversion;
 use crate::error::CollectorError;
 use crate::metrics::CollectorMetrics;
 use crate::parts::{self, Part};
-use crate::replay::LimitsHeader;
+use crate::replay::SourceHead;
 use crate::signal::{ProtobufFailure, Signal};
 use crate::sink::{Permit, Prepared, Sink};
 
@@ -318,9 +318,9 @@ impl<S: Signal> Ingest<S> {
         let failed = |error: CollectorError| Failure::Conversion { received, error };
         let prepared = match (conversion.batch.take(), S::SOURCE_CODEC.zip(source)) {
             (Some(batch), Some((codec, source))) => {
-                let limits = LimitsHeader::new(&self.config.limits);
+                let head = SourceHead::new(&self.config.limits, conversion.now);
                 self.sink
-                    .prepare_from_source(S::TABLE, batch, codec, limits.as_bytes(), source)
+                    .prepare_from_source(S::TABLE, batch, codec, head.as_bytes(), source)
                     .map_err(|e| failed(e.into()))?
             }
             (Some(batch), None) => self.sink.prepare(S::TABLE, batch).map_err(|e| failed(e.into()))?,

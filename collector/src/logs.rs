@@ -42,6 +42,7 @@ impl Signal for Logs {
     const GRPC_EXPORT_PATH: &'static str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
     const ITEMS: &'static str = "log records";
     const TABLE: Table = Table::Logs;
+    const SOURCE_CODEC: Option<u8> = Some(crate::replay::LOGS_PROTOBUF);
 
     fn count(request: &Self::Request) -> u64 {
         request.resource_logs.iter().map(Self::resource_items).sum()
@@ -110,6 +111,7 @@ pub fn convert_part(
     first_resource: usize,
 ) -> Result<Conversion, StorageError> {
     let mut out = Conversion::<()>::default();
+    out.now = Some(now);
     let mut limiter = Limiter::new(limits);
     let mut builder = LogsBuilder::new();
     let mut truncated_bodies = 0;
@@ -207,4 +209,4 @@ fn validate(log: &OtlpLogRecord) -> Result<(), String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,28 +1,65 @@
 //! What the collector writes into the WAL's source frames, and how replay reads them back
 //! ([`Replay`], given to `osprey_storage::Storage::open_with`).
 //!
-//! A metrics request in OTLP/protobuf is ~4× smaller than the Arrow batch it converts to, so
-//! its WAL frame holds the request as received instead of the batch; building, writing and
+//! A metrics request in OTLP/protobuf is ~4× smaller than the Arrow batch it converts to, and
+//! a logs request ~0.6× (225 against 390 bytes a line for `logs_load`'s short lines), so their
+//! WAL frames hold the request as received instead of the batch; building, writing and
 //! fsyncing that frame was ~16 % of a metrics ingest's CPU (BENCHMARKS.md, issue 5). Replay
 //! converts the request again, with the limits it was first converted with, which the frame
-//! records: conversion is a pure function of the request and the limits, so replay gives back
-//! exactly the rows that were acknowledged, the rejected points rejected again. Signals whose
-//! conversion keeps state across requests (traces: the spans-per-trace limit) keep writing
-//! their batches.
+//! records, and for logs the receive time given to records without a time of their own:
+//! conversion is a pure function of the request, the limits and that time, so replay gives
+//! back exactly the rows that were acknowledged, the rejected items rejected again. Signals
+//! whose conversion keeps state across requests (traces: the spans-per-trace limit) keep
+//! writing their batches.
 //!
-//! Source bytes: `[u8 1][6 × u64 LE: every field of LimitsConfig, in declaration order]
-//! [ExportMetricsServiceRequest]`. All the limits, not only those metrics read today: a limit
-//! the conversion starts to read is then already in every frame (and a limit added to
+//! Source bytes ([`SourceHead`], then the request): metrics `[limits header]
+//! [ExportMetricsServiceRequest]`; logs `[limits header][i64 LE receive time, ns]
+//! [ExportLogsServiceRequest]`. The limits header is `[u8 1][6 × u64 LE: every field of
+//! LimitsConfig, in declaration order]`: all the limits, not only those a signal reads today, so
+//! a limit the conversion starts to read is already in every frame (and a limit added to
 //! `LimitsConfig` fails to compile here until the header carries it).
 
 use arrow::array::RecordBatch;
+use osprey_proto::ExportLogsServiceRequest;
 use osprey_storage::{SourceDecoder, StorageError, Table};
+use prost::Message as _;
 
 use crate::config::LimitsConfig;
 use crate::signal::ProtobufFailure;
 
 /// Codec of a metrics request in OTLP/protobuf, after its [`LimitsHeader`].
 pub const METRICS_PROTOBUF: u8 = 1;
+/// Codec of a logs request in OTLP/protobuf, after its [`LimitsHeader`] and receive time.
+pub const LOGS_PROTOBUF: u8 = 2;
+
+/// What a source frame's bytes begin with: the [`LimitsHeader`], then, for a conversion that
+/// gave items the receive time ([`crate::conversion::Conversion::now`]: logs), that time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceHead {
+    bytes: [u8; SourceHead::MAX],
+    len: usize,
+}
+
+impl SourceHead {
+    const MAX: usize = LimitsHeader::LEN + 8;
+
+    pub fn new(limits: &LimitsConfig, now: Option<i64>) -> Self {
+        let mut bytes = [0u8; Self::MAX];
+        bytes[..LimitsHeader::LEN].copy_from_slice(LimitsHeader::new(limits).as_bytes());
+        let len = match now {
+            Some(now) => {
+                bytes[LimitsHeader::LEN..].copy_from_slice(&now.to_le_bytes());
+                Self::MAX
+            }
+            None => LimitsHeader::LEN,
+        };
+        Self { bytes, len }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
 
 /// The limits a request was converted with, as the source bytes begin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +101,7 @@ impl LimitsHeader {
 
     /// The limits a source begins with, and the rest of it.
     fn read(source: &[u8]) -> Result<(LimitsConfig, &[u8]), StorageError> {
-        let corrupt = |what: &str| StorageError::Corrupt(format!("metrics source frame: {what}"));
+        let corrupt = |what: &str| StorageError::Corrupt(format!("source frame: {what}"));
         let (header, rest) = source.split_at_checked(Self::LEN).ok_or_else(|| corrupt("shorter than its header"))?;
         if header[0] != Self::VERSION {
             return Err(corrupt(&format!("limits header version {}", header[0])));
@@ -92,20 +129,33 @@ pub struct Replay;
 
 impl SourceDecoder for Replay {
     fn knows(&self, table: Table, codec: u8) -> bool {
-        table == Table::Metrics && codec == METRICS_PROTOBUF
+        matches!((table, codec), (Table::Metrics, METRICS_PROTOBUF) | (Table::Logs, LOGS_PROTOBUF))
     }
 
     fn decode(&self, table: Table, codec: u8, source: &[u8]) -> Result<RecordBatch, StorageError> {
+        let name = table.name();
         if !self.knows(table, codec) {
-            return Err(StorageError::Corrupt(format!("no source codec {codec} for {}", table.name())));
+            return Err(StorageError::Corrupt(format!("no source codec {codec} for {name}")));
         }
-        let (limits, request) = LimitsHeader::read(source)?;
-        let conversion = crate::metric_points::convert_protobuf(request, &limits, 0).map_err(|f| match f {
-            ProtobufFailure::Undecodable(e) => StorageError::Corrupt(format!("metrics source frame: protobuf: {e}")),
-            ProtobufFailure::Conversion { error, .. } => error,
-        })?;
-        let batch =
-            conversion.batch.ok_or_else(|| StorageError::Corrupt("metrics source frame converts to no rows".into()))?;
+        let corrupt = |what: String| StorageError::Corrupt(format!("{name} source frame: {what}"));
+        let (limits, rest) = LimitsHeader::read(source)?;
+        let conversion = match (table, codec) {
+            (Table::Metrics, METRICS_PROTOBUF) => {
+                crate::metric_points::convert_protobuf(rest, &limits, 0).map_err(|f| match f {
+                    ProtobufFailure::Undecodable(e) => corrupt(format!("protobuf: {e}")),
+                    ProtobufFailure::Conversion { error, .. } => error,
+                })?
+            }
+            (Table::Logs, LOGS_PROTOBUF) => {
+                let (now, request) =
+                    rest.split_first_chunk::<8>().ok_or_else(|| corrupt("no receive time".to_string()))?;
+                let request =
+                    ExportLogsServiceRequest::decode(request).map_err(|e| corrupt(format!("protobuf: {e}")))?;
+                crate::logs::convert(&request, &limits, i64::from_le_bytes(*now))?
+            }
+            _ => return Err(StorageError::Corrupt(format!("no source codec {codec} for {name}"))),
+        };
+        let batch = conversion.batch.ok_or_else(|| corrupt("converts to no rows".to_string()))?;
         table.to_physical(&batch)
     }
 }

@@ -13,7 +13,7 @@ use prost::Message as _;
 
 const T: u64 = 1_700_000_000_000_000_000;
 
-fn log(body: &str) -> OtlpLogRecord {
+pub(crate) fn log(body: &str) -> OtlpLogRecord {
     OtlpLogRecord {
         time_unix_nano: T,
         observed_time_unix_nano: T + 5,
@@ -28,7 +28,7 @@ fn log(body: &str) -> OtlpLogRecord {
     }
 }
 
-fn request_of(logs: Vec<OtlpLogRecord>) -> ExportLogsServiceRequest {
+pub(crate) fn request_of(logs: Vec<OtlpLogRecord>) -> ExportLogsServiceRequest {
     ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(Resource { attributes: vec![str_kv("service.name", "payment")], ..Default::default() }),
@@ -159,6 +159,9 @@ async fn http_json_protobuf_and_grpc_all_store_logs() {
     assert!(reply.partial_success.is_none());
     let bodies: Vec<_> = servers.sink.batches().iter().flat_map(|b| strings(b, col::BODY)).flatten().collect();
     assert_eq!(bodies, vec!["via protobuf", "via json", "via grpc"]);
+    // Protobuf requests go to the WAL as their bytes (the test sink checks each replays to its
+    // rows); a JSON request, decoded into messages, as its batch.
+    assert_eq!(servers.sink.source_frames(), 2);
     assert_eq!(servers.metric("accepted", &[("signal", "logs")]), 3);
     assert_eq!(servers.metric("rejected", &[("signal", "logs"), ("reason", "invalid")]), 1);
 }

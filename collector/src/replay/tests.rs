@@ -1,6 +1,6 @@
 use osprey_proto::metrics::metric::Data;
 use osprey_proto::metrics::{number_data_point, Gauge, NumberDataPoint};
-use osprey_proto::ExportMetricsServiceRequest;
+use osprey_proto::{ExportLogsServiceRequest, ExportMetricsServiceRequest};
 use prost::Message as _;
 
 use super::*;
@@ -98,4 +98,57 @@ async fn each_part_of_a_large_request_is_its_own_source() {
     assert_eq!(servers.sink.rows(), 6000);
     assert_eq!(servers.sink.source_frames(), pieces_for_bytes(large.encoded_len()));
     assert_eq!(servers.sink.batches().len(), servers.sink.source_frames());
+}
+
+fn logs_source(limits: &LimitsConfig, now: i64, request: &ExportLogsServiceRequest) -> Vec<u8> {
+    [SourceHead::new(limits, Some(now)).as_bytes(), &request.encode_to_vec()].concat()
+}
+
+/// Records without a time take the receive time, bodies and attributes are cut by the limits,
+/// a bad record is rejected: replay gives back exactly the rows conversion gave, with the
+/// receive time and the limits in the frame.
+#[test]
+fn a_logs_request_replays_to_the_rows_it_was_converted_to() {
+    use crate::logs::tests::{log, request_of};
+    use osprey_proto::logs::LogRecord;
+
+    let request = request_of(vec![
+        log("card_expired for ORD-00010, a body longer than thirteen bytes"),
+        LogRecord { time_unix_nano: 0, observed_time_unix_nano: 0, ..log("no time of its own") },
+        LogRecord { trace_id: vec![1; 3], ..log("rejected: short trace id") },
+    ]);
+    let now = 1_764_918_000_123_456_789;
+    for limits in [LimitsConfig::default(), limits()] {
+        let converted = crate::logs::convert(&request, &limits, now).unwrap();
+        assert_eq!((converted.accepted, converted.rejected_invalid, converted.now), (2, 1, Some(now)));
+        let expected = Table::Logs.to_physical(&converted.batch.unwrap()).unwrap();
+        let replayed = Replay.decode(Table::Logs, LOGS_PROTOBUF, &logs_source(&limits, now, &request)).unwrap();
+        assert_eq!(replayed, expected);
+    }
+    let at = |now| Replay.decode(Table::Logs, LOGS_PROTOBUF, &logs_source(&limits(), now, &request)).unwrap();
+    assert_ne!(at(now), at(now + 1), "the receive time in the frame applies");
+    let full = Replay.decode(Table::Logs, LOGS_PROTOBUF, &logs_source(&LimitsConfig::default(), now, &request));
+    assert_ne!(at(now), full.unwrap(), "the limits in the frame apply");
+}
+
+#[test]
+fn bad_logs_sources_are_corrupt_not_a_panic() {
+    use crate::logs::tests::{log, request_of};
+
+    let head = LimitsHeader::new(&limits());
+    let good = logs_source(&limits(), 7, &request_of(vec![log("x")]));
+    let mut garbage = SourceHead::new(&limits(), Some(7)).as_bytes().to_vec();
+    garbage.extend_from_slice(&[0x0a, 0xff, 0xff]);
+    let cases = [
+        (&good[..3], "shorter than its header"),
+        (&[head.as_bytes(), &[1, 2, 3]].concat()[..], "no receive time"),
+        (&garbage[..], "protobuf"),
+        (&logs_source(&limits(), 7, &ExportLogsServiceRequest::default())[..], "no rows"),
+    ];
+    for (bytes, what) in cases {
+        let error = Replay.decode(Table::Logs, LOGS_PROTOBUF, bytes).unwrap_err();
+        assert!(matches!(&error, StorageError::Corrupt(m) if m.contains(what)), "{error} for {what}");
+    }
+    assert!(Replay.decode(Table::Metrics, LOGS_PROTOBUF, &good).is_err());
+    assert_eq!(SourceHead::new(&limits(), None).as_bytes(), head.as_bytes(), "metrics frames are unchanged");
 }
