@@ -134,8 +134,9 @@ impl SourceDecoder for Replay {
 
     fn decode(&self, table: Table, codec: u8, source: &[u8]) -> Result<RecordBatch, StorageError> {
         let name = table.name();
+        let unknown = || StorageError::Corrupt(format!("no source codec {codec} for {name}"));
         if !self.knows(table, codec) {
-            return Err(StorageError::Corrupt(format!("no source codec {codec} for {name}")));
+            return Err(unknown());
         }
         let corrupt = |what: String| StorageError::Corrupt(format!("{name} source frame: {what}"));
         let (limits, rest) = LimitsHeader::read(source)?;
@@ -153,7 +154,7 @@ impl SourceDecoder for Replay {
                     ExportLogsServiceRequest::decode(request).map_err(|e| corrupt(format!("protobuf: {e}")))?;
                 crate::logs::convert(&request, &limits, i64::from_le_bytes(*now))?
             }
-            _ => return Err(StorageError::Corrupt(format!("no source codec {codec} for {name}"))),
+            _ => return Err(unknown()),
         };
         let batch = conversion.batch.ok_or_else(|| corrupt("converts to no rows".to_string()))?;
         table.to_physical(&batch)
